@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The Sluice data path: one XDP program that parses, classifies, decides
+ * and counts every packet, in that order:
+ *   deny list -> allow list -> IPv6 neighbor discovery -> per-source limit.
+ * It fails open: a packet it cannot parse, or a decision it cannot make,
+ * passes and is counted.
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "sluice.h"
+#include "token_bucket.h"
+#include "parse.bpf.h"
+
+/*
+ * Tests replace the clock: a const volatile switch, fixed before load, lets
+ * the verifier drop the fake branch from the production program entirely.
+ */
+const volatile __u8 use_fake_clock = 0;
+__u64 fake_now_ns = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SLUICE_OUTCOME_COUNT);
+	__type(key, __u32);
+	__type(value, struct sluice_counter);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SLUICE_MAX_SOURCES);
+	__type(key, struct sluice_source_key);
+	__type(value, struct sluice_bucket);
+} buckets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, SLUICE_MAX_PREFIXES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct sluice_prefix_key);
+	__type(value, struct sluice_limit);
+} limits SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, SLUICE_MAX_PREFIXES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct sluice_prefix_key);
+	__type(value, struct sluice_list_entry);
+} allow_list SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, SLUICE_MAX_PREFIXES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct sluice_prefix_key);
+	__type(value, struct sluice_list_entry);
+} deny_list SEC(".maps");
+
+#define READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
+
+/* Two CPUs racing for one bucket settle in one retry; more means a storm. */
+#define SLUICE_CAS_TRIES 4
+
+/*
+ * bpf_ktime_get_ns(), not the coarse clock: the coarse clock moves in
+ * jiffies (4 ms at HZ=250), and a bucket shallower than a jiffy would then
+ * pass only `burst` packets per jiffy, far under its rate.
+ */
+static __always_inline __u64 sluice_now(void)
+{
+	if (use_fake_clock)
+		return fake_now_ns * SLUICE_TIME_PER_NS;
+	return bpf_ktime_get_ns() * SLUICE_TIME_PER_NS;
+}
+
+static __always_inline void count(enum sluice_outcome outcome, __u64 bytes)
+{
+	__u32 key = outcome;
+	struct sluice_counter *counter = bpf_map_lookup_elem(&counters, &key);
+
+	if (counter) {
+		counter->packets++;
+		counter->bytes += bytes;
+	}
+}
+
+static __always_inline int on_list(void *list, const struct sluice_prefix_key *key)
+{
+	struct sluice_list_entry *entry = bpf_map_lookup_elem(list, key);
+
+	if (!entry)
+		return 0;
+	__sync_fetch_and_add(&entry->hits, 1);
+	return 1;
+}
+
+/* IPv6 neighbor discovery must not be limited, or a limited source loses its neighbors. */
+static __always_inline int is_neighbor_discovery(const struct sluice_packet *pkt)
+{
+	/* RFC 4861: hop limit 255 proves the sender is on the link. */
+	return pkt->l3_proto == ETH_P_IPV6 && pkt->l4_proto == IPPROTO_ICMPV6 &&
+	       !(pkt->flags & SLUICE_PKT_LATER_FRAGMENT) && pkt->ttl == 255 &&
+	       pkt->icmp_type >= 133 && pkt->icmp_type <= 137;
+}
+
+/* Finds the source's bucket, creating a full one for a new source. */
+static __always_inline struct sluice_bucket *source_bucket(const struct sluice_source_key *key)
+{
+	struct sluice_bucket fresh = {};
+	struct sluice_bucket *bucket = bpf_map_lookup_elem(&buckets, key);
+
+	if (bucket)
+		return bucket;
+	/* Another CPU may insert the same source first: then use its bucket. */
+	bpf_map_update_elem(&buckets, key, &fresh, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&buckets, key);
+}
+
+/* Takes one packet from the source's bucket, shared by all CPUs. */
+static __always_inline enum sluice_outcome limit_source(const struct sluice_packet *pkt,
+							const struct sluice_limit *limit)
+{
+	struct sluice_bucket *bucket = source_bucket((const void *)pkt->src);
+	__u64 now = sluice_now();
+
+	if (!bucket)
+		return SLUICE_PASSED_FAULT;
+	for (int i = 0; i < SLUICE_CAS_TRIES; i++) {
+		__u64 seen = READ_ONCE(bucket->full_at);
+		__u64 next;
+
+		if (!sluice_bucket_take(seen, now, limit->interval, limit->depth, &next)) {
+			__sync_fetch_and_add(&bucket->dropped, 1);
+			return SLUICE_DROPPED_RATE;
+		}
+		if (__sync_val_compare_and_swap(&bucket->full_at, seen, next) == seen) {
+			__sync_fetch_and_add(&bucket->passed, 1);
+			return SLUICE_PASSED;
+		}
+	}
+	return SLUICE_PASSED_FAULT;
+}
+
+static __always_inline enum sluice_outcome decide(const struct sluice_packet *pkt)
+{
+	struct sluice_prefix_key key = { .prefixlen = SLUICE_ADDR_LEN * 8 };
+	struct sluice_limit *limit;
+
+	__builtin_memcpy(key.addr, pkt->src, SLUICE_ADDR_LEN);
+	if (on_list(&deny_list, &key))
+		return SLUICE_DROPPED_DENIED;
+	if (on_list(&allow_list, &key))
+		return SLUICE_PASSED_ALLOWED;
+	if (is_neighbor_discovery(pkt))
+		return SLUICE_PASSED_NEIGHBOR;
+	limit = bpf_map_lookup_elem(&limits, &key);
+	if (!limit || (limit->flags & SLUICE_LIMIT_UNLIMITED))
+		return SLUICE_PASSED_UNLIMITED;
+	return limit_source(pkt, limit);
+}
+
+static __always_inline enum sluice_outcome classify(struct xdp_md *ctx)
+{
+	struct sluice_packet pkt = {};
+
+	switch (sluice_parse(ctx, &pkt)) {
+	case SLUICE_PARSE_OK:
+		return decide(&pkt);
+	case SLUICE_PARSE_NOT_IP:
+		return SLUICE_PASSED_NOT_IP;
+	default:
+		return SLUICE_PASSED_MALFORMED;
+	}
+}
+
+SEC("xdp")
+int sluice_xdp(struct xdp_md *ctx)
+{
+	enum sluice_outcome outcome = classify(ctx);
+
+	count(outcome, ctx->data_end - ctx->data);
+	return sluice_outcome_drops(outcome) ? XDP_DROP : XDP_PASS;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

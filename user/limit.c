@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * sluice limit set|del|list: per-source limits. The default limit is the
+ * prefix ::/0 of the limits trie; a longer prefix overrides it for the
+ * sources inside, so the data path finds either with one lookup.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <bpf/bpf.h>
+
+#include "cli.h"
+#include "parse.h"
+#include "rules.h"
+#include "state.h"
+#include "token_bucket.h"
+
+static int limit_set(const struct cli *cli, int argc, char **argv);
+static int limit_del(const struct cli *cli, int argc, char **argv);
+static int limit_list(const struct cli *cli, int argc, char **argv);
+
+const struct command limit_commands[] = {
+	{ "set", limit_set, "default|PREFIX --rate RATE|unlimited [--burst N]",
+	  "limit each source (in PREFIX) to RATE packets/s (500, 10kpps, 2Mpps) with a burst "
+	  "of N packets (default: one second of RATE)" },
+	{ "del", limit_del, "default|PREFIX", "remove a limit" },
+	{ "list", limit_list, "", "show the default limit and the per-prefix overrides" },
+	{ NULL },
+};
+
+/* Turns what sluice_limit_init() refused into an error naming the argument. */
+static int limit_error(const struct cli *cli, enum sluice_limit_error error, const char *rate,
+		       const char *burst)
+{
+	switch (error) {
+	case SLUICE_LIMIT_ZERO_RATE:
+		return cli_fail(cli, "invalid --rate '%s': must be above zero", rate);
+	case SLUICE_LIMIT_RATE_TOO_HIGH:
+		return cli_fail(cli, "invalid --rate '%s': at most %llupps", rate,
+				SLUICE_MAX_RATE);
+	case SLUICE_LIMIT_ZERO_BURST:
+		return cli_fail(cli, "invalid --burst '%s': must be at least 1", burst);
+	case SLUICE_LIMIT_BURST_TOO_HIGH:
+		return cli_fail(cli, "invalid --burst '%s': at most %llu packets", burst,
+				SLUICE_MAX_BURST);
+	case SLUICE_LIMIT_TOO_DEEP:
+		return cli_fail(cli, "invalid --burst '%s': at --rate %s it would take over 50 "
+				"days to refill", burst, rate);
+	default:
+		return cli_fail(cli, "invalid limit");
+	}
+}
+
+static int limit_set(const struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "rate", required_argument, NULL, 'r' },
+		{ "burst", required_argument, NULL, 'b' },
+		{},
+	};
+	const char *rate_arg = NULL, *burst_arg = NULL;
+	char err[SLUICE_ERR_LEN], prefix[SLUICE_PREFIX_STR_LEN];
+	struct sluice_limit limit = {};
+	struct sluice_prefix_key key;
+	enum sluice_limit_error error;
+	__u64 rate = 0, burst;
+	struct state st;
+	int opt, ret;
+
+	while ((opt = cli_getopt(cli, "limit set", argc, argv, "r:b:", options)) != -1) {
+		if (opt == -2)
+			return 1;
+		if (opt == 'r')
+			rate_arg = optarg;
+		else
+			burst_arg = optarg;
+	}
+	if (optind + 1 != argc)
+		return cli_fail(cli, "limit set takes one prefix: sluice limit set "
+				     "default|PREFIX --rate RATE [--burst N]");
+	if (parse_prefix("prefix", argv[optind], &key, err, sizeof(err)))
+		return cli_fail(cli, "%s", err);
+	if (!rate_arg)
+		return cli_fail(cli, "limit set needs --rate RATE (or --rate unlimited)");
+
+	if (strcmp(rate_arg, "unlimited") == 0) {
+		if (burst_arg)
+			return cli_fail(cli, "--burst does not apply to --rate unlimited");
+		limit.flags = SLUICE_LIMIT_UNLIMITED;
+	} else {
+		if (parse_rate("--rate", rate_arg, &rate, err, sizeof(err)))
+			return cli_fail(cli, "%s", err);
+		burst = rate;
+		if (burst_arg && parse_count("--burst", burst_arg, 0, UINT64_MAX, &burst, err,
+					     sizeof(err)))
+			return cli_fail(cli, "%s", err);
+		error = sluice_limit_init(&limit, rate, burst);
+		if (error)
+			return limit_error(cli, error, rate_arg, burst_arg ? burst_arg : rate_arg);
+	}
+
+	if (state_open(&st, cli->pin_root, STATE_WRITE, err, sizeof(err)))
+		return cli_fail(cli, "failed to set the limit: %s", err);
+	/* One element update: the data path sees the old limit or the new, never a mix. */
+	ret = bpf_map_update_elem(st.limits, &key, &limit, BPF_ANY);
+	if (ret)
+		ret = cli_fail(cli, "failed to set the limit: %s", state_strerror(errno));
+	state_close(&st);
+	if (ret)
+		return ret;
+
+	format_prefix(&key, prefix, sizeof(prefix));
+	if (cli->json) {
+		json_t *doc = limit.flags & SLUICE_LIMIT_UNLIMITED
+				      ? json_pack("{s:s, s:b}", "prefix", prefix, "unlimited", 1)
+				      : json_pack("{s:s, s:b, s:I, s:I}", "prefix", prefix,
+						  "unlimited", 0, "rate", (json_int_t)limit.rate,
+						  "burst", (json_int_t)limit.burst);
+
+		return cli_print_json(doc);
+	}
+	if (limit.flags & SLUICE_LIMIT_UNLIMITED) {
+		printf("limit %s: unlimited\n", prefix);
+	} else {
+		char rate_text[32];
+
+		format_rate(limit.rate, rate_text, sizeof(rate_text));
+		printf("limit %s: %s, burst %llu\n", prefix, rate_text,
+		       (unsigned long long)limit.burst);
+	}
+	return 0;
+}
+
+static int limit_del(const struct cli *cli, int argc, char **argv)
+{
+	char err[SLUICE_ERR_LEN], prefix[SLUICE_PREFIX_STR_LEN];
+	struct sluice_prefix_key key;
+	struct state st;
+	int ret = 0;
+
+	if (argc != 2 || argv[1][0] == '-')
+		return cli_fail(cli, "limit del takes one prefix: sluice limit del default|PREFIX");
+	if (parse_prefix("prefix", argv[1], &key, err, sizeof(err)))
+		return cli_fail(cli, "%s", err);
+	format_prefix(&key, prefix, sizeof(prefix));
+	if (state_open(&st, cli->pin_root, STATE_WRITE, err, sizeof(err)))
+		return cli_fail(cli, "failed to delete the limit: %s", err);
+	if (bpf_map_delete_elem(st.limits, &key)) {
+		if (errno == ENOENT)
+			ret = cli_fail(cli, "no limit is set for %s", prefix);
+		else
+			ret = cli_fail(cli, "failed to delete the limit for %s: %s", prefix,
+				       state_strerror(errno));
+	}
+	state_close(&st);
+	if (ret)
+		return ret;
+	if (cli->json)
+		return cli_print_json(json_pack("{s:s, s:b}", "prefix", prefix, "deleted", 1));
+	printf("limit %s: deleted\n", prefix);
+	return 0;
+}
+
+static int limit_list(const struct cli *cli, int argc, char **argv)
+{
+	char err[SLUICE_ERR_LEN];
+	json_t *limits, *limit;
+	struct state st;
+	size_t i;
+
+	(void)argv;
+	if (argc > 1)
+		return cli_fail(cli, "limit list takes no arguments");
+	if (state_open(&st, cli->pin_root, STATE_READ, err, sizeof(err)))
+		return cli_fail(cli, "%s", err);
+	limits = limits_collect(st.limits);
+	state_close(&st);
+	if (cli->json)
+		return cli_print_json(json_pack("{s:o}", "limits", limits));
+
+	if (json_array_size(limits) == 0)
+		printf("no limits: every source passes unlimited\n");
+	else
+		printf("%-44s %s\n", "PREFIX", "LIMIT PER SOURCE");
+	json_array_foreach(limits, i, limit)
+		printf("%-44s %s\n", json_string_value(json_object_get(limit, "prefix")),
+		       limit_describe(limit));
+	json_decref(limits);
+	return 0;
+}

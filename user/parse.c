@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parse.h"
+
+static const __u8 v4_mapped_head[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+static int fail(char *err, size_t err_len, const char *fmt, const char *arg, const char *text)
+{
+	snprintf(err, err_len, fmt, arg, text);
+	return -1;
+}
+
+bool prefix_is_default(const struct sluice_prefix_key *key)
+{
+	return key->prefixlen == 0;
+}
+
+static bool is_v4_mapped(const __u8 addr[SLUICE_ADDR_LEN])
+{
+	return memcmp(addr, v4_mapped_head, sizeof(v4_mapped_head)) == 0;
+}
+
+/* Whether any bit after the first `prefixlen` is set. */
+static bool has_host_bits(const __u8 addr[SLUICE_ADDR_LEN], __u32 prefixlen)
+{
+	for (__u32 bit = prefixlen; bit < SLUICE_ADDR_LEN * 8; bit++)
+		if (addr[bit / 8] & (0x80 >> (bit % 8)))
+			return true;
+	return false;
+}
+
+int parse_prefix(const char *arg, const char *text, struct sluice_prefix_key *key, char *err,
+		 size_t err_len)
+{
+	char host[INET6_ADDRSTRLEN];
+	const char *slash = strchr(text, '/');
+	size_t host_len = slash ? (size_t)(slash - text) : strlen(text);
+	struct in_addr v4;
+	unsigned long len;
+	__u32 max_len;
+	bool v6;
+	char *end;
+
+	memset(key, 0, sizeof(*key));
+	if (strcmp(text, "default") == 0)
+		return 0;
+	if (host_len == 0 || host_len >= sizeof(host))
+		return fail(err, err_len,
+			    "invalid %s '%s': expected an IPv4 or IPv6 prefix such as 198.18.0.0/15",
+			    arg, text);
+	memcpy(host, text, host_len);
+	host[host_len] = '\0';
+
+	v6 = strchr(host, ':') != NULL;
+	if (v6) {
+		if (inet_pton(AF_INET6, host, key->addr) != 1)
+			return fail(err, err_len, "invalid %s '%s': not an IPv6 address", arg,
+				    text);
+		max_len = 128;
+	} else {
+		if (inet_pton(AF_INET, host, &v4) != 1)
+			return fail(err, err_len, "invalid %s '%s': not an IPv4 address", arg,
+				    text);
+		memcpy(key->addr, v4_mapped_head, sizeof(v4_mapped_head));
+		memcpy(key->addr + 12, &v4, 4);
+		max_len = 32;
+	}
+
+	len = max_len;
+	if (slash) {
+		errno = 0;
+		if (!isdigit((unsigned char)slash[1]))
+			return fail(err, err_len, "invalid %s '%s': the prefix length is not a number",
+				    arg, text);
+		len = strtoul(slash + 1, &end, 10);
+		if (*end || errno || len > max_len) {
+			snprintf(err, err_len, "invalid %s '%s': the prefix length must be 0 to %u",
+				 arg, text, max_len);
+			return -1;
+		}
+	}
+	key->prefixlen = (v6 ? 0 : SLUICE_V4_MAPPED_PREFIXLEN) + len;
+	if (has_host_bits(key->addr, key->prefixlen))
+		return fail(err, err_len,
+			    "invalid %s '%s': bits are set after the prefix length", arg, text);
+	return 0;
+}
+
+void format_address(const __u8 addr[SLUICE_ADDR_LEN], char *buf, size_t len)
+{
+	if (is_v4_mapped(addr))
+		inet_ntop(AF_INET, addr + 12, buf, len);
+	else
+		inet_ntop(AF_INET6, addr, buf, len);
+}
+
+void format_prefix(const struct sluice_prefix_key *key, char *buf, size_t len)
+{
+	char addr[INET6_ADDRSTRLEN];
+
+	if (prefix_is_default(key)) {
+		snprintf(buf, len, "default");
+	} else if (key->prefixlen >= SLUICE_V4_MAPPED_PREFIXLEN && is_v4_mapped(key->addr)) {
+		inet_ntop(AF_INET, key->addr + 12, addr, sizeof(addr));
+		snprintf(buf, len, "%s/%u", addr, key->prefixlen - SLUICE_V4_MAPPED_PREFIXLEN);
+	} else {
+		inet_ntop(AF_INET6, key->addr, addr, sizeof(addr));
+		snprintf(buf, len, "%s/%u", addr, key->prefixlen);
+	}
+}
+
+/*
+ * Reads a decimal number with up to 9 fractional digits and a multiplier,
+ * exactly (no floating point): "1.5" with multiplier 1000 is 1500. Returns
+ * the rest of the text in *rest, or NULL if the number is malformed, does
+ * not come out whole, or overflows.
+ */
+static const char *read_scaled(const char *text, __u64 multiplier_of(const char *unit, bool *ok),
+			       __u64 *value)
+{
+	__u64 whole = 0, frac = 0, frac_scale = 1, multiplier;
+	const char *p = text;
+	bool ok;
+
+	if (!isdigit((unsigned char)*p))
+		return NULL;
+	for (; isdigit((unsigned char)*p); p++) {
+		if (whole > (UINT64_MAX - 9) / 10)
+			return NULL;
+		whole = whole * 10 + (__u64)(*p - '0');
+	}
+	if (*p == '.') {
+		p++;
+		if (!isdigit((unsigned char)*p))
+			return NULL;
+		for (; isdigit((unsigned char)*p); p++) {
+			if (frac_scale == 1000000000ULL)
+				return NULL;
+			frac = frac * 10 + (__u64)(*p - '0');
+			frac_scale *= 10;
+		}
+	}
+	multiplier = multiplier_of(p, &ok);
+	if (!ok)
+		return NULL;
+	if (whole && multiplier > UINT64_MAX / whole)
+		return NULL;
+	/* frac < frac_scale <= 1e9 and multiplier <= 1e9 keep this in range. */
+	if (frac * multiplier % frac_scale)
+		return NULL;
+	if (whole * multiplier > UINT64_MAX - frac * multiplier / frac_scale)
+		return NULL;
+	*value = whole * multiplier + frac * multiplier / frac_scale;
+	return p;
+}
+
+static __u64 rate_multiplier(const char *unit, bool *ok)
+{
+	static const struct {
+		const char *unit;
+		__u64 multiplier;
+	} units[] = {
+		{ "", 1 },		{ "pps", 1 },
+		{ "k", 1000 },		{ "kpps", 1000 },	{ "Kpps", 1000 },
+		{ "M", 1000000 },	{ "Mpps", 1000000 },
+		{ "G", 1000000000 },	{ "Gpps", 1000000000 },
+	};
+
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(unit, units[i].unit) == 0) {
+			*ok = true;
+			return units[i].multiplier;
+		}
+	}
+	*ok = false;
+	return 0;
+}
+
+static __u64 count_multiplier(const char *unit, bool *ok)
+{
+	*ok = strcmp(unit, "") == 0 || strcmp(unit, "k") == 0 || strcmp(unit, "M") == 0 ||
+	      strcmp(unit, "G") == 0;
+	switch (*unit) {
+	case 'k':
+		return 1000;
+	case 'M':
+		return 1000000;
+	case 'G':
+		return 1000000000;
+	default:
+		return 1;
+	}
+}
+
+int parse_rate(const char *arg, const char *text, __u64 *pps, char *err, size_t err_len)
+{
+	if (!read_scaled(text, rate_multiplier, pps))
+		return fail(err, err_len,
+			    "invalid %s '%s': expected packets per second such as 500, 500pps, "
+			    "10kpps or 2Mpps",
+			    arg, text);
+	return 0;
+}
+
+int parse_count(const char *arg, const char *text, __u64 min, __u64 max, __u64 *value, char *err,
+		size_t err_len)
+{
+	if (!read_scaled(text, count_multiplier, value))
+		return fail(err, err_len, "invalid %s '%s': expected a whole number", arg, text);
+	if (*value < min || *value > max) {
+		snprintf(err, err_len, "invalid %s '%s': must be from %" PRIu64 " to %" PRIu64,
+			 arg, text, (uint64_t)min, (uint64_t)max);
+		return -1;
+	}
+	return 0;
+}
+
+static __u64 duration_multiplier(const char *unit, bool *ok)
+{
+	*ok = true;
+	if (strcmp(unit, "") == 0 || strcmp(unit, "s") == 0)
+		return 1000;
+	if (strcmp(unit, "ms") == 0)
+		return 1;
+	if (strcmp(unit, "m") == 0)
+		return 60 * 1000;
+	*ok = false;
+	return 0;
+}
+
+int parse_duration_ms(const char *arg, const char *text, __u64 min_ms, __u64 max_ms, __u64 *ms,
+		      char *err, size_t err_len)
+{
+	if (!read_scaled(text, duration_multiplier, ms))
+		return fail(err, err_len,
+			    "invalid %s '%s': expected a duration such as 2, 2s, 500ms or 1m", arg,
+			    text);
+	if (*ms < min_ms || *ms > max_ms) {
+		snprintf(err, err_len,
+			 "invalid %s '%s': must be from %" PRIu64 "ms to %" PRIu64 "ms", arg, text,
+			 (uint64_t)min_ms, (uint64_t)max_ms);
+		return -1;
+	}
+	return 0;
+}
+
+void format_rate(__u64 pps, char *buf, size_t len)
+{
+	static const struct {
+		const char *unit;
+		__u64 scale;
+	} units[] = { { "Gpps", 1000000000 }, { "Mpps", 1000000 }, { "kpps", 1000 } };
+
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		__u64 scale = units[i].scale;
+
+		/* Use a unit only where it prints exactly (three decimals at most). */
+		if (pps >= scale && pps % (scale / 1000) == 0) {
+			__u64 frac = pps % scale / (scale / 1000);
+			int digits = 3;
+
+			if (frac == 0) {
+				snprintf(buf, len, "%" PRIu64 "%s", (uint64_t)(pps / scale),
+					 units[i].unit);
+				return;
+			}
+			while (frac % 10 == 0) {
+				frac /= 10;
+				digits--;
+			}
+			snprintf(buf, len, "%" PRIu64 ".%0*" PRIu64 "%s", (uint64_t)(pps / scale),
+				 digits, (uint64_t)frac, units[i].unit);
+			return;
+		}
+	}
+	snprintf(buf, len, "%" PRIu64 "pps", (uint64_t)pps);
+}

@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+#include <linux/magic.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "sluice.h"
+#include "sluice.skel.h"
+#include "state.h"
+
+#define BPFFS_MOUNT_POINT "/sys/fs/bpf"
+
+/* The maps a command opens, by pinned name, and where their fd goes. */
+static const struct {
+	const char *name;
+	size_t fd_offset;
+} pinned_maps[] = {
+	{ SLUICE_MAP_COUNTERS, offsetof(struct state, counters) },
+	{ SLUICE_MAP_BUCKETS, offsetof(struct state, buckets) },
+	{ SLUICE_MAP_LIMITS, offsetof(struct state, limits) },
+	{ SLUICE_MAP_ALLOW, offsetof(struct state, allow_list) },
+	{ SLUICE_MAP_DENY, offsetof(struct state, deny_list) },
+};
+#define PINNED_MAP_COUNT (sizeof(pinned_maps) / sizeof(pinned_maps[0]))
+
+static int *map_fd(struct state *st, size_t i)
+{
+	return (int *)((char *)st + pinned_maps[i].fd_offset);
+}
+
+const char *state_strerror(int err)
+{
+	if (err == EPERM || err == EACCES)
+		return "permission denied (sluice needs root: CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN)";
+	return strerror(err);
+}
+
+int state_path(char *buf, size_t len, const char *root, const char *name)
+{
+	int n = snprintf(buf, len, "%s/%s", root, name);
+
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+static bool is_bpffs(const char *path)
+{
+	struct statfs fs;
+
+	return statfs(path, &fs) == 0 && fs.f_type == BPF_FS_MAGIC;
+}
+
+/*
+ * Makes sure the pin root is a directory on a bpf filesystem, mounting
+ * bpffs at its usual place when it is missing (as `ip` and bpftool do).
+ */
+static int prepare_root(const char *root, char *err, size_t err_len)
+{
+	char parent_buf[PATH_MAX];
+	const char *parent;
+	struct stat sb;
+
+	if (stat(root, &sb) == 0) {
+		if (!S_ISDIR(sb.st_mode)) {
+			snprintf(err, err_len, "pin root %s is not a directory", root);
+			return -1;
+		}
+		if (!is_bpffs(root)) {
+			snprintf(err, err_len,
+				 "pin root %s is not on a bpf filesystem (mount one with: "
+				 "mount -t bpf bpf DIR)",
+				 root);
+			return -1;
+		}
+		return 0;
+	}
+	if (errno != ENOENT) {
+		snprintf(err, err_len, "cannot use pin root %s: %s", root,
+			 state_strerror(errno));
+		return -1;
+	}
+
+	snprintf(parent_buf, sizeof(parent_buf), "%s", root);
+	parent = dirname(parent_buf);
+	if (!is_bpffs(parent)) {
+		if (strcmp(parent, BPFFS_MOUNT_POINT) != 0) {
+			snprintf(err, err_len,
+				 "pin root %s is not on a bpf filesystem (mount one with: "
+				 "mount -t bpf bpf %s)",
+				 root, parent);
+			return -1;
+		}
+		if (mount("bpf", BPFFS_MOUNT_POINT, "bpf", 0, "mode=0700")) {
+			snprintf(err, err_len, "bpffs is not mounted at %s and mounting it failed: %s",
+				 BPFFS_MOUNT_POINT, state_strerror(errno));
+			return -1;
+		}
+	}
+	if (mkdir(root, 0700) && errno != EEXIST) {
+		snprintf(err, err_len, "cannot create pin root %s: %s", root,
+			 state_strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int state_lock(const char *root, char *err, size_t err_len)
+{
+	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(err, err_len, "cannot open pin root %s: %s", root,
+			 state_strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX)) {
+		snprintf(err, err_len, "cannot lock pin root %s: %s", root, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int state_load_object(const char *root, bool with_program, struct sluice_bpf **out, char *err,
+		      size_t err_len)
+{
+	struct sluice_bpf *skel = sluice_bpf__open();
+	char path[PATH_MAX];
+	struct bpf_map *map;
+	int ret;
+
+	if (!skel) {
+		snprintf(err, err_len, "cannot open the BPF object: %s", state_strerror(errno));
+		return -1;
+	}
+	bpf_object__for_each_map(map, skel->obj) {
+		if (bpf_map__is_internal(map))
+			continue;
+		if (state_path(path, sizeof(path), root, bpf_map__name(map)) ||
+		    bpf_map__set_pin_path(map, path)) {
+			snprintf(err, err_len, "pin root path %s is too long", root);
+			sluice_bpf__destroy(skel);
+			return -1;
+		}
+	}
+	if (!with_program)
+		bpf_program__set_autoload(skel->progs.sluice_xdp, false);
+
+	ret = sluice_bpf__load(skel);
+	if (ret) {
+		if (ret == -EINVAL)
+			snprintf(err, err_len,
+				 "cannot load the BPF object: the maps pinned under %s may be from "
+				 "another version of sluice (detach, then remove %s)",
+				 root, root);
+		else
+			snprintf(err, err_len, "cannot load the BPF object: %s",
+				 state_strerror(-ret));
+		sluice_bpf__destroy(skel);
+		return -1;
+	}
+	*out = skel;
+	return 0;
+}
+
+static bool all_maps_pinned(const char *root)
+{
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < PINNED_MAP_COUNT; i++)
+		if (state_path(path, sizeof(path), root, pinned_maps[i].name) ||
+		    access(path, F_OK))
+			return false;
+	return true;
+}
+
+int state_open(struct state *st, const char *root, enum state_mode mode, char *err,
+	       size_t err_len)
+{
+	struct sluice_bpf *skel;
+	char path[PATH_MAX];
+
+	memset(st, 0, sizeof(*st));
+	st->lock_fd = -1;
+	for (size_t i = 0; i < PINNED_MAP_COUNT; i++)
+		*map_fd(st, i) = -1;
+	if (snprintf(st->root, sizeof(st->root), "%s", root) >= (int)sizeof(st->root)) {
+		snprintf(err, err_len, "pin root path %s is too long", root);
+		return -1;
+	}
+
+	if (mode == STATE_WRITE) {
+		if (prepare_root(root, err, err_len))
+			return -1;
+		st->lock_fd = state_lock(root, err, err_len);
+		if (st->lock_fd < 0)
+			return -1;
+		if (!all_maps_pinned(root)) {
+			if (state_load_object(root, false, &skel, err, err_len))
+				goto fail;
+			sluice_bpf__destroy(skel);
+		}
+	} else if (!all_maps_pinned(root)) {
+		if (access(root, F_OK) && errno != ENOENT)
+			snprintf(err, err_len, "cannot read pin root %s: %s", root,
+				 state_strerror(errno));
+		else
+			snprintf(err, err_len,
+				 "no sluice state under %s: attach an interface or set a limit first",
+				 root);
+		return -1;
+	}
+
+	for (size_t i = 0; i < PINNED_MAP_COUNT; i++) {
+		state_path(path, sizeof(path), root, pinned_maps[i].name);
+		*map_fd(st, i) = bpf_obj_get(path);
+		if (*map_fd(st, i) < 0) {
+			snprintf(err, err_len, "cannot open pinned map %s: %s", path,
+				 state_strerror(errno));
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	state_close(st);
+	return -1;
+}
+
+void state_close(struct state *st)
+{
+	for (size_t i = 0; i < PINNED_MAP_COUNT; i++) {
+		if (*map_fd(st, i) >= 0)
+			close(*map_fd(st, i));
+		*map_fd(st, i) = -1;
+	}
+	if (st->lock_fd >= 0)
+		close(st->lock_fd);
+	st->lock_fd = -1;
+}

@@ -1,0 +1,376 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * sluice stats: packets and bytes by outcome, summed over CPUs, optionally
+ * redrawn with per-second rates. sluice top: the sources with the most
+ * drops, read from the bucket table in batches.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "cli.h"
+#include "parse.h"
+#include "state.h"
+#include "token_bucket.h"
+
+#define SLUICE_OUTCOME_KEY(name, key, drops, help) key,
+static const char *const outcome_keys[] = { SLUICE_OUTCOMES(SLUICE_OUTCOME_KEY) };
+#undef SLUICE_OUTCOME_KEY
+#define SLUICE_OUTCOME_HELP(name, key, drops, help) help,
+static const char *const outcome_help[] = { SLUICE_OUTCOMES(SLUICE_OUTCOME_HELP) };
+#undef SLUICE_OUTCOME_HELP
+
+struct totals {
+	struct sluice_counter outcome[SLUICE_OUTCOME_COUNT];
+	struct sluice_counter passed, dropped;
+};
+
+static int read_totals(int counters_fd, struct totals *t)
+{
+	int cpus = libbpf_num_possible_cpus();
+	struct sluice_counter *per_cpu;
+
+	if (cpus < 0)
+		return -1;
+	per_cpu = calloc(cpus, sizeof(*per_cpu));
+	if (!per_cpu)
+		return -1;
+	memset(t, 0, sizeof(*t));
+	for (__u32 key = 0; key < SLUICE_OUTCOME_COUNT; key++) {
+		struct sluice_counter *sum = &t->outcome[key];
+		struct sluice_counter *side;
+
+		if (bpf_map_lookup_elem(counters_fd, &key, per_cpu)) {
+			free(per_cpu);
+			return -1;
+		}
+		for (int cpu = 0; cpu < cpus; cpu++) {
+			sum->packets += per_cpu[cpu].packets;
+			sum->bytes += per_cpu[cpu].bytes;
+		}
+		side = sluice_outcome_drops(key) ? &t->dropped : &t->passed;
+		side->packets += sum->packets;
+		side->bytes += sum->bytes;
+	}
+	free(per_cpu);
+	return 0;
+}
+
+static json_t *counter_json(const struct sluice_counter *now, const struct sluice_counter *before,
+			    double seconds)
+{
+	json_t *doc = json_pack("{s:I, s:I}", "packets", (json_int_t)now->packets, "bytes",
+				(json_int_t)now->bytes);
+
+	if (before && seconds > 0) {
+		json_object_set_new(doc, "packets_per_second",
+				    json_real((now->packets - before->packets) / seconds));
+		json_object_set_new(doc, "bytes_per_second",
+				    json_real((now->bytes - before->bytes) / seconds));
+	}
+	return doc;
+}
+
+static json_t *totals_json(const struct totals *now, const struct totals *before, double seconds)
+{
+	json_t *outcomes = json_object();
+
+	for (int i = 0; i < SLUICE_OUTCOME_COUNT; i++)
+		json_object_set_new(outcomes, outcome_keys[i],
+				    counter_json(&now->outcome[i],
+						 before ? &before->outcome[i] : NULL, seconds));
+	return json_pack("{s:o, s:o, s:o}", "outcomes", outcomes, "passed",
+			 counter_json(&now->passed, before ? &before->passed : NULL, seconds),
+			 "dropped",
+			 counter_json(&now->dropped, before ? &before->dropped : NULL, seconds));
+}
+
+static void print_row(const char *name, const struct sluice_counter *now,
+		      const struct sluice_counter *before, double seconds, const char *why)
+{
+	printf("%-26s %14llu %16llu", name, (unsigned long long)now->packets,
+	       (unsigned long long)now->bytes);
+	if (before)
+		printf(" %12.0f", seconds > 0 ? (now->packets - before->packets) / seconds : 0.0);
+	printf("   %s\n", why);
+}
+
+static void print_totals(const struct totals *now, const struct totals *before, double seconds)
+{
+	printf("%-26s %14s %16s%s   %s\n", "OUTCOME", "PACKETS", "BYTES",
+	       before ? "        PKT/S" : "", "WHY");
+	for (int i = 0; i < SLUICE_OUTCOME_COUNT; i++)
+		print_row(outcome_keys[i], &now->outcome[i], before ? &before->outcome[i] : NULL,
+			  seconds, outcome_help[i]);
+	print_row("total passed", &now->passed, before ? &before->passed : NULL, seconds, "");
+	print_row("total dropped", &now->dropped, before ? &before->dropped : NULL, seconds, "");
+}
+
+static volatile sig_atomic_t stop_watching;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_watching = 1;
+}
+
+static double monotonic_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Redraws every interval until interrupted or `count` rounds are shown. */
+static int watch(const struct cli *cli, int counters_fd, __u64 interval_ms, __u64 count)
+{
+	struct totals before, now;
+	double then = monotonic_seconds(), seconds;
+	bool redraw = !cli->json && isatty(STDOUT_FILENO);
+
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	if (read_totals(counters_fd, &before))
+		return cli_fail(cli, "cannot read the counters: %s", state_strerror(errno));
+	for (__u64 round = 0; !stop_watching && (count == 0 || round < count); round++) {
+		struct timespec pause = { interval_ms / 1000, interval_ms % 1000 * 1000000 };
+
+		/* A signal cuts the pause short; the loop then ends. */
+		nanosleep(&pause, NULL);
+		if (stop_watching)
+			break;
+		if (read_totals(counters_fd, &now))
+			return cli_fail(cli, "cannot read the counters: %s", state_strerror(errno));
+		seconds = monotonic_seconds() - then;
+		if (cli->json) {
+			json_t *doc = totals_json(&now, &before, seconds);
+
+			json_object_set_new(doc, "interval_seconds", json_real(seconds));
+			cli_print_json(doc);
+		} else {
+			if (redraw)
+				printf("\033[H\033[2J");
+			printf("every %.1fs, rates over the last %.2fs\n\n", interval_ms / 1000.0,
+			       seconds);
+			print_totals(&now, &before, seconds);
+			if (!redraw)
+				printf("\n");
+			fflush(stdout);
+		}
+		before = now;
+		then += seconds;
+	}
+	return 0;
+}
+
+int cmd_stats(const struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "watch", required_argument, NULL, 'w' },
+		{ "count", required_argument, NULL, 'c' },
+		{},
+	};
+	__u64 interval_ms = 0, count = 0;
+	char err[SLUICE_ERR_LEN];
+	struct totals totals;
+	struct state st;
+	int opt, ret = 0;
+
+	while ((opt = cli_getopt(cli, "stats", argc, argv, "w:c:", options)) != -1) {
+		if (opt == -2)
+			return 1;
+		if (opt == 'w' && parse_duration_ms("--watch", optarg, 100, 3600 * 1000,
+						    &interval_ms, err, sizeof(err)))
+			return cli_fail(cli, "%s", err);
+		if (opt == 'c' && parse_count("--count", optarg, 1, UINT32_MAX, &count, err,
+					      sizeof(err)))
+			return cli_fail(cli, "%s", err);
+	}
+	if (optind != argc)
+		return cli_fail(cli, "stats takes no arguments besides --watch and --count");
+	if (count && !interval_ms)
+		return cli_fail(cli, "--count goes with --watch");
+	if (state_open(&st, cli->pin_root, STATE_READ, err, sizeof(err)))
+		return cli_fail(cli, "%s", err);
+
+	if (interval_ms) {
+		ret = watch(cli, st.counters, interval_ms, count);
+	} else if (read_totals(st.counters, &totals)) {
+		ret = cli_fail(cli, "cannot read the counters: %s", state_strerror(errno));
+	} else if (cli->json) {
+		cli_print_json(totals_json(&totals, NULL, 0));
+	} else {
+		print_totals(&totals, NULL, 0);
+	}
+	state_close(&st);
+	return ret;
+}
+
+struct source {
+	struct sluice_source_key key;
+	struct sluice_bucket bucket;
+};
+
+static int by_drops(const void *a, const void *b)
+{
+	const struct sluice_bucket *x = &((const struct source *)a)->bucket;
+	const struct sluice_bucket *y = &((const struct source *)b)->bucket;
+
+	if (x->dropped != y->dropped)
+		return x->dropped < y->dropped ? 1 : -1;
+	if (x->passed != y->passed)
+		return x->passed < y->passed ? 1 : -1;
+	return memcmp(a, b, sizeof(struct sluice_source_key));
+}
+
+/*
+ * Reads the whole bucket table. Batches keep 1M sources to a few dozen
+ * system calls; the per-key walk is the fallback for kernels without them.
+ */
+static int read_sources(int buckets_fd, struct source **out, size_t *count)
+{
+	struct bpf_map_info info = {};
+	__u32 info_len = sizeof(info), batch_token[4], n;
+	struct sluice_source_key *keys;
+	struct sluice_bucket *values;
+	struct source *sources;
+	void *in_batch = NULL;
+	size_t total = 0;
+	int err = 0;
+
+	if (bpf_obj_get_info_by_fd(buckets_fd, &info, &info_len))
+		return -1;
+	keys = calloc(info.max_entries, sizeof(*keys));
+	values = calloc(info.max_entries, sizeof(*values));
+	sources = calloc(info.max_entries, sizeof(*sources));
+	if (!keys || !values || !sources) {
+		err = -1;
+		errno = ENOMEM;
+		goto out;
+	}
+
+	for (;;) {
+		LIBBPF_OPTS(bpf_map_batch_opts, opts);
+
+		n = info.max_entries - total;
+		if (n == 0)
+			break;
+		if (bpf_map_lookup_batch(buckets_fd, in_batch, batch_token, keys + total,
+					 values + total, &n, &opts)) {
+			total += n;
+			if (errno == ENOENT)
+				break;
+			err = -1;
+			goto out;
+		}
+		total += n;
+		in_batch = batch_token;
+	}
+	for (size_t i = 0; i < total; i++) {
+		sources[i].key = keys[i];
+		sources[i].bucket = values[i];
+	}
+	*out = sources;
+	*count = total;
+	sources = NULL;
+out:
+	free(keys);
+	free(values);
+	free(sources);
+	return err;
+}
+
+static __u64 sluice_time_now(void)
+{
+	struct timespec ts;
+
+	/* bpf_ktime_get_ns() is CLOCK_MONOTONIC. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec) * SLUICE_TIME_PER_NS;
+}
+
+/* Tokens left in a source's bucket, under the limit that applies to it now. */
+static json_t *tokens_json(int limits_fd, const struct source *s, __u64 now)
+{
+	struct sluice_prefix_key key = { .prefixlen = SLUICE_ADDR_LEN * 8 };
+	struct sluice_limit limit;
+
+	memcpy(key.addr, s->key.addr, SLUICE_ADDR_LEN);
+	if (bpf_map_lookup_elem(limits_fd, &key, &limit) ||
+	    (limit.flags & SLUICE_LIMIT_UNLIMITED))
+		return json_null();
+	return json_integer(sluice_bucket_tokens(s->bucket.full_at, now, &limit));
+}
+
+int cmd_top(const struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "count", required_argument, NULL, 'n' },
+		{},
+	};
+	char err[SLUICE_ERR_LEN], addr[SLUICE_PREFIX_STR_LEN];
+	struct source *sources = NULL;
+	size_t count = 0, shown;
+	__u64 limit = 10, now;
+	json_t *list;
+	struct state st;
+	int opt;
+
+	while ((opt = cli_getopt(cli, "top", argc, argv, "n:", options)) != -1) {
+		if (opt == -2)
+			return 1;
+		if (parse_count("-n", optarg, 1, SLUICE_MAX_SOURCES, &limit, err, sizeof(err)))
+			return cli_fail(cli, "%s", err);
+	}
+	if (optind != argc)
+		return cli_fail(cli, "top takes no arguments besides -n N");
+	if (state_open(&st, cli->pin_root, STATE_READ, err, sizeof(err)))
+		return cli_fail(cli, "%s", err);
+	if (read_sources(st.buckets, &sources, &count)) {
+		state_close(&st);
+		return cli_fail(cli, "cannot read the bucket table: %s", state_strerror(errno));
+	}
+	qsort(sources, count, sizeof(*sources), by_drops);
+	shown = count < limit ? count : limit;
+	now = sluice_time_now();
+
+	list = json_array();
+	for (size_t i = 0; i < shown; i++) {
+		format_address(sources[i].key.addr, addr, sizeof(addr));
+		json_array_append_new(
+			list, json_pack("{s:s, s:I, s:I, s:o}", "source", addr, "passed",
+					(json_int_t)sources[i].bucket.passed, "dropped",
+					(json_int_t)sources[i].bucket.dropped, "tokens",
+					tokens_json(st.limits, &sources[i], now)));
+	}
+	state_close(&st);
+	free(sources);
+
+	if (cli->json)
+		return cli_print_json(json_pack("{s:I, s:o}", "tracked_sources",
+						(json_int_t)count, "sources", list));
+	printf("%zu sources tracked\n", count);
+	if (shown)
+		printf("%-40s %14s %14s %10s\n", "SOURCE", "DROPPED", "PASSED", "TOKENS");
+	for (size_t i = 0; i < shown; i++) {
+		json_t *s = json_array_get(list, i), *tokens = json_object_get(s, "tokens");
+
+		printf("%-40s %14lld %14lld ", json_string_value(json_object_get(s, "source")),
+		       json_integer_value(json_object_get(s, "dropped")),
+		       json_integer_value(json_object_get(s, "passed")));
+		if (json_is_null(tokens))
+			printf("%10s\n", "-");
+		else
+			printf("%10lld\n", json_integer_value(tokens));
+	}
+	json_decref(list);
+	return 0;
+}
