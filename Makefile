@@ -50,6 +50,9 @@ PACKET_TESTS := $(patsubst tests/packet/%.c,$(BUILD)/tests/%,$(wildcard tests/pa
 TEST_BPF_OBJS := $(patsubst tests/packet/%.bpf.c,$(BUILD)/tests/%.bpf.o,$(wildcard tests/packet/*.bpf.c))
 TEST_SKELS := $(TEST_BPF_OBJS:.bpf.o=.skel.h)
 TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
+BENCH_BPF_OBJS := $(patsubst tests/bench/%.bpf.c,$(BUILD)/tests/%.bpf.o,$(wildcard tests/bench/*.bpf.c))
+BENCH_SKELS := $(BENCH_BPF_OBJS:.bpf.o=.skel.h)
+BENCHES := $(patsubst tests/bench/%.c,$(BUILD)/tests/%,$(wildcard tests/bench/bench_*.c))
 
 # Every Debian package that building, running and testing need.
 DEPS := make gcc libc6-dev clang llvm pkg-config libbpf-dev bpftool libelf-dev \
@@ -58,7 +61,7 @@ DEPS := make gcc libc6-dev clang llvm pkg-config libbpf-dev bpftool libelf-dev \
 
 .PHONY: all test bench demo deps install clean
 # Skeletons come from pattern rules: keep them, or every make rebuilds them.
-.SECONDARY: $(SKEL) $(TEST_SKELS) $(TEST_BPF_OBJS)
+.SECONDARY: $(SKEL) $(TEST_SKELS) $(TEST_BPF_OBJS) $(BENCH_SKELS) $(BENCH_BPF_OBJS)
 all: $(SLUICE)
 
 $(BUILD) $(BUILD)/user $(BUILD)/tests:
@@ -72,7 +75,7 @@ $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
 
-$(BUILD)/user/%.o: user/%.c $(SKEL) | $(BUILD)/user
+$(BUILD)/user/%.o: user/%.c | $(SKEL) $(BUILD)/user
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
@@ -89,6 +92,10 @@ $(BUILD)/tests/%.bpf.o: tests/packet/%.bpf.c | $(BUILD)/tests
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -MMD -MP -c $< -o $@
 
+$(BUILD)/tests/%.bpf.o: tests/bench/%.bpf.c | $(BUILD)/tests
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -MMD -MP -c $< -o $@
+
 $(BUILD)/tests/%.skel.h: $(BUILD)/tests/%.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
@@ -101,11 +108,15 @@ $(BUILD)/tests/test_%: tests/packet/test_%.c $(BUILD)/libsluice.a $(SKEL) $(TEST
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(TEST_CFLAGS) -I$(BUILD)/tests -MMD -MP $(LDFLAGS) $< $(BUILD)/libsluice.a $(TEST_LIBS) -o $@
 
+$(BUILD)/tests/bench_%: tests/bench/bench_%.c $(BUILD)/libsluice.a $(SKEL) $(BENCH_SKELS) | $(BUILD)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -I$(BUILD)/tests -MMD -MP $(LDFLAGS) $< $(BUILD)/libsluice.a $(LDLIBS) -o $@
+
 $(BUILD)/tests/%: tests/tools/%.c | $(BUILD)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -MMD -MP $(LDFLAGS) $< -o $@ -lm
 
-test-build: $(SLUICE) $(UNIT_TESTS) $(PACKET_TESTS) $(TEST_TOOLS)
+test-build: $(SLUICE) $(UNIT_TESTS) $(PACKET_TESTS) $(TEST_TOOLS) $(BENCHES)
 .PHONY: test-build
 
 # The whole suite; ends with "N passed, N failed". Needs root for BPF and netns.
@@ -119,7 +130,7 @@ test:
 bench:
 	$(Q)tests/deps.sh check $(DEPS)
 	$(Q)$(MAKE) --no-print-directory test-build
-	$(Q)tests/bench
+	$(Q)tests/bench/run
 
 demo:
 	$(Q)tests/deps.sh check $(DEPS)
