@@ -77,8 +77,8 @@ static int prepare_root(const char *root, char *err, size_t err_len)
 		if (!is_bpffs(root)) {
 			snprintf(err, err_len,
 				 "pin root %s is not on a bpf filesystem (mount one with: "
-				 "mount -t bpf bpf DIR)",
-				 root);
+				 "mount -t bpf bpf %s)",
+				 root, root);
 			return -1;
 		}
 		return 0;

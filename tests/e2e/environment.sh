@@ -1,0 +1,77 @@
+#!/bin/bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# What the machine may lack or change under Sluice: no bpffs mounted, a
+# driver without native XDP, an interface that disappears while attached.
+source "$(dirname "$0")/lib.sh"
+e2e_init
+
+setup_namespaces
+dev=sl${ID}d
+
+# --- bpffs missing: Sluice mounts it, as `ip` and bpftool do. A private mount
+# namespace keeps the host's /sys/fs/bpf untouched.
+if live && command -v unshare >/dev/null; then
+	out=$(unshare --mount --propagation private bash -c '
+		while grep -q " /sys/fs/bpf bpf " /proc/mounts; do umount /sys/fs/bpf || exit 9; done
+		echo "mounted before: $(grep -c " /sys/fs/bpf bpf " /proc/mounts)"
+		"$1" --pin-root "$2" limit set default --rate 100 --burst 10 >/dev/null || exit 8
+		echo "mounted after: $(grep -c " /sys/fs/bpf bpf " /proc/mounts)"
+		"$1" --pin-root "$2" limit list --json
+	' _ "$SLUICE" "$PIN_ROOT" 2>&1)
+	rc=$?
+	diag "$out"
+	is "$rc" 0 "with bpffs unmounted, limit set and list succeed"
+	ok "$(grep -qx 'mounted before: 0' <<<"$out" && grep -qx 'mounted after: 1' <<<"$out" && echo 1)" \
+		"sluice mounted bpffs at /sys/fs/bpf itself"
+	is "$(tail -n 1 <<<"$out" | jq -c '.limits[0] | [.prefix, .rate, .burst]' 2>/dev/null)" \
+		'["default",100,10]' "the limit landed in the bpffs it mounted"
+else
+	for name in "with bpffs unmounted, limit set and list succeed" \
+		"sluice mounted bpffs at /sys/fs/bpf itself" "the limit landed in the bpffs it mounted"; do
+		skip "$name" "unshare not found"
+	done
+fi
+
+# --- a driver without native XDP: a bridge interface.
+live && ip -n "$NS_RX" link add "$dev" type bridge && ip -n "$NS_RX" link set "$dev" up
+attach_rx "$dev" --mode native
+is "$CLI_RC" 1 "attach --mode native on a bridge device fails"
+ok "$(grep -q "^Error: failed to attach to $dev: XDP in native mode is not supported.*--mode generic" \
+	<<<"$CLI_ERR" && echo 1)" "the error says native XDP is unsupported and suggests generic ($CLI_ERR)"
+is "$(wc -l <<<"$CLI_ERR")" 1 "the error is one line"
+live && is "$(ls "$PIN_ROOT" | grep -c '^link_')" 0 "a failed attach leaves no link pinned"
+live || skip "a failed attach leaves no link pinned"
+
+attach_rx "$dev" --mode generic
+is "$CLI_RC" 0 "attach --mode generic on the bridge device works"
+cli status --json
+is "$(jq -r --arg d "$dev" '.attachments[] | select(.interface == $d) | .mode' <<<"$CLI_OUT" 2>/dev/null)" \
+	generic "status reports generic mode"
+cli attach "$dev"
+is "$CLI_RC" 0 "attaching again in auto mode is harmless"
+is "$(jq -r .already_attached <<<"$(cli attach "$dev" --json; echo "$CLI_OUT")" 2>/dev/null)" true \
+	"and says it was already attached"
+
+# --- the interface disappears while attached: the link dies with it.
+live && ip -n "$NS_RX" link del "$dev"
+cli status --json
+is "$(jq -r --arg d "$dev" '.attachments[] | select(.interface == $d) | .attached' <<<"$CLI_OUT" 2>/dev/null)" \
+	false "status shows the link of a deleted interface as not attached"
+live && ip -n "$NS_RX" link add "$dev" type bridge && ip -n "$NS_RX" link set "$dev" up
+attach_rx "$dev" --mode generic
+is "$CLI_RC" 0 "an interface of the same name can be attached again (the dead link is replaced)"
+cli status --json
+is "$(jq -r --arg d "$dev" '[.attachments[] | select(.interface == $d and .attached)] | length' <<<"$CLI_OUT" 2>/dev/null)" \
+	1 "status shows it attached once"
+cli detach "$dev"
+is "$CLI_RC" 0 "detach works"
+live && is "$(ip -n "$NS_RX" -d link show "$dev" | grep -c xdp)" 0 "no XDP program is left on the interface"
+live || skip "no XDP program is left on the interface"
+
+# --- a pin root that is not a directory on bpffs.
+cli --pin-root "$T_DIR" limit set default --rate 10
+is "$CLI_RC" 1 "a pin root outside bpffs is refused"
+ok "$(grep -q "^Error: .*not on a bpf filesystem" <<<"$CLI_ERR" && echo 1)" \
+	"with a clear error ($CLI_ERR)"
+
+finish
