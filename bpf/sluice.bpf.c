@@ -105,10 +105,15 @@ static __always_inline int is_neighbor_discovery(const struct sluice_packet *pkt
 	       pkt->icmp_type >= 133 && pkt->icmp_type <= 137;
 }
 
-/* Finds the source's bucket, creating a full one for a new source. */
-static __always_inline struct sluice_bucket *source_bucket(const struct sluice_source_key *key)
+/*
+ * Finds the source's bucket, creating a full one for a new source: full as
+ * of `now`, since a zero full_at would read as the future in the last
+ * `depth` before sluice time wraps.
+ */
+static __always_inline struct sluice_bucket *source_bucket(const struct sluice_source_key *key,
+							   __u64 now)
 {
-	struct sluice_bucket fresh = {};
+	struct sluice_bucket fresh = { .full_at = now };
 	struct sluice_bucket *bucket = bpf_map_lookup_elem(&buckets, key);
 
 	if (bucket)
@@ -122,8 +127,8 @@ static __always_inline struct sluice_bucket *source_bucket(const struct sluice_s
 static __always_inline enum sluice_outcome limit_source(const struct sluice_packet *pkt,
 							const struct sluice_limit *limit)
 {
-	struct sluice_bucket *bucket = source_bucket((const void *)pkt->src);
 	__u64 now = sluice_now();
+	struct sluice_bucket *bucket = source_bucket((const void *)pkt->src, now);
 
 	if (!bucket)
 		return SLUICE_PASSED_FAULT;

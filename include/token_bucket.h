@@ -19,7 +19,10 @@
  * rate up to 1 Gpps is exact to better than 1 part in 1000, and 2^64 ps wraps
  * after 213 days. The arithmetic is wrap-safe: a full_at in the past or
  * from before a wrap gives a debt larger than depth, which a real bucket can
- * never owe, and is read as a full bucket.
+ * never owe, and is read as a full bucket. New buckets start full as of now
+ * (full_at = now), never at zero. The one blind spot: a bucket left idle for
+ * a whole wrap (213 days) less its depth reads, for `depth` of time, as owing
+ * what it owed when last used; the LRU table evicts such buckets long before.
  */
 #ifndef SLUICE_TOKEN_BUCKET_H
 #define SLUICE_TOKEN_BUCKET_H

@@ -132,9 +132,11 @@ static const char *read_scaled(const char *text, __u64 multiplier_of(const char 
 	if (!isdigit((unsigned char)*p))
 		return NULL;
 	for (; isdigit((unsigned char)*p); p++) {
-		if (whole > (UINT64_MAX - 9) / 10)
+		__u64 digit = (__u64)(*p - '0');
+
+		if (whole > (UINT64_MAX - digit) / 10)
 			return NULL;
-		whole = whole * 10 + (__u64)(*p - '0');
+		whole = whole * 10 + digit;
 	}
 	if (*p == '.') {
 		p++;
@@ -212,13 +214,16 @@ int parse_rate(const char *arg, const char *text, __u64 *pps, char *err, size_t 
 int parse_count(const char *arg, const char *text, __u64 min, __u64 max, __u64 *value, char *err,
 		size_t err_len)
 {
-	if (!read_scaled(text, count_multiplier, value))
+	__u64 parsed;
+
+	if (!read_scaled(text, count_multiplier, &parsed))
 		return fail(err, err_len, "invalid %s '%s': expected a whole number", arg, text);
-	if (*value < min || *value > max) {
+	if (parsed < min || parsed > max) {
 		snprintf(err, err_len, "invalid %s '%s': must be from %" PRIu64 " to %" PRIu64,
 			 arg, text, (uint64_t)min, (uint64_t)max);
 		return -1;
 	}
+	*value = parsed;
 	return 0;
 }
 
@@ -238,16 +243,19 @@ static __u64 duration_multiplier(const char *unit, bool *ok)
 int parse_duration_ms(const char *arg, const char *text, __u64 min_ms, __u64 max_ms, __u64 *ms,
 		      char *err, size_t err_len)
 {
-	if (!read_scaled(text, duration_multiplier, ms))
+	__u64 parsed;
+
+	if (!read_scaled(text, duration_multiplier, &parsed))
 		return fail(err, err_len,
 			    "invalid %s '%s': expected a duration such as 2, 2s, 500ms or 1m", arg,
 			    text);
-	if (*ms < min_ms || *ms > max_ms) {
+	if (parsed < min_ms || parsed > max_ms) {
 		snprintf(err, err_len,
 			 "invalid %s '%s': must be from %" PRIu64 "ms to %" PRIu64 "ms", arg, text,
 			 (uint64_t)min_ms, (uint64_t)max_ms);
 		return -1;
 	}
+	*ms = parsed;
 	return 0;
 }
 
@@ -261,8 +269,13 @@ void format_rate(__u64 pps, char *buf, size_t len)
 	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 		__u64 scale = units[i].scale;
 
-		/* Use a unit only where it prints exactly (three decimals at most). */
-		if (pps >= scale && pps % (scale / 1000) == 0) {
+		/*
+		 * Use a unit only where it prints exactly, with three decimals
+		 * at most and fewer than four digits before them (1234567 reads
+		 * better as 1234567pps than as 1234.567kpps).
+		 */
+		if (pps >= scale && pps % (scale / 1000) == 0 &&
+		    (pps / scale < 1000 || scale == units[0].scale)) {
 			__u64 frac = pps % scale / (scale / 1000);
 			int digits = 3;
 

@@ -1,0 +1,709 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Unit tests for user/parse.c: what an operator types (prefixes, rates,
+ * counts, durations) and what Sluice prints back. Table driven: every row
+ * names its input, and a failing row says which input and what came out.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <cmocka.h>
+
+#include "parse.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Fails the test naming the case, with actual vs expected. */
+#define ASSERT_U64(got, want, what, input)                                                  \
+	do {                                                                                \
+		uint64_t got_ = (got), want_ = (want);                                      \
+		if (got_ != want_)                                                          \
+			fail_msg("%s for '%s': got %" PRIu64 ", want %" PRIu64, (what),     \
+				 (input), got_, want_);                                     \
+	} while (0)
+
+#define ASSERT_STR(got, want, what, input)                                                  \
+	do {                                                                                \
+		const char *got_ = (got), *want_ = (want);                                  \
+		if (strcmp(got_, want_) != 0)                                               \
+			fail_msg("%s for '%s': got '%s', want '%s'", (what), (input), got_,  \
+				 want_);                                                    \
+	} while (0)
+
+/* The error names the argument and the input first, then says what was expected. */
+static void assert_error(const char *err, const char *arg, const char *text, const char *fragment)
+{
+	char head[SLUICE_ERR_LEN];
+
+	snprintf(head, sizeof(head), "invalid %s '%s'", arg, text);
+	if (strncmp(err, head, strlen(head)) != 0)
+		fail_msg("error for '%s' does not start with \"%s\": \"%s\"", text, head, err);
+	if (fragment && !strstr(err, fragment))
+		fail_msg("error for '%s' does not say \"%s\": \"%s\"", text, fragment, err);
+	if (strchr(err, '\n'))
+		fail_msg("error for '%s' is not one line: \"%s\"", text, err);
+}
+
+/* xorshift64: a fixed seed makes every run check the same values. */
+static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
+
+static uint64_t rng(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+/* ---- prefixes ---- */
+
+struct prefix_ok_case {
+	const char *text;
+	const char *addr;	/* expected 16 bytes, as IPv6 text */
+	__u32 prefixlen;
+	const char *canonical;	/* what format_prefix prints */
+};
+
+static const struct prefix_ok_case prefix_ok_cases[] = {
+	{ "10.0.0.0/8", "::ffff:10.0.0.0", 104, "10.0.0.0/8" },
+	{ "198.18.0.0/15", "::ffff:198.18.0.0", 111, "198.18.0.0/15" },
+	{ "198.18.0.1", "::ffff:198.18.0.1", 128, "198.18.0.1/32" },
+	{ "198.18.0.1/32", "::ffff:198.18.0.1", 128, "198.18.0.1/32" },
+	{ "0.0.0.0/0", "::ffff:0.0.0.0", 96, "0.0.0.0/0" },
+	{ "255.255.255.255/32", "::ffff:255.255.255.255", 128, "255.255.255.255/32" },
+	{ "10.0.0.128/25", "::ffff:10.0.0.128", 121, "10.0.0.128/25" },
+	{ "10.0.0.2/31", "::ffff:10.0.0.2", 127, "10.0.0.2/31" },
+	{ "128.0.0.0/1", "::ffff:128.0.0.0", 97, "128.0.0.0/1" },
+	{ "10.0.0.0/08", "::ffff:10.0.0.0", 104, "10.0.0.0/8" },
+	{ "2001:db8::/32", "2001:db8::", 32, "2001:db8::/32" },
+	{ "2001:DB8:0:0::/32", "2001:db8::", 32, "2001:db8::/32" },
+	{ "2001:db8::1", "2001:db8::1", 128, "2001:db8::1/128" },
+	{ "2001:db8::8000/113", "2001:db8::8000", 113, "2001:db8::8000/113" },
+	{ "fe80::/10", "fe80::", 10, "fe80::/10" },
+	{ "8000::/1", "8000::", 1, "8000::/1" },
+	{ "::/96", "::", 96, "::/96" },
+	{ "::1", "::1", 128, "::1/128" },
+	{ "::/0", "::", 0, "default" },
+	{ "default", "::", 0, "default" },
+	/* IPv4-mapped IPv6 text is the same key as the IPv4 prefix. */
+	{ "::ffff:10.1.0.0/112", "::ffff:10.1.0.0", 112, "10.1.0.0/16" },
+	{ "::ffff:0:0/96", "::ffff:0.0.0.0", 96, "0.0.0.0/0" },
+	/* The longest address text there is still fits the parser's buffer. */
+	{ "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255/128",
+	  "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 128,
+	  "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128" },
+};
+
+static void test_parse_prefix_ok(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(prefix_ok_cases); i++) {
+		const struct prefix_ok_case *c = &prefix_ok_cases[i];
+		struct sluice_prefix_key key, again;
+		char err[SLUICE_ERR_LEN] = "", text[SLUICE_PREFIX_STR_LEN];
+		__u8 want[SLUICE_ADDR_LEN];
+		int ret;
+
+		assert_int_equal(inet_pton(AF_INET6, c->addr, want), 1);
+		memset(&key, 0xa5, sizeof(key));
+		ret = parse_prefix("prefix", c->text, &key, err, sizeof(err));
+		if (ret != 0)
+			fail_msg("parse_prefix('%s') = %d: %s", c->text, ret, err);
+		ASSERT_U64(key.prefixlen, c->prefixlen, "prefixlen", c->text);
+		if (memcmp(key.addr, want, sizeof(want)) != 0) {
+			format_address(key.addr, text, sizeof(text));
+			fail_msg("address for '%s': got %s, want %s", c->text, text, c->addr);
+		}
+		if (prefix_is_default(&key) != (c->prefixlen == 0))
+			fail_msg("prefix_is_default for '%s' is wrong", c->text);
+
+		/* Printing gives the canonical text, which parses back to the same key. */
+		format_prefix(&key, text, sizeof(text));
+		ASSERT_STR(text, c->canonical, "format_prefix", c->text);
+		memset(&again, 0x5a, sizeof(again));
+		ret = parse_prefix("prefix", text, &again, err, sizeof(err));
+		if (ret != 0 || memcmp(&key, &again, sizeof(key)) != 0)
+			fail_msg("'%s' printed as '%s' does not parse back to the same key",
+				 c->text, text);
+	}
+}
+
+/* IPv4 is stored as ::ffff:a.b.c.d, byte for byte, with 96 added to the length. */
+static void test_parse_prefix_v4_mapped_bytes(void **state)
+{
+	static const __u8 want[SLUICE_ADDR_LEN] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff,
+						     198, 18, 4, 0 };
+	struct sluice_prefix_key key;
+	char err[SLUICE_ERR_LEN];
+
+	(void)state;
+	assert_int_equal(parse_prefix("prefix", "198.18.4.0/22", &key, err, sizeof(err)), 0);
+	assert_int_equal(key.prefixlen, SLUICE_V4_MAPPED_PREFIXLEN + 22);
+	assert_memory_equal(key.addr, want, sizeof(want));
+}
+
+struct prefix_err_case {
+	const char *text;
+	const char *fragment;	/* part of the message that says what was wrong */
+};
+
+static const struct prefix_err_case prefix_err_cases[] = {
+	{ "", "expected an IPv4 or IPv6 prefix" },
+	{ "/8", "expected an IPv4 or IPv6 prefix" },
+	{ "/", "expected an IPv4 or IPv6 prefix" },
+	{ "garbage", "not an IPv4 address" },
+	{ "DEFAULT", "not an IPv4 address" },
+	{ "default/0", "not an IPv4 address" },
+	{ " 10.0.0.0/8", "not an IPv4 address" },
+	{ "-10.0.0.0/8", "not an IPv4 address" },
+	{ "10.0.0", "not an IPv4 address" },
+	{ "10.0.0.256", "not an IPv4 address" },
+	{ "10.0.0.0.0/8", "not an IPv4 address" },
+	{ "2001:db8::g/32", "not an IPv6 address" },
+	{ "2001:db8:::1", "not an IPv6 address" },
+	{ "fe80::1%eth0", "not an IPv6 address" },
+	{ "1.2.3.4/33", "must be 0 to 32" },
+	{ "::/129", "must be 0 to 128" },
+	{ "10.0.0.0/99999999999999999999", "must be 0 to 32" },
+	/* Above 2^32: must not wrap into a small __u32. */
+	{ "10.0.0.0/4294967304", "must be 0 to 32" },
+	{ "::/18446744073709551616", "must be 0 to 128" },
+	{ "10.0.0.0/8/8", "prefix length" },
+	{ "10.0.0.0/8 ", "prefix length" },
+	{ "10.0.0.0/", "prefix length is not a number" },
+	{ "10.0.0.0/x", "prefix length is not a number" },
+	{ "10.0.0.0/-8", "prefix length is not a number" },
+	{ "10.0.0.0/+8", "prefix length is not a number" },
+	{ "10.0.0.0/ 8", "prefix length is not a number" },
+	{ "10.0.0.1/8", "bits are set after the prefix length" },
+	{ "10.0.0.64/25", "bits are set after the prefix length" },
+	{ "10.0.0.1/31", "bits are set after the prefix length" },
+	{ "0.0.0.1/0", "bits are set after the prefix length" },
+	{ "2001:db8::1/64", "bits are set after the prefix length" },
+	{ "2001:db8::4000/113", "bits are set after the prefix length" },
+	{ "1::/0", "bits are set after the prefix length" },
+	/* ::ffff:0:0 has the 0xffff after bit 95. */
+	{ "::ffff:10.0.0.0/95", "bits are set after the prefix length" },
+};
+
+static void test_parse_prefix_errors(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(prefix_err_cases); i++) {
+		const struct prefix_err_case *c = &prefix_err_cases[i];
+		struct sluice_prefix_key key;
+		char err[SLUICE_ERR_LEN] = "";
+		int ret = parse_prefix("--src", c->text, &key, err, sizeof(err));
+
+		if (ret != -1)
+			fail_msg("parse_prefix('%s') = %d, want -1", c->text, ret);
+		assert_error(err, "--src", c->text, c->fragment);
+	}
+}
+
+/* Long input: refused, and the message is cut at the buffer, still naming the argument. */
+static void test_parse_prefix_long_input(void **state)
+{
+	char text[1024], err[SLUICE_ERR_LEN + 8];
+	struct sluice_prefix_key key;
+	const char *fillers[] = { "a", "1", ":" };
+
+	(void)state;
+	for (size_t f = 0; f < ARRAY_SIZE(fillers); f++) {
+		memset(text, fillers[f][0], sizeof(text) - 1);
+		text[sizeof(text) - 1] = '\0';
+		memset(err, 'X', sizeof(err));
+		if (parse_prefix("prefix", text, &key, err, SLUICE_ERR_LEN) != -1)
+			fail_msg("a %zu-character run of '%s' was accepted", strlen(text),
+				 fillers[f]);
+		ASSERT_U64(strlen(err), SLUICE_ERR_LEN - 1, "message length", fillers[f]);
+		/* Nothing written past the length the caller gave. */
+		for (size_t j = SLUICE_ERR_LEN; j < sizeof(err); j++)
+			if (err[j] != 'X')
+				fail_msg("parse_prefix wrote past err_len at %zu", j);
+		if (strncmp(err, "invalid prefix '", 16) != 0)
+			fail_msg("long-input error does not name the argument: %.40s", err);
+	}
+
+	/* A valid address followed by a huge prefix length. */
+	strcpy(text, "10.0.0.0/");
+	memset(text + 9, '9', 500);
+	text[509] = '\0';
+	assert_int_equal(parse_prefix("prefix", text, &key, err, SLUICE_ERR_LEN), -1);
+	assert_int_equal(strncmp(err, "invalid prefix '10.0.0.0/999", 28), 0);
+
+	/* A host part one character longer than any address text. */
+	strcpy(text, "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.2550/128");
+	assert_int_equal(parse_prefix("prefix", text, &key, err, SLUICE_ERR_LEN), -1);
+	assert_error(err, "prefix", text, NULL);
+}
+
+/* A short err buffer truncates the message and nothing more. */
+static void test_parse_prefix_small_err_buffer(void **state)
+{
+	char err[32];
+	struct sluice_prefix_key key;
+
+	(void)state;
+	memset(err, 'X', sizeof(err));
+	assert_int_equal(parse_prefix("prefix", "garbage", &key, err, 8), -1);
+	assert_string_equal(err, "invalid");
+	for (size_t j = 8; j < sizeof(err); j++)
+		assert_int_equal(err[j], 'X');
+}
+
+/* Random prefixes of every length print and parse back to the same key. */
+static void test_prefix_round_trip_random(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 20000; i++) {
+		struct sluice_prefix_key key = {}, back;
+		char text[SLUICE_PREFIX_STR_LEN], err[SLUICE_ERR_LEN];
+		bool v4 = i % 2;
+		__u32 bits;
+
+		for (int b = 0; b < SLUICE_ADDR_LEN; b += 8) {
+			uint64_t r = rng();
+
+			memcpy(key.addr + b, &r, 8);
+		}
+		if (v4) {
+			memset(key.addr, 0, 10);
+			key.addr[10] = key.addr[11] = 0xff;
+			key.prefixlen = SLUICE_V4_MAPPED_PREFIXLEN + rng() % 33;
+		} else {
+			key.prefixlen = rng() % 129;
+		}
+		for (bits = key.prefixlen; bits < SLUICE_ADDR_LEN * 8; bits++)
+			key.addr[bits / 8] &= ~(0x80 >> (bits % 8));
+
+		format_prefix(&key, text, sizeof(text));
+		memset(&back, 0x5a, sizeof(back));
+		if (parse_prefix("prefix", text, &back, err, sizeof(err)) != 0)
+			fail_msg("printed prefix '%s' does not parse: %s", text, err);
+		if (memcmp(&key, &back, sizeof(key)) != 0)
+			fail_msg("'%s' parses back to a different key (prefixlen %u, want %u)",
+				 text, back.prefixlen, key.prefixlen);
+		if (v4 && (strchr(text, ':') || !strchr(text, '/')))
+			fail_msg("IPv4 prefix printed as '%s'", text);
+	}
+}
+
+struct address_case {
+	const char *addr;	/* the 16 bytes, as IPv6 text */
+	const char *want;
+};
+
+static const struct address_case address_cases[] = {
+	{ "::ffff:198.18.0.1", "198.18.0.1" },
+	{ "::ffff:0.0.0.0", "0.0.0.0" },
+	{ "::ffff:255.255.255.255", "255.255.255.255" },
+	{ "2001:db8::1", "2001:db8::1" },
+	{ "2001:0db8:0000:0000:0000:0000:0000:0001", "2001:db8::1" },
+	{ "::", "::" },
+	{ "::1", "::1" },
+	/* Only ::ffff:0:0/96 is IPv4; its neighbours are IPv6. */
+	{ "::fffe:c612:1", "::fffe:c612:1" },
+	{ "1::ffff:c612:1", "1::ffff:c612:1" },
+};
+
+static void test_format_address(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(address_cases); i++) {
+		__u8 addr[SLUICE_ADDR_LEN];
+		char text[SLUICE_PREFIX_STR_LEN];
+
+		assert_int_equal(inet_pton(AF_INET6, address_cases[i].addr, addr), 1);
+		format_address(addr, text, sizeof(text));
+		ASSERT_STR(text, address_cases[i].want, "format_address", address_cases[i].addr);
+	}
+}
+
+static void test_format_prefix_small_buffer(void **state)
+{
+	struct sluice_prefix_key key;
+	char err[SLUICE_ERR_LEN], buf[16];
+
+	(void)state;
+	assert_int_equal(parse_prefix("prefix", "198.18.0.0/15", &key, err, sizeof(err)), 0);
+	memset(buf, 'X', sizeof(buf));
+	format_prefix(&key, buf, 6);
+	assert_string_equal(buf, "198.1");
+	for (size_t j = 6; j < sizeof(buf); j++)
+		assert_int_equal(buf[j], 'X');
+}
+
+static void test_prefix_is_default(void **state)
+{
+	struct sluice_prefix_key key;
+	char err[SLUICE_ERR_LEN];
+
+	(void)state;
+	assert_int_equal(parse_prefix("prefix", "default", &key, err, sizeof(err)), 0);
+	assert_true(prefix_is_default(&key));
+	assert_int_equal(parse_prefix("prefix", "::/0", &key, err, sizeof(err)), 0);
+	assert_true(prefix_is_default(&key));
+	/* IPv4's /0 covers IPv4 sources only: it is not the default. */
+	assert_int_equal(parse_prefix("prefix", "0.0.0.0/0", &key, err, sizeof(err)), 0);
+	assert_false(prefix_is_default(&key));
+	assert_int_equal(parse_prefix("prefix", "8000::/1", &key, err, sizeof(err)), 0);
+	assert_false(prefix_is_default(&key));
+}
+
+/* ---- rates ---- */
+
+struct u64_case {
+	const char *text;
+	uint64_t want;
+};
+
+static const struct u64_case rate_ok_cases[] = {
+	{ "500", 500 },
+	{ "500pps", 500 },
+	{ "10kpps", 10000 },
+	{ "10Kpps", 10000 },
+	{ "10k", 10000 },
+	{ "2Mpps", 2000000 },
+	{ "2M", 2000000 },
+	{ "1Gpps", 1000000000 },
+	{ "1G", 1000000000 },
+	{ "1.5kpps", 1500 },
+	{ "2.5Mpps", 2500000 },
+	{ "1.001kpps", 1001 },
+	{ "0.001kpps", 1 },
+	{ "1.000000001Gpps", 1000000001 },
+	{ "0.000000001Gpps", 1 },
+	{ "1.500kpps", 1500 },
+	{ "0", 0 },
+	{ "0pps", 0 },
+	{ "007", 7 },
+	/* The largest value that fits, written with a fraction. */
+	{ "18446744073.709551615Gpps", UINT64_MAX },
+	{ "18446744073709551.615kpps", UINT64_MAX },
+};
+
+static void test_parse_rate_ok(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(rate_ok_cases); i++) {
+		const struct u64_case *c = &rate_ok_cases[i];
+		char err[SLUICE_ERR_LEN] = "";
+		__u64 pps = 12345;
+		int ret = parse_rate("--rate", c->text, &pps, err, sizeof(err));
+
+		if (ret != 0)
+			fail_msg("parse_rate('%s') = %d: %s", c->text, ret, err);
+		ASSERT_U64(pps, c->want, "parse_rate", c->text);
+	}
+}
+
+static const char *const rate_err_cases[] = {
+	"",
+	"abc",
+	"pps",
+	"k",
+	"10xpps",
+	"1.5pps",	/* not a whole number of packets */
+	"1.5",
+	"0.5",
+	"1.0001kpps",
+	"1.0000000001Gpps",	/* ten fractional digits */
+	"1.0000000000Gpps",	/* whole, but more digits than are read exactly */
+	"1.99999999999999999999Gpps",
+	"-1",
+	"+500",
+	" 500",
+	"500 ",
+	"10 kpps",
+	"1e3",
+	"0x10",
+	"1,000",
+	"1.",
+	".5",
+	"1..5",
+	"10mpps",	/* milli-packets make no sense */
+	"10kPPS",
+	"10ppsk",
+	"10kk",
+	"99999999999999999999",
+	"18446744073709551616",
+	"20000000000Gpps",
+	"18446744073.709551616Gpps",
+	"18446744073709551.616kpps",
+	"18446744074Gpps",
+};
+
+static void test_parse_rate_errors(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(rate_err_cases); i++) {
+		const char *text = rate_err_cases[i];
+		char err[SLUICE_ERR_LEN] = "";
+		__u64 pps = 12345;
+		int ret = parse_rate("--rate", text, &pps, err, sizeof(err));
+
+		if (ret != -1)
+			fail_msg("parse_rate('%s') = %d (%" PRIu64 "), want -1", text, ret,
+				 (uint64_t)pps);
+		/* A refused value changes nothing. */
+		ASSERT_U64(pps, 12345, "output after a refused rate", text);
+		assert_error(err, "--rate", text, "expected packets per second");
+	}
+}
+
+/* ---- counts ---- */
+
+struct count_case {
+	const char *text;
+	uint64_t min, max;
+	int ret;
+	uint64_t want;		/* when ret == 0 */
+	const char *fragment;	/* when ret == -1 */
+};
+
+static const struct count_case count_cases[] = {
+	{ "0", 0, 10, 0, 0, NULL },
+	{ "10", 0, 10, 0, 10, NULL },
+	{ "1", 1, 1, 0, 1, NULL },
+	{ "11", 0, 10, -1, 0, "must be from 0 to 10" },
+	{ "0", 1, 10, -1, 0, "must be from 1 to 10" },
+	{ "1k", 0, UINT64_MAX, 0, 1000, NULL },
+	{ "2M", 0, UINT64_MAX, 0, 2000000, NULL },
+	{ "3G", 0, UINT64_MAX, 0, 3000000000ULL, NULL },
+	{ "1.5k", 0, UINT64_MAX, 0, 1500, NULL },
+	{ "0.25M", 0, UINT64_MAX, 0, 250000, NULL },
+	{ "1048576", 1, 1u << 20, 0, 1048576, NULL },
+	{ "1048577", 1, 1u << 20, -1, 0, "must be from 1 to 1048576" },
+	{ "1.048577M", 1, 1u << 20, -1, 0, "must be from 1 to 1048576" },
+	{ "4294967295", 1, UINT32_MAX, 0, UINT32_MAX, NULL },
+	{ "4294967296", 1, UINT32_MAX, -1, 0, "must be from 1 to 4294967295" },
+	{ "18446744073.709551615G", 0, UINT64_MAX, 0, UINT64_MAX, NULL },
+	{ "18446744073709551616", 0, UINT64_MAX, -1, 0, "expected a whole number" },
+	{ "18446744073709551615", 0, UINT64_MAX, 0, UINT64_MAX, NULL },
+	{ "18446744073709551610", 0, UINT64_MAX, 0, 18446744073709551610ULL, NULL },
+	{ "18446744074G", 0, UINT64_MAX, -1, 0, "expected a whole number" },
+	{ "1.5", 0, 10, -1, 0, "expected a whole number" },
+	{ "1.0001k", 0, UINT64_MAX, -1, 0, "expected a whole number" },
+	{ "", 0, 10, -1, 0, "expected a whole number" },
+	{ "-1", 0, 10, -1, 0, "expected a whole number" },
+	{ "abc", 0, 10, -1, 0, "expected a whole number" },
+	{ "1kpps", 0, UINT64_MAX, -1, 0, "expected a whole number" },
+	{ "1K", 0, UINT64_MAX, -1, 0, "expected a whole number" },
+	{ "1m", 0, UINT64_MAX, -1, 0, "expected a whole number" },
+	{ "1kk", 0, UINT64_MAX, -1, 0, "expected a whole number" },
+	{ "1Mx", 0, UINT64_MAX, -1, 0, "expected a whole number" },
+	{ "1 ", 0, 10, -1, 0, "expected a whole number" },
+	{ "1e3", 0, UINT64_MAX, -1, 0, "expected a whole number" },
+};
+
+static void test_parse_count(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(count_cases); i++) {
+		const struct count_case *c = &count_cases[i];
+		char err[SLUICE_ERR_LEN] = "";
+		__u64 value = 777;
+		int ret = parse_count("--burst", c->text, c->min, c->max, &value, err, sizeof(err));
+
+		if (ret != c->ret)
+			fail_msg("parse_count('%s', %" PRIu64 "..%" PRIu64 ") = %d, want %d (%s)",
+				 c->text, c->min, c->max, ret, c->ret, err);
+		if (ret == 0) {
+			ASSERT_U64(value, c->want, "parse_count", c->text);
+		} else {
+			assert_error(err, "--burst", c->text, c->fragment);
+			ASSERT_U64(value, 777, "parse_count leaves the value alone on error",
+				   c->text);
+		}
+	}
+}
+
+/* ---- durations ---- */
+
+struct duration_case {
+	const char *text;
+	int ret;
+	uint64_t want_ms;
+	const char *fragment;
+};
+
+/* Bounds as `sluice stats --watch` uses them: 100 ms to an hour. */
+#define DURATION_MIN 100
+#define DURATION_MAX 3600000
+
+static const struct duration_case duration_cases[] = {
+	{ "2", 0, 2000, NULL },
+	{ "2s", 0, 2000, NULL },
+	{ "500ms", 0, 500, NULL },
+	{ "1m", 0, 60000, NULL },
+	{ "0.5", 0, 500, NULL },
+	{ "0.5s", 0, 500, NULL },
+	{ "1.5m", 0, 90000, NULL },
+	{ "0.1", 0, 100, NULL },
+	{ "100ms", 0, 100, NULL },
+	{ "60m", 0, 3600000, NULL },
+	{ "3600", 0, 3600000, NULL },
+	{ "3600000ms", 0, 3600000, NULL },
+	{ "99ms", -1, 0, "must be from 100ms to 3600000ms" },
+	{ "0.099", -1, 0, "must be from 100ms to 3600000ms" },
+	{ "0", -1, 0, "must be from 100ms to 3600000ms" },
+	{ "3601", -1, 0, "must be from 100ms to 3600000ms" },
+	{ "60.001m", -1, 0, "must be from 100ms to 3600000ms" },
+	{ "3600001ms", -1, 0, "must be from 100ms to 3600000ms" },
+	{ "99999999999999999", -1, 0, "expected a duration" },	/* overflows in ms */
+	{ "0.0005", -1, 0, "expected a duration" },	/* half a millisecond */
+	{ "1.5ms", -1, 0, "expected a duration" },
+	{ "", -1, 0, "expected a duration" },
+	{ "s", -1, 0, "expected a duration" },
+	{ "2h", -1, 0, "expected a duration" },
+	{ "2S", -1, 0, "expected a duration" },
+	{ "2sec", -1, 0, "expected a duration" },
+	{ "2 s", -1, 0, "expected a duration" },
+	{ "-1", -1, 0, "expected a duration" },
+	{ "1e3", -1, 0, "expected a duration" },
+	{ "1.m", -1, 0, "expected a duration" },
+};
+
+static void test_parse_duration_ms(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(duration_cases); i++) {
+		const struct duration_case *c = &duration_cases[i];
+		char err[SLUICE_ERR_LEN] = "";
+		__u64 ms = 777;
+		int ret = parse_duration_ms("--watch", c->text, DURATION_MIN, DURATION_MAX, &ms,
+					    err, sizeof(err));
+
+		if (ret != c->ret)
+			fail_msg("parse_duration_ms('%s') = %d, want %d (%s)", c->text, ret,
+				 c->ret, err);
+		if (ret == 0) {
+			ASSERT_U64(ms, c->want_ms, "parse_duration_ms", c->text);
+		} else {
+			assert_error(err, "--watch", c->text, c->fragment);
+			ASSERT_U64(ms, 777, "parse_duration_ms leaves the value alone on error",
+				   c->text);
+		}
+	}
+}
+
+/* ---- printing rates ---- */
+
+struct format_rate_case {
+	uint64_t pps;
+	const char *want;
+};
+
+static const struct format_rate_case format_rate_cases[] = {
+	{ 0, "0pps" },
+	{ 1, "1pps" },
+	{ 500, "500pps" },
+	{ 999, "999pps" },
+	{ 1000, "1kpps" },
+	{ 1001, "1.001kpps" },
+	{ 1050, "1.05kpps" },
+	{ 1500, "1.5kpps" },
+	{ 10000, "10kpps" },
+	{ 999999, "999.999kpps" },
+	{ 1000000, "1Mpps" },
+	{ 1500000, "1.5Mpps" },
+	{ 1234000, "1.234Mpps" },
+	{ 2000000, "2Mpps" },
+	/* Not exact in Mpps with three decimals, and too long in kpps. */
+	{ 1234567, "1234567pps" },
+	{ 1000000000, "1Gpps" },
+	{ 2500000000ULL, "2.5Gpps" },
+	{ 1000001000, "1000001000pps" },
+	{ 1000001000000ULL, "1000.001Gpps" },
+};
+
+static void test_format_rate(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(format_rate_cases); i++) {
+		const struct format_rate_case *c = &format_rate_cases[i];
+		char text[64], name[32];
+
+		snprintf(name, sizeof(name), "%" PRIu64, c->pps);
+		format_rate(c->pps, text, sizeof(text));
+		ASSERT_STR(text, c->want, "format_rate", name);
+	}
+}
+
+/*
+ * What format_rate prints, parse_rate reads back to the same number, with at
+ * most three decimals and no trailing zero.
+ */
+static void test_format_rate_round_trip(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 100000; i++) {
+		uint64_t r = rng(), pps;
+		char text[64], err[SLUICE_ERR_LEN], name[32];
+		const char *dot;
+		__u64 back = 0;
+
+		/* Mostly operator-sized rates, some round ones, a few of any size. */
+		switch (i % 4) {
+		case 0: pps = r % 1000000001; break;
+		case 1: pps = (r % 1000001) * 1000; break;
+		case 2: pps = (r % 1001) * 1000000; break;
+		default: pps = r >> (r % 64); break;
+		}
+		snprintf(name, sizeof(name), "%" PRIu64, pps);
+		format_rate(pps, text, sizeof(text));
+		if (parse_rate("--rate", text, &back, err, sizeof(err)) != 0)
+			fail_msg("format_rate(%s) = '%s' does not parse: %s", name, text, err);
+		ASSERT_U64(back, pps, "format_rate then parse_rate", text);
+		dot = strchr(text, '.');
+		if (dot) {
+			size_t decimals = strspn(dot + 1, "0123456789");
+
+			if (decimals > 3 || dot[decimals] == '0')
+				fail_msg("format_rate(%s) = '%s': more decimals than needed",
+					 name, text);
+		}
+	}
+}
+
+static void test_format_rate_small_buffer(void **state)
+{
+	char buf[16];
+
+	(void)state;
+	memset(buf, 'X', sizeof(buf));
+	format_rate(1500, buf, 4);
+	assert_string_equal(buf, "1.5");
+	for (size_t j = 4; j < sizeof(buf); j++)
+		assert_int_equal(buf[j], 'X');
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_prefix_ok),
+		cmocka_unit_test(test_parse_prefix_v4_mapped_bytes),
+		cmocka_unit_test(test_parse_prefix_errors),
+		cmocka_unit_test(test_parse_prefix_long_input),
+		cmocka_unit_test(test_parse_prefix_small_err_buffer),
+		cmocka_unit_test(test_prefix_round_trip_random),
+		cmocka_unit_test(test_format_address),
+		cmocka_unit_test(test_format_prefix_small_buffer),
+		cmocka_unit_test(test_prefix_is_default),
+		cmocka_unit_test(test_parse_rate_ok),
+		cmocka_unit_test(test_parse_rate_errors),
+		cmocka_unit_test(test_parse_count),
+		cmocka_unit_test(test_parse_duration_ms),
+		cmocka_unit_test(test_format_rate),
+		cmocka_unit_test(test_format_rate_round_trip),
+		cmocka_unit_test(test_format_rate_small_buffer),
+	};
+
+	return cmocka_run_group_tests_name("parse", tests, NULL, NULL);
+}
