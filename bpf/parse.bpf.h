@@ -190,6 +190,12 @@ struct ipv6_ext_header {
 	__u8 length;
 };
 
+static __always_inline int is_ipv6_ext_header(__u8 next)
+{
+	return next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING || next == IPPROTO_DSTOPTS ||
+	       next == IPPROTO_AH || next == IPPROTO_FRAGMENT;
+}
+
 struct ipv6_fragment_header {
 	__u8 next_header;
 	__u8 reserved;
@@ -211,11 +217,14 @@ static __always_inline enum sluice_parse_result parse_ipv6(struct cursor *c,
 	__builtin_memcpy(pkt->dst, &ip6->daddr, SLUICE_ADDR_LEN);
 	next = ip6->nexthdr;
 
-	for (int i = 0; i < SLUICE_MAX_IPV6_EXT_HEADERS; i++) {
+	/* One pass per extension header, and one more for the header after the last. */
+	for (int i = 0; i <= SLUICE_MAX_IPV6_EXT_HEADERS; i++) {
 		struct ipv6_ext_header *ext;
 		struct ipv6_fragment_header *frag;
 		__u32 len;
 
+		if (i == SLUICE_MAX_IPV6_EXT_HEADERS && is_ipv6_ext_header(next))
+			break;
 		switch (next) {
 		case IPPROTO_HOPOPTS:
 		case IPPROTO_ROUTING:
@@ -237,9 +246,13 @@ static __always_inline enum sluice_parse_result parse_ipv6(struct cursor *c,
 			if (!frag)
 				return SLUICE_PARSE_MALFORMED;
 			pkt->flags |= SLUICE_PKT_FRAGMENT;
-			if (bpf_ntohs(frag->offset_and_flags) & IPV6_FRAG_OFFSET_MASK)
-				pkt->flags |= SLUICE_PKT_LATER_FRAGMENT;
 			next = frag->next_header;
+			if (bpf_ntohs(frag->offset_and_flags) & IPV6_FRAG_OFFSET_MASK) {
+				/* What follows is the middle of a payload, not headers. */
+				pkt->flags |= SLUICE_PKT_LATER_FRAGMENT;
+				pkt->l4_proto = next;
+				return SLUICE_PARSE_OK;
+			}
 			continue;
 		default:
 			/* An upper-layer header, ESP or "no next header". */

@@ -1,0 +1,743 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The packet tests' toolkit:
+ *  - a frame builder driven by a declarative struct pkt_spec: Ethernet, VLAN
+ *    tags, IPv4 with options and fragment fields, IPv6 with a chain of
+ *    extension headers, TCP/UDP/ICMP/ICMPv6, and cuts anywhere;
+ *  - soft checks that name what they check and print actual against
+ *    expected, and hard ones that end the test;
+ *  - helpers that run a frame through an XDP program with
+ *    bpf_prog_test_run_opts and read or preset Sluice's maps;
+ *  - a fixture that loads Sluice on the fake clock, or says why it cannot.
+ */
+#ifndef SLUICE_TEST_PACKETS_H
+#define SLUICE_TEST_PACKETS_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/in6.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "sluice.h"
+#include "token_bucket.h"
+#include "sluice.skel.h"
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- Checks ------------------------------------------------------------ */
+
+/* Soft checks record a failure and go on, so one run shows every mismatch. */
+static int check_failures __attribute__((unused));
+
+#define EXPECT_EQ(got, want, ...)                                                       \
+	do {                                                                             \
+		unsigned long long got_ = (unsigned long long)(got);                     \
+		unsigned long long want_ = (unsigned long long)(want);                   \
+		if (got_ != want_) {                                                     \
+			print_message("# %s:%d: ", __FILE__, __LINE__);                  \
+			print_message(__VA_ARGS__);                                      \
+			print_message(": got %llu, want %llu\n", got_, want_);           \
+			check_failures++;                                                \
+		}                                                                        \
+	} while (0)
+
+#define EXPECT_MEM_EQ(got, want, len, ...)                                              \
+	do {                                                                             \
+		if (memcmp((got), (want), (len))) {                                      \
+			print_message("# %s:%d: ", __FILE__, __LINE__);                  \
+			print_message(__VA_ARGS__);                                      \
+			print_message(": got ");                                         \
+			print_hex((got), (len));                                         \
+			print_message(", want ");                                        \
+			print_hex((want), (len));                                        \
+			print_message("\n");                                             \
+			check_failures++;                                                \
+		}                                                                        \
+	} while (0)
+
+/* Ends the test at once when a step that later checks rely on fails. */
+#define ASSERT_OK(err, ...)                                                             \
+	do {                                                                             \
+		int err_ = (err);                                                        \
+		if (err_) {                                                              \
+			print_message("# %s:%d: ", __FILE__, __LINE__);                  \
+			print_message(__VA_ARGS__);                                      \
+			print_message(": error %d (%s), want 0\n", err_, strerror(-err_)); \
+			fail();                                                          \
+		}                                                                        \
+	} while (0)
+
+/* Fails the test if any soft check failed since the last call. */
+#define CHECKS_DONE()                                                                   \
+	do {                                                                             \
+		int failures_ = check_failures;                                          \
+		check_failures = 0;                                                      \
+		if (failures_) {                                                         \
+			print_message("# %d check(s) failed\n", failures_);              \
+			fail();                                                          \
+		}                                                                        \
+	} while (0)
+
+/* A cmocka setup: a test that ended at a hard check leaves no soft failures behind. */
+static inline int checks_reset(void **state)
+{
+	(void)state;
+	check_failures = 0;
+	return 0;
+}
+
+#define SKIP_BECAUSE(...)                                                               \
+	do {                                                                             \
+		print_message("# skipped: ");                                            \
+		print_message(__VA_ARGS__);                                              \
+		print_message("\n");                                                     \
+		skip();                                                                  \
+	} while (0)
+
+static inline void print_hex(const void *data, size_t len)
+{
+	const __u8 *bytes = data;
+
+	for (size_t i = 0; i < len; i++)
+		print_message("%02x", bytes[i]);
+}
+
+static inline const char *outcome_name(unsigned int outcome)
+{
+#define PKT_OUTCOME_NAME(name, key, drops, help) [SLUICE_##name] = key,
+	static const char *const names[SLUICE_OUTCOME_COUNT] = {
+		SLUICE_OUTCOMES(PKT_OUTCOME_NAME)
+	};
+#undef PKT_OUTCOME_NAME
+	return outcome < SLUICE_OUTCOME_COUNT ? names[outcome] : "?";
+}
+
+static inline const char *verdict_name(__u32 verdict)
+{
+	static const char *const names[] = { "XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX",
+					     "XDP_REDIRECT" };
+
+	return verdict < ARRAY_LEN(names) ? names[verdict] : "?";
+}
+
+#define EXPECT_VERDICT(got, want, ...)                                                  \
+	do {                                                                             \
+		__u32 gotv_ = (got), wantv_ = (want);                                    \
+		if (gotv_ != wantv_) {                                                   \
+			print_message("# %s:%d: ", __FILE__, __LINE__);                  \
+			print_message(__VA_ARGS__);                                      \
+			print_message(": got %s, want %s\n", verdict_name(gotv_),        \
+				      verdict_name(wantv_));                             \
+			check_failures++;                                                \
+		}                                                                        \
+	} while (0)
+
+/* ---- Addresses --------------------------------------------------------- */
+
+/* Parses an IPv4 or IPv6 address into Sluice's 16-byte form; returns 4, 6 or -1. */
+static inline int addr_parse(const char *text, __u8 out[SLUICE_ADDR_LEN])
+{
+	struct in_addr v4;
+
+	if (inet_pton(AF_INET, text, &v4) == 1) {
+		memset(out, 0, 10);
+		out[10] = 0xff;
+		out[11] = 0xff;
+		memcpy(out + 12, &v4, 4);
+		return 4;
+	}
+	if (inet_pton(AF_INET6, text, out) == 1)
+		return 6;
+	return -1;
+}
+
+/* "198.18.0.0/16" -> ::ffff:198.18.0.0/112; "2001:db8::/32" as it is. */
+static inline int prefix_parse(const char *text, struct sluice_prefix_key *key)
+{
+	char addr[INET6_ADDRSTRLEN];
+	const char *slash = strchr(text, '/');
+	size_t len = slash ? (size_t)(slash - text) : strlen(text);
+	int family, bits;
+
+	if (len >= sizeof(addr))
+		return -EINVAL;
+	memcpy(addr, text, len);
+	addr[len] = '\0';
+	memset(key, 0, sizeof(*key));
+	family = addr_parse(addr, key->addr);
+	if (family < 0)
+		return -EINVAL;
+	bits = slash ? atoi(slash + 1) : (family == 4 ? 32 : 128);
+	if (bits < 0 || bits > (family == 4 ? 32 : 128))
+		return -EINVAL;
+	key->prefixlen = (__u32)bits + (family == 4 ? SLUICE_V4_MAPPED_PREFIXLEN : 0);
+	return 0;
+}
+
+/* ---- Frame builder ----------------------------------------------------- */
+
+#define PKT_MAX_LEN 2048
+#define PKT_MAX_VLAN 4
+#define PKT_MAX_EXT 24
+#define PKT_DEFAULT_TTL 64
+
+enum pkt_l3 {
+	PKT_IPV4 = 1,
+	PKT_IPV6,
+	PKT_ARP,
+	PKT_OTHER,		/* .ethertype, then the payload */
+	PKT_RAW,		/* the frame is .raw (or .raw_len bytes of .fill), nothing else */
+};
+
+/* One IPv6 extension header. */
+struct pkt_ext {
+	__u8 present;
+	__u8 type;		/* IPPROTO_HOPOPTS, _ROUTING, _DSTOPTS, _AH or _FRAGMENT */
+	__u8 len;		/* its length field: 8-octet units after the first 8 (AH: 4-octet units less 2) */
+	__u16 offset;		/* fragment offset, in 8-octet units */
+	__u8 more;		/* the M (more fragments) flag */
+};
+
+#define PKT_HBH(n) { .present = 1, .type = IPPROTO_HOPOPTS, .len = (n) }
+#define PKT_RT(n) { .present = 1, .type = IPPROTO_ROUTING, .len = (n) }
+#define PKT_DST(n) { .present = 1, .type = IPPROTO_DSTOPTS, .len = (n) }
+#define PKT_AH(n) { .present = 1, .type = IPPROTO_AH, .len = (n) }
+#define PKT_FRAG(off, m) { .present = 1, .type = IPPROTO_FRAGMENT, .offset = (off), .more = (m) }
+
+struct pkt_spec {
+	enum pkt_l3 l3;
+	__u16 vlan[PKT_MAX_VLAN];	/* TPIDs of the tags, outermost first; 0 ends the list */
+	__u16 ethertype;		/* PKT_OTHER only */
+	const char *src;
+	const char *dst;
+	__u8 ttl;			/* TTL or hop limit; 0 means PKT_DEFAULT_TTL */
+	__u8 version;			/* 0: 4 or 6, whichever is right */
+
+	/* IPv4 */
+	__u8 ihl;			/* 0 means 5; 6..15 add NOP options; under 5 still writes 20 bytes */
+	__u16 frag_offset;		/* 8-octet units */
+	__u8 more_fragments;
+	__u8 dont_fragment;
+
+	/* IPv6 */
+	struct pkt_ext ext[PKT_MAX_EXT];
+
+	/* Upper layer: not written in a later fragment, whose payload starts there instead. */
+	__u8 l4;			/* IPPROTO_* (also the last Next Header) */
+	__u16 sport;
+	__u16 dport;
+	__u8 tcp_flags;
+	__u8 tcp_doff;			/* 0 means 5 */
+	__u8 icmp_type;
+	__u16 payload_len;
+	__u8 payload_fill;		/* 0: a counting pattern from 0x12 */
+
+	/* Cuts */
+	__u8 l4_cut;			/* keep only l4_keep bytes from where the L4 header starts */
+	__u16 l4_keep;
+	__u16 cut;			/* nonzero: cut the frame to this many bytes */
+
+	/* PKT_RAW */
+	const char *raw;
+	__u16 raw_len;
+	__u8 fill;
+};
+
+struct pkt {
+	__u8 data[PKT_MAX_LEN];
+	__u32 len;
+};
+
+static inline void put16(__u8 *p, __u16 v)
+{
+	p[0] = v >> 8;
+	p[1] = v & 0xff;
+}
+
+static inline void put32(__u8 *p, __u32 v)
+{
+	put16(p, v >> 16);
+	put16(p + 2, v & 0xffff);
+}
+
+static inline __u16 ipv4_checksum(const __u8 *header, size_t len)
+{
+	__u32 sum = 0;
+
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += (header[i] << 8) | header[i + 1];
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return ~sum & 0xffff;
+}
+
+static inline int pkt_is_later_fragment(const struct pkt_spec *s)
+{
+	if (s->l3 == PKT_IPV4)
+		return s->frag_offset != 0;
+	for (int i = 0; i < PKT_MAX_EXT && s->ext[i].present; i++)
+		if (s->ext[i].type == IPPROTO_FRAGMENT && s->ext[i].offset)
+			return 1;
+	return 0;
+}
+
+/* Writes one extension header at p, returns its length. */
+static inline size_t pkt_put_ext(__u8 *p, const struct pkt_ext *ext, __u8 next)
+{
+	size_t len;
+
+	p[0] = next;
+	switch (ext->type) {
+	case IPPROTO_FRAGMENT:
+		put16(p + 2, (__u16)(ext->offset << 3) | (ext->more ? 1 : 0));
+		put32(p + 4, 0x5eed0001);	/* identification */
+		return 8;
+	case IPPROTO_AH:
+		len = (ext->len + 2) * 4;
+		p[1] = ext->len;
+		put32(p + 4, 0x100);		/* SPI */
+		put32(p + 8, 1);		/* sequence number; the ICV stays zero */
+		return len;
+	default:
+		len = (ext->len + 1) * 8;
+		p[1] = ext->len;
+		if (ext->type == IPPROTO_ROUTING) {
+			p[2] = 4;		/* segment routing; segments left 0 */
+		} else {
+			p[2] = 1;		/* one PadN option fills the header */
+			p[3] = len - 4;
+		}
+		return len;
+	}
+}
+
+/* Builds the frame that s describes; returns 0, or -EINVAL for a bad spec. */
+static inline int pkt_build(const struct pkt_spec *s, struct pkt *p)
+{
+	static const __u8 macs[12] = { 0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01 };
+	__u8 *d = p->data, src[SLUICE_ADDR_LEN] = {}, dst[SLUICE_ADDR_LEN] = {};
+	size_t off, l3, l4, ip_header_len = 0;
+	int later = pkt_is_later_fragment(s);
+	__u16 ethertype;
+
+	memset(p, 0, sizeof(*p));
+	if (s->l3 == PKT_RAW) {
+		if (s->raw)
+			memcpy(d, s->raw, s->raw_len);
+		else
+			memset(d, s->fill, s->raw_len);
+		p->len = s->raw_len;
+		return 0;
+	}
+	if (s->l3 == PKT_IPV4 || s->l3 == PKT_IPV6 || s->l3 == PKT_ARP) {
+		if (!s->src || !s->dst || addr_parse(s->src, src) < 0 ||
+		    addr_parse(s->dst, dst) < 0)
+			return -EINVAL;
+	}
+	switch (s->l3) {
+	case PKT_IPV4:
+	case PKT_ARP:
+		ethertype = s->l3 == PKT_IPV4 ? ETH_P_IP : ETH_P_ARP;
+		break;
+	case PKT_IPV6:
+		ethertype = ETH_P_IPV6;
+		break;
+	case PKT_OTHER:
+		ethertype = s->ethertype;
+		break;
+	default:
+		return -EINVAL;
+	}
+
+	memcpy(d, macs, sizeof(macs));
+	off = sizeof(macs);
+	for (int i = 0; i < PKT_MAX_VLAN && s->vlan[i]; i++) {
+		put16(d + off, s->vlan[i]);
+		put16(d + off + 2, 100 + i);	/* TCI: priority 0, VLAN ID 100, 101, ... */
+		off += 4;
+	}
+	put16(d + off, ethertype);
+	off += 2;
+	l3 = off;
+
+	if (s->l3 == PKT_IPV4) {
+		__u8 ihl = s->ihl ? s->ihl : 5;
+
+		ip_header_len = ihl < 5 ? 20 : ihl * 4u;
+		d[l3] = (s->version ? s->version : 4) << 4 | ihl;
+		put16(d + l3 + 4, 0x1234);	/* identification */
+		put16(d + l3 + 6, (s->dont_fragment ? 0x4000 : 0) |
+				  (s->more_fragments ? 0x2000 : 0) | (s->frag_offset & 0x1fff));
+		d[l3 + 8] = s->ttl ? s->ttl : PKT_DEFAULT_TTL;
+		d[l3 + 9] = s->l4;
+		memcpy(d + l3 + 12, src + 12, 4);
+		memcpy(d + l3 + 16, dst + 12, 4);
+		memset(d + l3 + 20, 1, ip_header_len - 20);	/* NOP options */
+		off += ip_header_len;
+	} else if (s->l3 == PKT_IPV6) {
+		int n = 0;
+
+		while (n < PKT_MAX_EXT && s->ext[n].present)
+			n++;
+		d[l3] = (s->version ? s->version : 6) << 4;
+		d[l3 + 6] = n ? s->ext[0].type : s->l4;
+		d[l3 + 7] = s->ttl ? s->ttl : PKT_DEFAULT_TTL;
+		memcpy(d + l3 + 8, src, 16);
+		memcpy(d + l3 + 24, dst, 16);
+		off += 40;
+		for (int i = 0; i < n; i++)
+			off += pkt_put_ext(d + off, &s->ext[i], i + 1 < n ? s->ext[i + 1].type : s->l4);
+	} else if (s->l3 == PKT_ARP) {
+		put16(d + off, 1);		/* Ethernet */
+		put16(d + off + 2, ETH_P_IP);
+		d[off + 4] = 6;
+		d[off + 5] = 4;
+		put16(d + off + 6, 1);		/* request */
+		memcpy(d + off + 8, macs + 6, 6);
+		memcpy(d + off + 14, src + 12, 4);
+		memcpy(d + off + 24, dst + 12, 4);
+		off += 28;
+	}
+	l4 = off;
+
+	if ((s->l3 == PKT_IPV4 || s->l3 == PKT_IPV6) && !later) {
+		switch (s->l4) {
+		case IPPROTO_TCP: {
+			__u8 doff = s->tcp_doff ? s->tcp_doff : 5;
+
+			put16(d + off, s->sport);
+			put16(d + off + 2, s->dport);
+			put32(d + off + 4, 1000);	/* sequence number */
+			d[off + 12] = doff << 4;
+			d[off + 13] = s->tcp_flags;
+			put16(d + off + 14, 65535);	/* window */
+			off += doff > 5 ? doff * 4u : 20;
+			break;
+		}
+		case IPPROTO_UDP:
+			put16(d + off, s->sport);
+			put16(d + off + 2, s->dport);
+			off += 8;			/* the length is filled in below */
+			break;
+		case IPPROTO_ICMP:
+		case IPPROTO_ICMPV6:
+			d[off] = s->icmp_type;
+			put32(d + off + 4, 0x00010001);	/* identifier and sequence, or reserved */
+			off += 8;
+			/* Neighbor solicitation, advertisement and redirect carry a target. */
+			if (s->l4 == IPPROTO_ICMPV6 && s->icmp_type >= 135 && s->icmp_type <= 137) {
+				memcpy(d + off, dst, 16);
+				off += 16;
+			}
+			break;
+		default:
+			break;
+		}
+	}
+	for (size_t i = 0; i < s->payload_len; i++)
+		d[off + i] = s->payload_fill ? s->payload_fill : (__u8)(0x12 + i);
+	off += s->payload_len;
+	if (off > PKT_MAX_LEN)
+		return -EINVAL;
+
+	/* Lengths and checksum describe the whole packet, before any cut. */
+	if (s->l3 == PKT_IPV4) {
+		put16(d + l3 + 2, off - l3);
+		put16(d + l3 + 10, ipv4_checksum(d + l3, ip_header_len));
+	} else if (s->l3 == PKT_IPV6) {
+		put16(d + l3 + 4, off - l3 - 40);
+	}
+	if (s->l4 == IPPROTO_UDP && !later && (s->l3 == PKT_IPV4 || s->l3 == PKT_IPV6))
+		put16(d + l4 + 4, off - l4);
+
+	p->len = off;
+	if (s->l4_cut && l4 + s->l4_keep < p->len)
+		p->len = l4 + s->l4_keep;
+	if (s->cut && s->cut < p->len)
+		p->len = s->cut;
+	return 0;
+}
+
+/* ---- Running frames ---------------------------------------------------- */
+
+/* Runs one frame through an XDP program; returns 0 or -errno (EINVAL under 14 bytes). */
+static inline int xdp_run(const struct bpf_program *prog, const void *frame, __u32 len,
+			  __u32 *verdict)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = len, .repeat = 1);
+	int err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts);
+
+	if (err)
+		return err;
+	*verdict = opts.retval;
+	return 0;
+}
+
+/* ---- Maps -------------------------------------------------------------- */
+
+/* The outcome counters, summed over all possible CPUs. */
+static inline int counters_read(const struct bpf_map *counters,
+				struct sluice_counter sum[SLUICE_OUTCOME_COUNT])
+{
+	int ncpus = libbpf_num_possible_cpus();
+	struct sluice_counter *percpu;
+	int err = 0;
+
+	if (ncpus < 1)
+		return ncpus;
+	percpu = calloc(ncpus, sizeof(*percpu));
+	if (!percpu)
+		return -ENOMEM;
+	for (__u32 key = 0; key < SLUICE_OUTCOME_COUNT; key++) {
+		err = bpf_map__lookup_elem(counters, &key, sizeof(key), percpu,
+					   ncpus * sizeof(*percpu), 0);
+		if (err)
+			break;
+		sum[key] = (struct sluice_counter){};
+		for (int cpu = 0; cpu < ncpus; cpu++) {
+			sum[key].packets += percpu[cpu].packets;
+			sum[key].bytes += percpu[cpu].bytes;
+		}
+	}
+	free(percpu);
+	return err;
+}
+
+/* One outcome's counter on one CPU. */
+static inline int counter_read_cpu(const struct bpf_map *counters, __u32 outcome, int cpu,
+				   struct sluice_counter *out)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	struct sluice_counter *percpu;
+	int err;
+
+	if (cpu < 0 || cpu >= ncpus)
+		return -EINVAL;
+	percpu = calloc(ncpus, sizeof(*percpu));
+	if (!percpu)
+		return -ENOMEM;
+	err = bpf_map__lookup_elem(counters, &outcome, sizeof(outcome), percpu,
+				   ncpus * sizeof(*percpu), 0);
+	if (!err)
+		*out = percpu[cpu];
+	free(percpu);
+	return err;
+}
+
+static inline int counters_zero(const struct bpf_map *counters)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	struct sluice_counter *zeros;
+	int err = 0;
+
+	if (ncpus < 1)
+		return ncpus;
+	zeros = calloc(ncpus, sizeof(*zeros));
+	if (!zeros)
+		return -ENOMEM;
+	for (__u32 key = 0; key < SLUICE_OUTCOME_COUNT && !err; key++)
+		err = bpf_map__update_elem(counters, &key, sizeof(key), zeros,
+					   ncpus * sizeof(*zeros), BPF_ANY);
+	free(zeros);
+	return err;
+}
+
+/*
+ * Deletes every entry. Keys are collected first, in one walk: starting each
+ * walk over from NULL would rescan the bucket table's million slots per key.
+ */
+static inline int map_clear(const struct bpf_map *map)
+{
+	size_t key_size = bpf_map__key_size(map), count = 0, cap = 64;
+	__u8 *keys = malloc(cap * key_size), *prev = NULL;
+	int err = 0;
+
+	if (!keys)
+		return -ENOMEM;
+	for (;;) {
+		if (count == cap) {
+			__u8 *more = realloc(keys, 2 * cap * key_size);
+
+			if (!more) {
+				err = -ENOMEM;
+				goto cleanup;
+			}
+			keys = more;
+			cap *= 2;
+		}
+		prev = count ? keys + (count - 1) * key_size : NULL;
+		err = bpf_map__get_next_key(map, prev, keys + count * key_size, key_size);
+		if (err == -ENOENT)
+			break;
+		if (err)
+			goto cleanup;
+		count++;
+	}
+	err = 0;
+	for (size_t i = 0; i < count && !err; i++) {
+		err = bpf_map__delete_elem(map, keys + i * key_size, key_size, 0);
+		if (err == -ENOENT)
+			err = 0;
+	}
+cleanup:
+	free(keys);
+	return err;
+}
+
+/* Sets the limit of a prefix ("::/0" is the default) through sluice_limit_init. */
+static inline int limit_set(const struct bpf_map *limits, const char *prefix, __u64 rate,
+			    __u64 burst)
+{
+	struct sluice_prefix_key key;
+	struct sluice_limit limit = {};
+
+	if (prefix_parse(prefix, &key))
+		return -EINVAL;
+	if (sluice_limit_init(&limit, rate, burst) != SLUICE_LIMIT_OK)
+		return -ERANGE;
+	return bpf_map__update_elem(limits, &key, sizeof(key), &limit, sizeof(limit), BPF_ANY);
+}
+
+static inline int limit_set_unlimited(const struct bpf_map *limits, const char *prefix)
+{
+	struct sluice_prefix_key key;
+	struct sluice_limit limit = { .flags = SLUICE_LIMIT_UNLIMITED };
+
+	if (prefix_parse(prefix, &key))
+		return -EINVAL;
+	return bpf_map__update_elem(limits, &key, sizeof(key), &limit, sizeof(limit), BPF_ANY);
+}
+
+/* Adds a prefix to the allow or deny list with zero hits. */
+static inline int list_add(const struct bpf_map *list, const char *prefix)
+{
+	struct sluice_prefix_key key;
+	struct sluice_list_entry entry = {};
+
+	if (prefix_parse(prefix, &key))
+		return -EINVAL;
+	return bpf_map__update_elem(list, &key, sizeof(key), &entry, sizeof(entry), BPF_ANY);
+}
+
+static inline int list_hits(const struct bpf_map *list, const char *prefix, __u64 *hits)
+{
+	struct sluice_prefix_key key;
+	struct sluice_list_entry entry;
+	int err;
+
+	if (prefix_parse(prefix, &key))
+		return -EINVAL;
+	err = bpf_map__lookup_elem(list, &key, sizeof(key), &entry, sizeof(entry), 0);
+	if (!err)
+		*hits = entry.hits;
+	return err;
+}
+
+/* A source's bucket; -ENOENT when the source has none. */
+static inline int bucket_read(const struct bpf_map *buckets, const char *addr,
+			      struct sluice_bucket *bucket)
+{
+	struct sluice_source_key key;
+
+	if (addr_parse(addr, key.addr) < 0)
+		return -EINVAL;
+	return bpf_map__lookup_elem(buckets, &key, sizeof(key), bucket, sizeof(*bucket), 0);
+}
+
+static inline int bucket_write(const struct bpf_map *buckets, const char *addr,
+			       const struct sluice_bucket *bucket)
+{
+	struct sluice_source_key key;
+
+	if (addr_parse(addr, key.addr) < 0)
+		return -EINVAL;
+	return bpf_map__update_elem(buckets, &key, sizeof(key), bucket, sizeof(*bucket), BPF_ANY);
+}
+
+/* ---- Fixture ----------------------------------------------------------- */
+
+struct sluice_fixture {
+	struct sluice_bpf *skel;
+	const char *skip_reason;	/* set when the machine cannot run the tests */
+};
+
+static inline int libbpf_print_tap(enum libbpf_print_level level, const char *format,
+				   va_list args)
+{
+	char line[1024];
+
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	vsnprintf(line, sizeof(line), format, args);
+	print_message("# libbpf: %s", line);
+	return 0;
+}
+
+/* Opens Sluice, switches it to the fake clock and loads it, maps unpinned. */
+static inline int sluice_fixture_setup(struct sluice_fixture *fx)
+{
+	int err;
+
+	memset(fx, 0, sizeof(*fx));
+	libbpf_set_print(libbpf_print_tap);
+	if (geteuid() != 0) {
+		fx->skip_reason = "loading BPF programs needs root";
+		return 0;
+	}
+	fx->skel = sluice_bpf__open();
+	if (!fx->skel) {
+		print_message("# sluice_bpf__open: %s\n", strerror(errno));
+		return -1;
+	}
+	fx->skel->rodata->use_fake_clock = 1;
+	err = sluice_bpf__load(fx->skel);
+	if (err) {
+		print_message("# sluice_bpf__load: %s\n", strerror(-err));
+		sluice_bpf__destroy(fx->skel);
+		fx->skel = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static inline void sluice_fixture_teardown(struct sluice_fixture *fx)
+{
+	sluice_bpf__destroy(fx->skel);
+	fx->skel = NULL;
+}
+
+/* Empties every map and sets the fake clock, so each test starts alike. */
+static inline int sluice_fixture_reset(struct sluice_fixture *fx, __u64 now_ns)
+{
+	int err;
+
+	err = map_clear(fx->skel->maps.buckets);
+	err = err ? err : map_clear(fx->skel->maps.limits);
+	err = err ? err : map_clear(fx->skel->maps.allow_list);
+	err = err ? err : map_clear(fx->skel->maps.deny_list);
+	err = err ? err : counters_zero(fx->skel->maps.counters);
+	fx->skel->bss->fake_now_ns = now_ns;
+	return err;
+}
+
+/* Sluice time (picoseconds) of the fake clock, as the program computes it. */
+static inline __u64 sluice_fake_now(const struct sluice_fixture *fx)
+{
+	return fx->skel->bss->fake_now_ns * SLUICE_TIME_PER_NS;
+}
+
+#endif /* SLUICE_TEST_PACKETS_H */

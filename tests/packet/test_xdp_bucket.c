@@ -1,0 +1,446 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The token bucket as sluice_xdp runs it, on the fake clock: exactly `burst`
+ * packets at one instant, exactly one more per 1/rate, never more than
+ * `burst` after idling, one bucket per source, the same at every clock value,
+ * and one bucket shared by every CPU (the limit is per host, not per CPU).
+ */
+#define _GNU_SOURCE	/* sched_setaffinity, CPU_SET */
+#include <pthread.h>
+#include <sched.h>
+
+#include "packets.h"
+
+#define RATE 1000			/* packets per second: one every 1 ms */
+#define BURST 5
+#define INTERVAL_NS (1000000000ULL / RATE)
+#define T0_NS (1000ULL * 1000000000ULL)
+
+/* The first fake_now_ns at which sluice time (ns * 1000, in 64 bits) has wrapped. */
+#define WRAP_NS (UINT64_MAX / SLUICE_TIME_PER_NS + 1)
+
+static struct sluice_fixture fx;
+
+static int group_setup(void **state)
+{
+	(void)state;
+	return sluice_fixture_setup(&fx);
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	sluice_fixture_teardown(&fx);
+	return 0;
+}
+
+/* Every test starts from empty maps, the clock at T0 and the default limit RATE/BURST. */
+static int test_setup(void **state)
+{
+	(void)state;
+	check_failures = 0;
+	if (fx.skip_reason)
+		return 0;
+	if (sluice_fixture_reset(&fx, T0_NS) || limit_set(fx.skel->maps.limits, "::/0", RATE, BURST)) {
+		print_message("# could not reset the maps\n");
+		return -1;
+	}
+	return 0;
+}
+
+static void build_udp(const char *src, struct pkt *pkt)
+{
+	int v6 = strchr(src, ':') != NULL;
+	struct pkt_spec spec = { .l3 = v6 ? PKT_IPV6 : PKT_IPV4, .src = src,
+				 .dst = v6 ? "2001:db8::2" : "198.19.0.2", .l4 = IPPROTO_UDP,
+				 .sport = 40000, .dport = 53 };
+
+	ASSERT_OK(pkt_build(&spec, pkt), "build a frame from %s", src);
+}
+
+struct sent {
+	__u32 passed;
+	__u32 dropped;
+};
+
+/* Sends n frames from src at the current fake time and counts the verdicts. */
+static struct sent send_from(const char *src, __u32 n)
+{
+	struct sent sent = {};
+	struct pkt pkt;
+	__u32 verdict = ~0u;
+
+	build_udp(src, &pkt);
+	for (__u32 i = 0; i < n; i++) {
+		ASSERT_OK(xdp_run(fx.skel->progs.sluice_xdp, pkt.data, pkt.len, &verdict),
+			  "test run of a frame from %s", src);
+		if (verdict == XDP_PASS)
+			sent.passed++;
+		else if (verdict == XDP_DROP)
+			sent.dropped++;
+		else
+			EXPECT_VERDICT(verdict, XDP_PASS, "verdict of a frame from %s", src);
+	}
+	return sent;
+}
+
+/* Checks the verdicts of a send_from(); `what` names the frames in the messages. */
+static __attribute__((format(printf, 4, 5))) void
+expect_sent(struct sent got, __u32 passed, __u32 dropped, const char *what, ...)
+{
+	char name[160];
+	va_list args;
+
+	va_start(args, what);
+	vsnprintf(name, sizeof(name), what, args);
+	va_end(args);
+	EXPECT_EQ(got.passed, passed, "%s: passed", name);
+	EXPECT_EQ(got.dropped, dropped, "%s: dropped", name);
+}
+
+/* The source's bucket counts what its packets' verdicts said. */
+static void expect_bucket(const char *src, __u64 passed, __u64 dropped)
+{
+	struct sluice_bucket bucket;
+
+	ASSERT_OK(bucket_read(fx.skel->maps.buckets, src, &bucket), "bucket of %s", src);
+	EXPECT_EQ(bucket.passed, passed, "bucket of %s: passed", src);
+	EXPECT_EQ(bucket.dropped, dropped, "bucket of %s: dropped", src);
+}
+
+static void expect_counters(__u64 passed, __u64 dropped, __u64 fault)
+{
+	struct sluice_counter c[SLUICE_OUTCOME_COUNT];
+
+	ASSERT_OK(counters_read(fx.skel->maps.counters, c), "read counters");
+	EXPECT_EQ(c[SLUICE_PASSED].packets, passed, "counter passed");
+	EXPECT_EQ(c[SLUICE_DROPPED_RATE].packets, dropped, "counter dropped_rate");
+	EXPECT_EQ(c[SLUICE_PASSED_FAULT].packets, fault, "counter passed_fault");
+}
+
+#define SKIP_UNLESS_READY()                                                             \
+	do {                                                                             \
+		if (fx.skip_reason)                                                      \
+			SKIP_BECAUSE("%s", fx.skip_reason);                              \
+	} while (0)
+
+static void burst_passes_at_one_instant(void **state)
+{
+	(void)state;
+	SKIP_UNLESS_READY();
+	expect_sent(send_from("198.18.0.1", BURST), BURST, 0, "the first BURST frames");
+	expect_sent(send_from("198.18.0.1", 1), 0, 1, "the frame after BURST");
+	expect_bucket("198.18.0.1", BURST, 1);
+	expect_counters(BURST, 1, 0);
+	CHECKS_DONE();
+}
+
+static void one_interval_refills_one_packet(void **state)
+{
+	(void)state;
+	SKIP_UNLESS_READY();
+	send_from("198.18.0.1", BURST + 1);
+	fx.skel->bss->fake_now_ns += INTERVAL_NS - 1;
+	expect_sent(send_from("198.18.0.1", 1), 0, 1, "1 ns short of 1/rate");
+	fx.skel->bss->fake_now_ns += 1;
+	expect_sent(send_from("198.18.0.1", 3), 1, 2, "exactly 1/rate later");
+	fx.skel->bss->fake_now_ns += 3 * INTERVAL_NS;
+	expect_sent(send_from("198.18.0.1", 4), 3, 1, "3/rate later");
+	expect_bucket("198.18.0.1", BURST + 4, 5);
+	expect_counters(BURST + 4, 5, 0);
+	CHECKS_DONE();
+}
+
+static void idle_refills_only_to_burst(void **state)
+{
+	(void)state;
+	SKIP_UNLESS_READY();
+	send_from("198.18.0.1", BURST + 1);
+	fx.skel->bss->fake_now_ns += 10ULL * 1000000000ULL;
+	expect_sent(send_from("198.18.0.1", BURST + 1), BURST, 1, "after 10 s idle");
+	expect_bucket("198.18.0.1", 2 * BURST, 2);
+	CHECKS_DONE();
+}
+
+/* Two packets a millisecond at 1000 packets/s: one in two passes, for a full second. */
+static void sustained_rate_is_exact(void **state)
+{
+	struct sent total = {}, sent;
+
+	(void)state;
+	SKIP_UNLESS_READY();
+	ASSERT_OK(limit_set(fx.skel->maps.limits, "::/0", RATE, 1), "set a limit of burst 1");
+	for (int ms = 0; ms < 1000; ms++) {
+		sent = send_from("198.18.0.1", 2);
+		total.passed += sent.passed;
+		total.dropped += sent.dropped;
+		fx.skel->bss->fake_now_ns += INTERVAL_NS;
+	}
+	expect_sent(total, 1000, 1000, "2000 frames over 1 s at 1000/s");
+	expect_bucket("198.18.0.1", 1000, 1000);
+	CHECKS_DONE();
+}
+
+static void sources_have_separate_buckets(void **state)
+{
+	static const char *const sources[] = { "198.18.0.1", "198.18.0.2", "2001:db8::1",
+					       "2001:db8::2" };
+
+	(void)state;
+	SKIP_UNLESS_READY();
+	expect_sent(send_from(sources[0], BURST + 3), BURST, 3, "%s", sources[0]);
+	for (size_t i = 1; i < ARRAY_LEN(sources); i++)
+		expect_sent(send_from(sources[i], BURST + 1), BURST, 1,
+			    "%s after %s emptied its bucket", sources[i], sources[0]);
+	expect_bucket(sources[0], BURST, 3);
+	for (size_t i = 1; i < ARRAY_LEN(sources); i++)
+		expect_bucket(sources[i], BURST, 1);
+	expect_counters(ARRAY_LEN(sources) * BURST, 3 + ARRAY_LEN(sources) - 1, 0);
+	CHECKS_DONE();
+}
+
+/*
+ * A source never seen before gets its whole burst, whatever the clock says,
+ * including just before sluice time wraps (2^64 ps, 213 days of uptime).
+ */
+static void new_source_gets_full_burst_at_any_clock_value(void **state)
+{
+	static const __u64 times_ns[] = {
+		0, 1, T0_NS, 1ULL << 52, WRAP_NS - 1000000000ULL,
+		WRAP_NS - 2500000, WRAP_NS - 1, WRAP_NS, WRAP_NS + 1,
+	};
+	char src[32];
+
+	(void)state;
+	SKIP_UNLESS_READY();
+	for (size_t i = 0; i < ARRAY_LEN(times_ns); i++) {
+		snprintf(src, sizeof(src), "198.18.7.%zu", i + 1);
+		fx.skel->bss->fake_now_ns = times_ns[i];
+		expect_sent(send_from(src, BURST + 1), BURST, 1,
+			    "new source %s at fake_now_ns %llu (sluice time %llu ps)", src,
+			    (unsigned long long)times_ns[i],
+			    (unsigned long long)sluice_fake_now(&fx));
+	}
+	CHECKS_DONE();
+}
+
+/* A bucket emptied just before sluice time wraps refills exactly across the wrap. */
+static void refill_is_exact_across_clock_wrap(void **state)
+{
+	(void)state;
+	SKIP_UNLESS_READY();
+	/* Created 1 s before the wrap, where a new bucket is plainly full. */
+	fx.skel->bss->fake_now_ns = WRAP_NS - 1000000000ULL;
+	expect_sent(send_from("198.18.0.1", 1), 1, 0, "1 s before the wrap");
+	fx.skel->bss->fake_now_ns = WRAP_NS - 2 * INTERVAL_NS;
+	expect_sent(send_from("198.18.0.1", BURST + 1), BURST, 1, "2 ms before the wrap");
+	for (int i = 0; i < 4; i++) {
+		fx.skel->bss->fake_now_ns += INTERVAL_NS;
+		expect_sent(send_from("198.18.0.1", 2), 1, 1, "%d ms after emptying, at %+lld ns "
+			    "from the wrap", i + 1,
+			    (long long)(fx.skel->bss->fake_now_ns - WRAP_NS));
+	}
+	fx.skel->bss->fake_now_ns += 10ULL * 1000000000ULL;
+	expect_sent(send_from("198.18.0.1", BURST + 1), BURST, 1, "10 s after the wrap");
+	expect_bucket("198.18.0.1", 1 + BURST + 4 + BURST, 1 + 4 + 1);
+	CHECKS_DONE();
+}
+
+/* ---- CPUs -------------------------------------------------------------- */
+
+/* The first two CPUs this process may run on; -1 if there are fewer. */
+static int two_cpus(int cpus[2], cpu_set_t *original)
+{
+	int found = 0;
+
+	if (sched_getaffinity(0, sizeof(*original), original))
+		return -1;
+	for (int cpu = 0; cpu < CPU_SETSIZE && found < 2; cpu++)
+		if (CPU_ISSET(cpu, original))
+			cpus[found++] = cpu;
+	return found == 2 ? 0 : -1;
+}
+
+static int pin_to(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set) ? -errno : 0;
+}
+
+/* Packets with one outcome that ran on one CPU. */
+static __u64 outcome_on_cpu(__u32 outcome, int cpu)
+{
+	struct sluice_counter c = {};
+
+	ASSERT_OK(counter_read_cpu(fx.skel->maps.counters, outcome, cpu, &c),
+		  "read counter %s on CPU %d", outcome_name(outcome), cpu);
+	return c.packets;
+}
+
+/* Packets of every outcome that ran on one CPU. */
+static __u64 packets_on_cpu(int cpu)
+{
+	__u64 total = 0;
+
+	for (__u32 o = 0; o < SLUICE_OUTCOME_COUNT; o++)
+		total += outcome_on_cpu(o, cpu);
+	return total;
+}
+
+/* Whether the kernel runs XDP test runs on a chosen CPU; an ARP frame touches no bucket. */
+static int xdp_runs_on_cpu(int cpu)
+{
+	struct pkt_spec spec = { .l3 = PKT_ARP, .src = "198.18.0.1", .dst = "198.19.0.2" };
+	struct pkt pkt;
+	int err;
+
+	if (pkt_build(&spec, &pkt))
+		return -EINVAL;
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt.data, .data_size_in = pkt.len,
+		    .flags = BPF_F_TEST_RUN_ON_CPU, .cpu = cpu);
+	err = bpf_prog_test_run_opts(bpf_program__fd(fx.skel->progs.sluice_xdp), &opts);
+	return err ? err : counters_zero(fx.skel->maps.counters);
+}
+
+/*
+ * BPF_F_TEST_RUN_ON_CPU is refused for XDP (EINVAL on 6.18), so the test
+ * moves itself: frame i runs on CPU i % 2. A per-CPU bucket would pass
+ * 2 * BURST; the shared one passes the first BURST and nothing after.
+ */
+static void bucket_shared_by_alternating_cpus(void **state)
+{
+	int cpus[2], on[2] = {};
+	cpu_set_t original;
+	struct pkt pkt;
+	__u32 verdict = ~0u;
+
+	(void)state;
+	SKIP_UNLESS_READY();
+	if (two_cpus(cpus, &original))
+		SKIP_BECAUSE("needs two CPUs to run on");
+	print_message("# XDP test run with BPF_F_TEST_RUN_ON_CPU: %s; moving the thread instead\n",
+		      strerror(-xdp_runs_on_cpu(cpus[1])));
+	build_udp("198.18.0.1", &pkt);
+	for (int i = 0; i < 4 * BURST; i++) {
+		int err = pin_to(cpus[i % 2]);
+
+		if (!err && sched_getcpu() != cpus[i % 2])
+			err = -EAGAIN;
+		if (err) {
+			sched_setaffinity(0, sizeof(original), &original);
+			ASSERT_OK(err, "move to CPU %d", cpus[i % 2]);
+		}
+		on[i % 2]++;
+		err = xdp_run(fx.skel->progs.sluice_xdp, pkt.data, pkt.len, &verdict);
+		if (err) {
+			sched_setaffinity(0, sizeof(original), &original);
+			ASSERT_OK(err, "test run on CPU %d", cpus[i % 2]);
+		}
+		EXPECT_VERDICT(verdict, i < BURST ? XDP_PASS : XDP_DROP, "frame %d, on CPU %d", i,
+			       cpus[i % 2]);
+	}
+	sched_setaffinity(0, sizeof(original), &original);
+	for (int i = 0; i < 2; i++)
+		EXPECT_EQ(packets_on_cpu(cpus[i]), on[i], "packets counted on CPU %d", cpus[i]);
+	expect_bucket("198.18.0.1", BURST, 3 * BURST);
+	expect_counters(BURST, 3 * BURST, 0);
+	CHECKS_DONE();
+}
+
+#define RACE_BURST 1000
+#define RACE_CALLS 20
+#define RACE_REPEAT 500		/* frames per test run: the kernel loops, so CPUs collide */
+
+struct racer {
+	pthread_barrier_t *start;
+	const struct pkt *pkt;
+	int cpu;
+	int err;
+};
+
+static void *race(void *arg)
+{
+	struct racer *r = arg;
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = r->pkt->data,
+		    .data_size_in = r->pkt->len, .repeat = RACE_REPEAT);
+
+	r->err = pin_to(r->cpu);
+	pthread_barrier_wait(r->start);
+	for (int i = 0; i < RACE_CALLS && !r->err; i++) {
+		r->err = bpf_prog_test_run_opts(bpf_program__fd(fx.skel->progs.sluice_xdp), &opts);
+		if (!r->err && opts.retval != XDP_PASS && opts.retval != XDP_DROP)
+			r->err = -EPROTO;
+	}
+	return NULL;
+}
+
+/* Two CPUs at once, one source, one instant: together they pass exactly the burst. */
+static void bucket_shared_by_racing_cpus(void **state)
+{
+	const __u64 per_cpu = (__u64)RACE_CALLS * RACE_REPEAT;
+	struct sluice_counter c[SLUICE_OUTCOME_COUNT];
+	struct racer racers[2] = {};
+	pthread_barrier_t start;
+	pthread_t threads[2];
+	struct sluice_bucket bucket;
+	cpu_set_t original;
+	int cpus[2];
+	struct pkt pkt;
+
+	(void)state;
+	SKIP_UNLESS_READY();
+	if (two_cpus(cpus, &original))
+		SKIP_BECAUSE("needs two CPUs to run on");
+	ASSERT_OK(limit_set(fx.skel->maps.limits, "::/0", RATE, RACE_BURST), "set the limit");
+	build_udp("198.18.0.1", &pkt);
+	ASSERT_OK(-pthread_barrier_init(&start, NULL, 2), "barrier");
+	for (int i = 0; i < 2; i++) {
+		racers[i] = (struct racer){ .start = &start, .pkt = &pkt, .cpu = cpus[i] };
+		ASSERT_OK(-pthread_create(&threads[i], NULL, race, &racers[i]), "start thread %d", i);
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(threads[i], NULL);
+	pthread_barrier_destroy(&start);
+	for (int i = 0; i < 2; i++)
+		ASSERT_OK(racers[i].err, "test runs on CPU %d", cpus[i]);
+
+	ASSERT_OK(counters_read(fx.skel->maps.counters, c), "read counters");
+	print_message("# %llu frames on each of CPUs %d and %d: passed %llu (%llu + %llu), "
+		      "dropped_rate %llu, passed_fault %llu\n", (unsigned long long)per_cpu,
+		      cpus[0], cpus[1], (unsigned long long)c[SLUICE_PASSED].packets,
+		      (unsigned long long)outcome_on_cpu(SLUICE_PASSED, cpus[0]),
+		      (unsigned long long)outcome_on_cpu(SLUICE_PASSED, cpus[1]),
+		      (unsigned long long)c[SLUICE_DROPPED_RATE].packets,
+		      (unsigned long long)c[SLUICE_PASSED_FAULT].packets);
+	EXPECT_EQ(c[SLUICE_PASSED].packets, RACE_BURST, "passed, from both CPUs together");
+	EXPECT_EQ(c[SLUICE_PASSED].packets + c[SLUICE_DROPPED_RATE].packets +
+			  c[SLUICE_PASSED_FAULT].packets, 2 * per_cpu,
+		  "passed + dropped_rate + passed_fault");
+	for (int i = 0; i < 2; i++)
+		EXPECT_EQ(packets_on_cpu(cpus[i]), per_cpu, "packets counted on CPU %d", cpus[i]);
+	ASSERT_OK(bucket_read(fx.skel->maps.buckets, "198.18.0.1", &bucket), "read the bucket");
+	EXPECT_EQ(bucket.passed, RACE_BURST, "bucket passed");
+	EXPECT_EQ(bucket.dropped, c[SLUICE_DROPPED_RATE].packets, "bucket dropped");
+	CHECKS_DONE();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(burst_passes_at_one_instant, test_setup),
+		cmocka_unit_test_setup(one_interval_refills_one_packet, test_setup),
+		cmocka_unit_test_setup(idle_refills_only_to_burst, test_setup),
+		cmocka_unit_test_setup(sustained_rate_is_exact, test_setup),
+		cmocka_unit_test_setup(sources_have_separate_buckets, test_setup),
+		cmocka_unit_test_setup(new_source_gets_full_burst_at_any_clock_value, test_setup),
+		cmocka_unit_test_setup(refill_is_exact_across_clock_wrap, test_setup),
+		cmocka_unit_test_setup(bucket_shared_by_alternating_cpus, test_setup),
+		cmocka_unit_test_setup(bucket_shared_by_racing_cpus, test_setup),
+	};
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	return cmocka_run_group_tests_name("bucket", tests, group_setup, group_teardown) ? 1 : 0;
+}
