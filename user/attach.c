@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * attach, detach, status. The XDP attachment is a bpf_link pinned as
- * <pin root>/link_<IFACE>, so the limiter keeps running after the CLI exits
- * and detaching is removing that link.
+ * attach, detach, status. The XDP attachment is a bpf_link pinned under the
+ * pin root, so the limiter keeps running after the CLI exits and detaching
+ * is removing that link.
+ *
+ * Interface names and indexes are per network namespace, and one pin root
+ * may serve several namespaces, so a link made outside the host's namespace
+ * carries that namespace in its pin name: link_eth0 in the host's,
+ * link_eth0@netns4026532281 elsewhere (the namespace's inode number).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -10,6 +15,7 @@
 #include <net/if.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <linux/if_link.h>
 #include <bpf/bpf.h>
@@ -30,32 +36,92 @@ static const struct {
 	{ "generic", XDP_FLAGS_SKB_MODE },
 };
 
-static int link_path(char *buf, size_t len, const char *root, const char *ifname)
-{
-	char name[IF_NAMESIZE + sizeof(SLUICE_LINK_PREFIX)];
+#define NETNS_TAG_LEN 32
 
-	snprintf(name, sizeof(name), "%s%s", SLUICE_LINK_PREFIX, ifname);
+/* "" in the host's network namespace (PID 1's), "netns<inode>" in any other. */
+static void netns_tag(char tag[NETNS_TAG_LEN])
+{
+	struct stat self, host;
+
+	tag[0] = '\0';
+	if (stat("/proc/self/ns/net", &self))
+		return;
+	if (stat("/proc/1/ns/net", &host) == 0 && host.st_ino == self.st_ino &&
+	    host.st_dev == self.st_dev)
+		return;
+	snprintf(tag, NETNS_TAG_LEN, "netns%llu", (unsigned long long)self.st_ino);
+}
+
+/* A pinned XDP link and what the kernel says of it. */
+struct pinned_link {
+	char path[PATH_MAX];
+	bool pinned;
+	__u32 ifindex;		/* 0 once its interface is gone: the link is dead */
+	__u32 prog_id;
+	__u32 link_id;
+	int error;		/* errno when the pin exists but cannot be read */
+};
+
+static int link_pin_path(char *buf, size_t len, const char *root, const char *ifname,
+			 const char *tag)
+{
+	char name[IF_NAMESIZE + NETNS_TAG_LEN + sizeof(SLUICE_LINK_PREFIX) + 1];
+
+	snprintf(name, sizeof(name), "%s%s%s%s", SLUICE_LINK_PREFIX, ifname, tag[0] ? "@" : "",
+		 tag);
 	return state_path(buf, len, root, name);
 }
 
-/* The interface a pinned XDP link is attached to: 0 once its interface is gone. */
-static int link_ifindex(int link_fd, __u32 *ifindex, __u32 *prog_id, __u32 *link_id)
+static void read_link(const char *path, struct pinned_link *link)
 {
 	struct bpf_link_info info = {};
 	__u32 len = sizeof(info);
+	int fd;
 
-	if (bpf_obj_get_info_by_fd(link_fd, &info, &len))
-		return -1;
-	if (info.type != BPF_LINK_TYPE_XDP) {
-		errno = EINVAL;
-		return -1;
+	memset(link, 0, sizeof(*link));
+	snprintf(link->path, sizeof(link->path), "%s", path);
+	fd = bpf_obj_get(path);
+	if (fd < 0) {
+		if (errno != ENOENT) {
+			link->pinned = true;
+			link->error = errno;
+		}
+		return;
 	}
-	*ifindex = info.xdp.ifindex;
-	if (prog_id)
-		*prog_id = info.prog_id;
-	if (link_id)
-		*link_id = info.id;
+	link->pinned = true;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		link->error = errno;
+	else if (info.type != BPF_LINK_TYPE_XDP)
+		link->error = EINVAL;
+	close(fd);
+	if (link->error)
+		return;
+	link->ifindex = info.xdp.ifindex;
+	link->prog_id = info.prog_id;
+	link->link_id = info.id;
+}
+
+/* The pinned link for IFACE in this network namespace. */
+static int find_link(const char *root, const char *ifname, struct pinned_link *link)
+{
+	char tag[NETNS_TAG_LEN], path[PATH_MAX];
+
+	netns_tag(tag);
+	if (link_pin_path(path, sizeof(path), root, ifname, tag))
+		return -1;
+	read_link(path, link);
 	return 0;
+}
+
+/* Whether the link's program is the one on interface `ifindex` of this namespace. */
+static bool link_is_on(const struct pinned_link *link, __u32 ifindex)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, query);
+
+	if (!link->ifindex || link->ifindex != ifindex || bpf_xdp_query(ifindex, 0, &query))
+		return false;
+	return query.prog_id == link->prog_id || query.drv_prog_id == link->prog_id ||
+	       query.skb_prog_id == link->prog_id;
 }
 
 static const char *attach_mode_name(__u32 ifindex)
@@ -110,25 +176,68 @@ static int report_attached(const struct cli *cli, const char *ifname, __u32 ifin
 	return 0;
 }
 
+/*
+ * Decides what to do with a link already pinned for the interface: 1 when it
+ * is attached there as asked (nothing to do), 0 when there is none or it was
+ * dead and has been removed, -1 after reporting why attaching cannot go on.
+ */
+static int settle_existing_link(const struct cli *cli, const struct pinned_link *link,
+				const char *ifname, __u32 ifindex, const char *mode)
+{
+	const char *current;
+
+	if (!link->pinned)
+		return 0;
+	if (link->error) {
+		cli_fail(cli, "failed to attach to %s: cannot read %s: %s", ifname, link->path,
+			 state_strerror(link->error));
+		return -1;
+	}
+	if (link_is_on(link, ifindex)) {
+		current = attach_mode_name(ifindex);
+		if (strcmp(mode, "auto") != 0 && strcmp(mode, current) != 0) {
+			cli_fail(cli,
+				 "sluice is already attached to %s in %s mode: detach it first to "
+				 "attach in %s mode",
+				 ifname, current, mode);
+			return -1;
+		}
+		return 1;
+	}
+	if (link->ifindex) {
+		/* Alive but elsewhere: the interface was renamed or moved away. */
+		cli_fail(cli,
+			 "failed to attach to %s: %s holds a link to another interface (ifindex "
+			 "%u); run 'sluice detach %s' first",
+			 ifname, link->path, link->ifindex, ifname);
+		return -1;
+	}
+	/* Its interface is gone, and the link with it. */
+	unlink(link->path);
+	return 0;
+}
+
 int cmd_attach(const struct cli *cli, int argc, char **argv)
 {
 	static const struct option options[] = {
 		{ "mode", required_argument, NULL, 'm' },
 		{},
 	};
-	const char *mode = "auto", *ifname;
-	__u32 mode_flags = 0, ifindex, pinned_ifindex;
-	char err[SLUICE_ERR_LEN], path[PATH_MAX];
+	const char *mode = NULL, *ifname;
+	__u32 mode_flags = 0, ifindex;
+	char err[SLUICE_ERR_LEN];
 	struct sluice_bpf *skel = NULL;
+	struct pinned_link link;
 	struct state st;
 	bool known_mode = false;
-	int opt, link_fd, ret = 1;
+	int opt, link_fd, settled, ret = 1;
 
 	while ((opt = cli_getopt(cli, "attach", argc, argv, "m:", options)) != -1) {
-		if (opt == -2)
+		if (opt == -2 || cli_option_once(cli, &mode, optarg, "--mode"))
 			return 1;
-		mode = optarg;
 	}
+	if (!mode)
+		mode = "auto";
 	for (size_t i = 0; i < sizeof(xdp_modes) / sizeof(xdp_modes[0]); i++) {
 		if (strcmp(mode, xdp_modes[i].name) == 0) {
 			mode_flags = xdp_modes[i].flags;
@@ -143,25 +252,18 @@ int cmd_attach(const struct cli *cli, int argc, char **argv)
 	if (strlen(ifname) >= IF_NAMESIZE || !(ifindex = if_nametoindex(ifname)))
 		return cli_fail(cli, "failed to attach to %s: no such interface", ifname);
 
-	if (state_open(&st, cli->pin_root, STATE_WRITE, err, sizeof(err)))
+	if (state_open(&st, cli->pin_root, STATE_CREATE, err, sizeof(err)))
 		return cli_fail(cli, "failed to attach to %s: %s", ifname, err);
-	if (link_path(path, sizeof(path), cli->pin_root, ifname)) {
+	if (find_link(cli->pin_root, ifname, &link)) {
 		cli_fail(cli, "pin root path %s is too long", cli->pin_root);
 		goto out;
 	}
-
-	link_fd = bpf_obj_get(path);
-	if (link_fd >= 0) {
-		bool attached_here = !link_ifindex(link_fd, &pinned_ifindex, NULL, NULL) &&
-				     pinned_ifindex == ifindex;
-
-		close(link_fd);
-		if (attached_here) {
-			ret = report_attached(cli, ifname, ifindex, true);
-			goto out;
-		}
-		/* The interface went away or was replaced: the old link is dead. */
-		unlink(path);
+	settled = settle_existing_link(cli, &link, ifname, ifindex, mode);
+	if (settled < 0)
+		goto out;
+	if (settled > 0) {
+		ret = report_attached(cli, ifname, ifindex, true);
+		goto out;
 	}
 
 	if (state_load_object(cli->pin_root, true, &skel, err, sizeof(err))) {
@@ -175,10 +277,10 @@ int cmd_attach(const struct cli *cli, int argc, char **argv)
 		attach_error(cli, ifname, mode, errno);
 		goto out;
 	}
-	if (bpf_obj_pin(link_fd, path)) {
+	if (bpf_obj_pin(link_fd, link.path)) {
 		/* Closing the only reference detaches: nothing is left half-done. */
 		cli_fail(cli, "failed to attach to %s: cannot pin its link at %s: %s", ifname,
-			 path, state_strerror(errno));
+			 link.path, state_strerror(errno));
 		close(link_fd);
 		goto out;
 	}
@@ -192,37 +294,43 @@ out:
 
 int cmd_detach(const struct cli *cli, int argc, char **argv)
 {
-	char err[SLUICE_ERR_LEN], path[PATH_MAX];
+	char err[SLUICE_ERR_LEN];
+	struct pinned_link link;
 	const char *ifname;
 	int lock_fd, link_fd, ret = 1;
+	__u32 ifindex;
 
 	if (argc != 2 || argv[1][0] == '-')
 		return cli_fail(cli, "detach takes one interface: sluice detach IFACE");
 	ifname = argv[1];
 	if (strlen(ifname) >= IF_NAMESIZE)
 		return cli_fail(cli, "failed to detach from %s: no such interface", ifname);
-	if (link_path(path, sizeof(path), cli->pin_root, ifname))
+	if (find_link(cli->pin_root, ifname, &link))
 		return cli_fail(cli, "pin root path %s is too long", cli->pin_root);
+	if (!link.pinned)
+		return cli_fail(cli, "sluice is not attached to %s (no link %s)", ifname, link.path);
+	if (link.error)
+		return cli_fail(cli, "failed to detach from %s: cannot read %s: %s", ifname,
+				link.path, state_strerror(link.error));
+	/* A link to another interface of the same name is not this one's to remove. */
+	ifindex = if_nametoindex(ifname);
+	if (link.ifindex && !link_is_on(&link, ifindex))
+		return cli_fail(cli,
+				"failed to detach from %s: %s holds a link to another interface "
+				"(ifindex %u), not to %s here",
+				ifname, link.path, link.ifindex, ifname);
 
-	if (access(path, F_OK)) {
-		if (errno == ENOENT)
-			return cli_fail(cli, "sluice is not attached to %s (no link %s)", ifname,
-					path);
-		return cli_fail(cli, "failed to detach from %s: %s", ifname,
-				state_strerror(errno));
-	}
 	lock_fd = state_lock(cli->pin_root, err, sizeof(err));
 	if (lock_fd < 0)
 		return cli_fail(cli, "failed to detach from %s: %s", ifname, err);
-
 	/*
 	 * Detach the link explicitly rather than only unpinning it, so that the
 	 * program leaves the interface even if some process holds the link open.
 	 * A link whose interface is gone is already detached.
 	 */
-	link_fd = bpf_obj_get(path);
+	link_fd = bpf_obj_get(link.path);
 	if (link_fd < 0) {
-		cli_fail(cli, "failed to detach from %s: cannot open %s: %s", ifname, path,
+		cli_fail(cli, "failed to detach from %s: cannot open %s: %s", ifname, link.path,
 			 state_strerror(errno));
 		goto out;
 	}
@@ -232,8 +340,8 @@ int cmd_detach(const struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	close(link_fd);
-	if (unlink(path)) {
-		cli_fail(cli, "detached from %s but cannot remove %s: %s", ifname, path,
+	if (unlink(link.path)) {
+		cli_fail(cli, "detached from %s but cannot remove %s: %s", ifname, link.path,
 			 strerror(errno));
 		goto out;
 	}
@@ -247,50 +355,54 @@ out:
 	return ret;
 }
 
-/*
- * One pinned link, as status reports it. The link knows only an ifindex, and
- * that is per network namespace: when the pinned name does not resolve to it
- * here, the link was made from another namespace and its mode is unknown.
- */
-static json_t *attachment_json(const char *root, const char *pin_name)
+/* One pinned link, as status reports it, from its pin name "link_IFACE[@TAG]". */
+static json_t *attachment_json(const char *root, const char *pin_name, const char *here_tag)
 {
-	const char *ifname = pin_name + strlen(SLUICE_LINK_PREFIX);
-	__u32 ifindex = 0, prog_id = 0, link_id = 0;
-	char path[PATH_MAX];
+	char ifname[IF_NAMESIZE + NETNS_TAG_LEN + 1], path[PATH_MAX];
+	const char *tag = "";
+	struct pinned_link link;
+	char *at;
 	bool here;
-	int fd;
 
+	snprintf(ifname, sizeof(ifname), "%s", pin_name + strlen(SLUICE_LINK_PREFIX));
+	at = strchr(ifname, '@');
+	if (at) {
+		*at = '\0';
+		tag = at + 1;
+	}
 	if (state_path(path, sizeof(path), root, pin_name))
 		return NULL;
-	fd = bpf_obj_get(path);
-	if (fd < 0 || link_ifindex(fd, &ifindex, &prog_id, &link_id)) {
-		if (fd >= 0)
-			close(fd);
-		return json_pack("{s:s, s:b, s:s}", "interface", ifname, "attached", 0, "problem",
-				 state_strerror(errno));
-	}
-	close(fd);
-	here = ifindex && if_nametoindex(ifname) == ifindex;
-	return json_pack("{s:s, s:i, s:b, s:b, s:s, s:i, s:i}", "interface", ifname, "ifindex",
-			 (int)ifindex, "attached", ifindex != 0, "in_this_netns", here, "mode",
-			 here ? attach_mode_name(ifindex) : "unknown", "prog_id", (int)prog_id,
-			 "link_id", (int)link_id);
+	read_link(path, &link);
+	if (link.error)
+		return json_pack("{s:s, s:s, s:b, s:s}", "interface", ifname, "netns",
+				 tag[0] ? tag : "host", "attached", 0, "problem",
+				 state_strerror(link.error));
+	here = strcmp(tag, here_tag) == 0 && link_is_on(&link, if_nametoindex(ifname));
+	return json_pack("{s:s, s:s, s:i, s:b, s:b, s:s, s:i, s:i}", "interface", ifname,
+			 "netns", tag[0] ? tag : "host", "ifindex", (int)link.ifindex, "attached",
+			 link.ifindex != 0, "in_this_netns", here, "mode",
+			 here ? attach_mode_name(link.ifindex) : "unknown", "prog_id",
+			 (int)link.prog_id, "link_id", (int)link.link_id);
 }
 
+/* Every pinned link, or NULL with errno when the pin root cannot be read. */
 static json_t *collect_attachments(const char *root)
 {
-	json_t *list = json_array();
+	char here_tag[NETNS_TAG_LEN];
 	struct dirent *entry;
+	json_t *list;
 	DIR *dir = opendir(root);
 
 	if (!dir)
-		return list;
+		return errno == ENOENT ? json_array() : NULL;
+	netns_tag(here_tag);
+	list = json_array();
 	while ((entry = readdir(dir))) {
 		json_t *item;
 
 		if (strncmp(entry->d_name, SLUICE_LINK_PREFIX, strlen(SLUICE_LINK_PREFIX)))
 			continue;
-		item = attachment_json(root, entry->d_name);
+		item = attachment_json(root, entry->d_name, here_tag);
 		if (item)
 			json_array_append_new(list, item);
 	}
@@ -346,6 +458,9 @@ int cmd_status(const struct cli *cli, int argc, char **argv)
 	if (argc > 1)
 		return cli_fail(cli, "status takes no arguments");
 	attachments = collect_attachments(cli->pin_root);
+	if (!attachments || state_exists(cli->pin_root) < 0)
+		return cli_fail(cli, "cannot read pin root %s: %s", cli->pin_root,
+				state_strerror(errno));
 	if (state_open(&st, cli->pin_root, STATE_READ, err, sizeof(err)) == 0) {
 		config = config_summary(&st);
 		state_close(&st);
@@ -360,15 +475,17 @@ int cmd_status(const struct cli *cli, int argc, char **argv)
 	if (json_array_size(attachments) == 0)
 		printf("attached:    nowhere\n");
 	json_array_foreach(attachments, i, item) {
-		if (json_is_true(json_object_get(item, "attached")))
-			printf("attached:    %s (%s mode, ifindex %lld, program %lld)%s\n",
+		if (json_is_true(json_object_get(item, "in_this_netns")))
+			printf("attached:    %s (%s mode, ifindex %lld, program %lld)\n",
 			       json_string_value(json_object_get(item, "interface")),
 			       json_string_value(json_object_get(item, "mode")),
 			       json_integer_value(json_object_get(item, "ifindex")),
-			       json_integer_value(json_object_get(item, "prog_id")),
-			       json_is_true(json_object_get(item, "in_this_netns"))
-				       ? ""
-				       : ", in another network namespace");
+			       json_integer_value(json_object_get(item, "prog_id")));
+		else if (json_is_true(json_object_get(item, "attached")))
+			printf("attached:    %s in network namespace %s (program %lld)\n",
+			       json_string_value(json_object_get(item, "interface")),
+			       json_string_value(json_object_get(item, "netns")),
+			       json_integer_value(json_object_get(item, "prog_id")));
 		else
 			printf("stale link:  %s (interface gone; 'sluice detach %s' removes it)\n",
 			       json_string_value(json_object_get(item, "interface")),

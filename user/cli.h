@@ -65,6 +65,10 @@ const struct command *command_find(const struct command *table, const char *name
 int command_run(const struct cli *cli, const char *path, const struct command *table, int argc,
 		char **argv);
 
+/* Records an option's value, refusing one given twice. Returns 0, or 1 after reporting. */
+int cli_option_once(const struct cli *cli, const char **slot, const char *value,
+		    const char *option);
+
 /* Parses a command's options with getopt_long, reporting errors through cli_fail. */
 struct option;
 int cli_getopt(const struct cli *cli, const char *command, int argc, char **argv,

@@ -69,12 +69,9 @@ static int limit_set(const struct cli *cli, int argc, char **argv)
 	int opt, ret;
 
 	while ((opt = cli_getopt(cli, "limit set", argc, argv, "r:b:", options)) != -1) {
-		if (opt == -2)
+		if (opt == -2 || cli_option_once(cli, opt == 'r' ? &rate_arg : &burst_arg, optarg,
+						 opt == 'r' ? "--rate" : "--burst"))
 			return 1;
-		if (opt == 'r')
-			rate_arg = optarg;
-		else
-			burst_arg = optarg;
 	}
 	if (optind + 1 != argc)
 		return cli_fail(cli, "limit set takes one prefix: sluice limit set "
@@ -100,7 +97,7 @@ static int limit_set(const struct cli *cli, int argc, char **argv)
 			return limit_error(cli, error, rate_arg, burst_arg ? burst_arg : rate_arg);
 	}
 
-	if (state_open(&st, cli->pin_root, STATE_WRITE, err, sizeof(err)))
+	if (state_open(&st, cli->pin_root, STATE_CREATE, err, sizeof(err)))
 		return cli_fail(cli, "failed to set the limit: %s", err);
 	/* One element update: the data path sees the old limit or the new, never a mix. */
 	ret = bpf_map_update_elem(st.limits, &key, &limit, BPF_ANY);
@@ -144,7 +141,7 @@ static int limit_del(const struct cli *cli, int argc, char **argv)
 	if (parse_prefix("prefix", argv[1], &key, err, sizeof(err)))
 		return cli_fail(cli, "%s", err);
 	format_prefix(&key, prefix, sizeof(prefix));
-	if (state_open(&st, cli->pin_root, STATE_WRITE, err, sizeof(err)))
+	if (state_open(&st, cli->pin_root, STATE_CHANGE, err, sizeof(err)))
 		return cli_fail(cli, "failed to delete the limit: %s", err);
 	if (bpf_map_delete_elem(st.limits, &key)) {
 		if (errno == ENOENT)

@@ -132,6 +132,15 @@ int cli_getopt(const struct cli *cli, const char *command, int argc, char **argv
 	return opt;
 }
 
+int cli_option_once(const struct cli *cli, const char **slot, const char *value,
+		    const char *option)
+{
+	if (*slot)
+		return cli_fail(cli, "option '%s' given twice", option);
+	*slot = value;
+	return 0;
+}
+
 static json_t *command_json(const struct command *c)
 {
 	json_t *doc = json_pack("{s:s, s:s, s:s}", "name", c->name, "usage", c->usage, "help",

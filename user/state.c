@@ -76,9 +76,8 @@ static int prepare_root(const char *root, char *err, size_t err_len)
 		}
 		if (!is_bpffs(root)) {
 			snprintf(err, err_len,
-				 "pin root %s is not on a bpf filesystem (mount one with: "
-				 "mount -t bpf bpf %s)",
-				 root, root);
+				 "pin root %s is not on a bpf filesystem (pin roots live under %s)",
+				 root, BPFFS_MOUNT_POINT);
 			return -1;
 		}
 		return 0;
@@ -91,19 +90,22 @@ static int prepare_root(const char *root, char *err, size_t err_len)
 
 	snprintf(parent_buf, sizeof(parent_buf), "%s", root);
 	parent = dirname(parent_buf);
+	if (strcmp(parent, BPFFS_MOUNT_POINT) == 0 && !is_bpffs(parent) &&
+	    mount("bpf", BPFFS_MOUNT_POINT, "bpf", 0, "mode=0700")) {
+		snprintf(err, err_len, "bpffs is not mounted at %s and mounting it failed: %s",
+			 BPFFS_MOUNT_POINT, state_strerror(errno));
+		return -1;
+	}
+	if (stat(parent, &sb)) {
+		snprintf(err, err_len, "cannot create pin root %s: %s: %s", root, parent,
+			 state_strerror(errno));
+		return -1;
+	}
 	if (!is_bpffs(parent)) {
-		if (strcmp(parent, BPFFS_MOUNT_POINT) != 0) {
-			snprintf(err, err_len,
-				 "pin root %s is not on a bpf filesystem (mount one with: "
-				 "mount -t bpf bpf %s)",
-				 root, parent);
-			return -1;
-		}
-		if (mount("bpf", BPFFS_MOUNT_POINT, "bpf", 0, "mode=0700")) {
-			snprintf(err, err_len, "bpffs is not mounted at %s and mounting it failed: %s",
-				 BPFFS_MOUNT_POINT, state_strerror(errno));
-			return -1;
-		}
+		snprintf(err, err_len,
+			 "pin root %s is not on a bpf filesystem (pin roots live under %s)", root,
+			 BPFFS_MOUNT_POINT);
+		return -1;
 	}
 	if (mkdir(root, 0700) && errno != EEXIST) {
 		snprintf(err, err_len, "cannot create pin root %s: %s", root,
@@ -172,15 +174,19 @@ int state_load_object(const char *root, bool with_program, struct sluice_bpf **o
 	return 0;
 }
 
-static bool all_maps_pinned(const char *root)
+int state_exists(const char *root)
 {
 	char path[PATH_MAX];
 
-	for (size_t i = 0; i < PINNED_MAP_COUNT; i++)
-		if (state_path(path, sizeof(path), root, pinned_maps[i].name) ||
-		    access(path, F_OK))
-			return false;
-	return true;
+	for (size_t i = 0; i < PINNED_MAP_COUNT; i++) {
+		if (state_path(path, sizeof(path), root, pinned_maps[i].name)) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		if (access(path, F_OK))
+			return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
+	}
+	return 1;
 }
 
 int state_open(struct state *st, const char *root, enum state_mode mode, char *err,
@@ -188,6 +194,7 @@ int state_open(struct state *st, const char *root, enum state_mode mode, char *e
 {
 	struct sluice_bpf *skel;
 	char path[PATH_MAX];
+	int exists;
 
 	memset(st, 0, sizeof(*st));
 	st->lock_fd = -1;
@@ -198,26 +205,28 @@ int state_open(struct state *st, const char *root, enum state_mode mode, char *e
 		return -1;
 	}
 
-	if (mode == STATE_WRITE) {
-		if (prepare_root(root, err, err_len))
-			return -1;
+	if (mode == STATE_CREATE && prepare_root(root, err, err_len))
+		return -1;
+	exists = state_exists(root);
+	if (exists < 0) {
+		snprintf(err, err_len, "cannot read pin root %s: %s", root, state_strerror(errno));
+		return -1;
+	}
+	if (!exists && mode != STATE_CREATE) {
+		snprintf(err, err_len,
+			 "no sluice state under %s: attach an interface or set a limit first", root);
+		return -1;
+	}
+	if (mode != STATE_READ) {
 		st->lock_fd = state_lock(root, err, err_len);
 		if (st->lock_fd < 0)
 			return -1;
-		if (!all_maps_pinned(root)) {
-			if (state_load_object(root, false, &skel, err, err_len))
-				goto fail;
-			sluice_bpf__destroy(skel);
-		}
-	} else if (!all_maps_pinned(root)) {
-		if (access(root, F_OK) && errno != ENOENT)
-			snprintf(err, err_len, "cannot read pin root %s: %s", root,
-				 state_strerror(errno));
-		else
-			snprintf(err, err_len,
-				 "no sluice state under %s: attach an interface or set a limit first",
-				 root);
-		return -1;
+	}
+	/* Under the lock: another CLI may have created them meanwhile, which load reuses. */
+	if (!exists) {
+		if (state_load_object(root, false, &skel, err, err_len))
+			goto fail;
+		sluice_bpf__destroy(skel);
 	}
 
 	for (size_t i = 0; i < PINNED_MAP_COUNT; i++) {

@@ -15,7 +15,8 @@ struct sluice_bpf;
 
 enum state_mode {
 	STATE_READ,	/* the maps must exist already */
-	STATE_WRITE,	/* create them when missing, and lock the pin root */
+	STATE_CHANGE,	/* they must exist, and the pin root is locked */
+	STATE_CREATE,	/* create them when missing, and lock the pin root */
 };
 
 struct state {
@@ -29,9 +30,9 @@ struct state {
 };
 
 /*
- * Opens the pinned maps under `root`. In STATE_WRITE mode it mounts bpffs
- * at /sys/fs/bpf if it is missing, creates the pin root and the maps, and
- * takes the lock. On failure it fills `err` with one line and returns -1.
+ * Opens the pinned maps under `root`. In STATE_CREATE mode it mounts bpffs
+ * at /sys/fs/bpf if it is missing and creates the pin root and the maps.
+ * On failure it fills `err` with one line and returns -1.
  */
 int state_open(struct state *st, const char *root, enum state_mode mode, char *err,
 	       size_t err_len);
@@ -43,6 +44,9 @@ void state_close(struct state *st);
  */
 int state_load_object(const char *root, bool with_program, struct sluice_bpf **out, char *err,
 		      size_t err_len);
+
+/* Whether the maps are pinned under `root`: 1, 0, or -1 with errno when it cannot tell. */
+int state_exists(const char *root);
 
 /* Takes the pin root's lock; returns its fd (closing it unlocks) or -1. */
 int state_lock(const char *root, char *err, size_t err_len);

@@ -178,6 +178,7 @@ int cmd_stats(const struct cli *cli, int argc, char **argv)
 		{ "count", required_argument, NULL, 'c' },
 		{},
 	};
+	const char *watch_arg = NULL, *count_arg = NULL;
 	__u64 interval_ms = 0, count = 0;
 	char err[SLUICE_ERR_LEN];
 	struct totals totals;
@@ -185,15 +186,15 @@ int cmd_stats(const struct cli *cli, int argc, char **argv)
 	int opt, ret = 0;
 
 	while ((opt = cli_getopt(cli, "stats", argc, argv, "w:c:", options)) != -1) {
-		if (opt == -2)
+		if (opt == -2 || cli_option_once(cli, opt == 'w' ? &watch_arg : &count_arg, optarg,
+						 opt == 'w' ? "--watch" : "--count"))
 			return 1;
-		if (opt == 'w' && parse_duration_ms("--watch", optarg, 100, 3600 * 1000,
-						    &interval_ms, err, sizeof(err)))
-			return cli_fail(cli, "%s", err);
-		if (opt == 'c' && parse_count("--count", optarg, 1, UINT32_MAX, &count, err,
-					      sizeof(err)))
-			return cli_fail(cli, "%s", err);
 	}
+	if (watch_arg && parse_duration_ms("--watch", watch_arg, 100, 3600 * 1000, &interval_ms,
+					   err, sizeof(err)))
+		return cli_fail(cli, "%s", err);
+	if (count_arg && parse_count("--count", count_arg, 1, UINT32_MAX, &count, err, sizeof(err)))
+		return cli_fail(cli, "%s", err);
 	if (optind != argc)
 		return cli_fail(cli, "stats takes no arguments besides --watch and --count");
 	if (count && !interval_ms)
@@ -317,6 +318,7 @@ int cmd_top(const struct cli *cli, int argc, char **argv)
 		{},
 	};
 	char err[SLUICE_ERR_LEN], addr[SLUICE_PREFIX_STR_LEN];
+	const char *count_arg = NULL;
 	struct source *sources = NULL;
 	size_t count = 0, shown;
 	__u64 limit = 10, now;
@@ -325,11 +327,12 @@ int cmd_top(const struct cli *cli, int argc, char **argv)
 	int opt;
 
 	while ((opt = cli_getopt(cli, "top", argc, argv, "n:", options)) != -1) {
-		if (opt == -2)
+		if (opt == -2 || cli_option_once(cli, &count_arg, optarg, "-n"))
 			return 1;
-		if (parse_count("-n", optarg, 1, SLUICE_MAX_SOURCES, &limit, err, sizeof(err)))
-			return cli_fail(cli, "%s", err);
 	}
+	if (count_arg &&
+	    parse_count("-n", count_arg, 1, SLUICE_MAX_SOURCES, &limit, err, sizeof(err)))
+		return cli_fail(cli, "%s", err);
 	if (optind != argc)
 		return cli_fail(cli, "top takes no arguments besides -n N");
 	if (state_open(&st, cli->pin_root, STATE_READ, err, sizeof(err)))

@@ -68,6 +68,44 @@ is "$CLI_RC" 0 "detach works"
 live && is "$(ip -n "$NS_RX" -d link show "$dev" | grep -c xdp)" 0 "no XDP program is left on the interface"
 live || skip "no XDP program is left on the interface"
 
+# --- one pin root, two network namespaces, the same interface name in each:
+# each namespace's attachment is its own.
+other=sluice-$ID-other
+if live; then
+	ip netns add "$other" && T_NETNS+=("$other")
+	for ns in "$NS_RX" "$other"; do
+		ip -n "$ns" link show "$dev" &>/dev/null || ip -n "$ns" link add "$dev" type bridge
+		ip -n "$ns" link set "$dev" up
+	done
+fi
+in_other() { live || return 0; nsenter --net="/run/netns/$other" "$SLUICE" --pin-root "$PIN_ROOT" "$@"; }
+attach_rx "$dev" --mode generic
+rc_rx=$CLI_RC
+T_ATTACHED+=("$other $PIN_ROOT $dev")
+in_other attach "$dev" --mode generic >/dev/null
+is "$rc_rx $?" "0 0" "the same interface name attaches in two namespaces under one pin root"
+xdp_in() { live && ip -n "$1" -d link show "$dev" | grep -c 'prog/xdp'; }
+is "$(xdp_in "$NS_RX") $(xdp_in "$other")" "1 1" "both namespaces have the program on $dev"
+cli status --json
+is "$(jq -c '[.attachments[] | select(.interface == "'"$dev"'") | .in_this_netns] | sort' <<<"$CLI_OUT" 2>/dev/null)" 	"[false,true]" "status tells this namespace's attachment from the other's"
+cli attach "$dev" --mode native
+is "$CLI_RC" 1 "attaching again in another mode is refused"
+ok "$(grep -q "already attached to $dev in generic mode: detach it first" <<<"$CLI_ERR" && echo 1)" 	"with a clear error ($CLI_ERR)"
+in_other detach "$dev" >/dev/null
+is "$? $(xdp_in "$NS_RX") $(xdp_in "$other")" "0 1 0" 	"detaching in one namespace leaves the other namespace attached"
+cli detach "$dev"
+is "$CLI_RC $(xdp_in "$NS_RX")" "0 0" "and detaching in the other removes its own"
+
+# --- deleting from a pin root with nothing in it creates nothing.
+empty=$PIN_ROOT-empty
+T_PIN_ROOTS+=("$empty")
+for args in "limit del default" "allow del 198.18.0.1" "deny del 198.18.0.1"; do
+	# shellcheck disable=SC2086
+	cli --pin-root "$empty" $args
+	ok "$( ((CLI_RC == 1)) && live && [[ ! -e $empty ]] && echo 1)" \
+		"'$args' on an empty pin root fails and creates nothing ($CLI_ERR)"
+done
+
 # --- a pin root that is not a directory on bpffs.
 cli --pin-root "$T_DIR" limit set default --rate 10
 is "$CLI_RC" 1 "a pin root outside bpffs is refused"
