@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE	/* asprintf */
 #include "packets.h"
+#include "testing.h"
 #include "parse_probe.h"
 #include "parse_probe.skel.h"
 
@@ -763,19 +764,9 @@ static void parse_case_test(void **state)
 #define FUZZ_FRAMES 20000
 #define FUZZ_SEED 0x51c3cafef00dULL
 
-/* splitmix64: small, seedable, and the same everywhere. */
-static __u64 rng_next(__u64 *state)
-{
-	__u64 z = (*state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 static __u32 rng_below(__u64 *state, __u32 n)
 {
-	return rng_next(state) % n;
+	return test_rng_next(state) % n;
 }
 
 struct fuzz_run {
@@ -881,7 +872,7 @@ static const __u8 fuzz_l4[] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_
 static void fuzz_random_bytes(__u64 *rng, __u8 *data, __u32 len)
 {
 	for (__u32 i = 0; i < len; i++)
-		data[i] = rng_next(rng);
+		data[i] = test_rng_next(rng);
 }
 
 /* Random IPv4 or IPv6 built from random parts: deep header chains, odd fields. */
@@ -910,18 +901,18 @@ static void fuzz_spec(__u64 *rng, struct pkt_spec *spec)
 							      .more = rng_below(rng, 2) };
 		}
 		spec->l4 = rng_below(rng, 4) ? fuzz_l4[rng_below(rng, ARRAY_LEN(fuzz_l4))] :
-					       (__u8)rng_next(rng);
+					       (__u8)test_rng_next(rng);
 	} else {
 		spec->ihl = rng_below(rng, 4) ? 5 + rng_below(rng, 11) : rng_below(rng, 16);
 		spec->frag_offset = rng_below(rng, 3) ? 0 : rng_below(rng, 8192);
 		spec->more_fragments = rng_below(rng, 2);
 		spec->l4 = fuzz_l4[rng_below(rng, ARRAY_LEN(fuzz_l4))];
 	}
-	spec->sport = rng_next(rng);
-	spec->dport = rng_next(rng);
-	spec->tcp_flags = rng_next(rng);
+	spec->sport = test_rng_next(rng);
+	spec->dport = test_rng_next(rng);
+	spec->tcp_flags = test_rng_next(rng);
 	spec->tcp_doff = rng_below(rng, 16);
-	spec->icmp_type = rng_below(rng, 2) ? 128 + rng_below(rng, 12) : (__u8)rng_next(rng);
+	spec->icmp_type = rng_below(rng, 2) ? 128 + rng_below(rng, 12) : (__u8)test_rng_next(rng);
 	spec->payload_len = rng_below(rng, 64);
 	if (rng_below(rng, 2)) {
 		spec->l4_cut = 1;
@@ -966,7 +957,7 @@ static void fuzz_frame(__u64 *rng, struct pkt *pkt)
 		}
 		max = pkt->len < 96 ? pkt->len : 96;
 		for (__u32 n = 1 + rng_below(rng, 6); n; n--)
-			pkt->data[rng_below(rng, max)] = rng_next(rng);
+			pkt->data[rng_below(rng, max)] = test_rng_next(rng);
 		if (rng_below(rng, 2))
 			pkt->len = ETH_HLEN + rng_below(rng, pkt->len - ETH_HLEN + 1);
 		break;

@@ -35,10 +35,11 @@
 #include <unistd.h>
 #include <linux/sock_diag.h>
 
+#include "tool.h"
+
 #define BATCH 64
 #define SLOTS 65536		/* distinct sources counted; more go to "other" */
 #define MAX_SECONDS 3600.0
-#define NS_PER_SEC 1000000000LL
 
 struct slot {
 	struct in6_addr addr;
@@ -49,21 +50,6 @@ struct slot {
 static struct slot table[SLOTS];
 static size_t used_order[SLOTS], nused;
 static uint64_t total, other;
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
-}
 
 static void count(const struct in6_addr *addr)
 {

@@ -40,13 +40,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tool.h"
+
 #define MAX_FLOWS 256
 #define MAX_RATE 1000000.0		/* packets per second, per flow */
 #define MAX_SECONDS 3600.0
 #define MIN_PAYLOAD 32
 #define MAX_PAYLOAD 1400
 #define BIND_RETRY_NS 3000000000LL	/* an IPv6 address may still be tentative */
-#define NS_PER_SEC 1000000000LL
 
 struct flow {
 	struct sockaddr_storage src;
@@ -59,21 +60,6 @@ struct flow {
 	bool done;
 };
 
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
-}
 
 static void usage(void)
 {

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "parse.h"
+#include "testing.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -49,15 +50,12 @@ static void assert_error(const char *err, const char *arg, const char *text, con
 		fail_msg("error for '%s' is not one line: \"%s\"", text, err);
 }
 
-/* xorshift64: a fixed seed makes every run check the same values. */
-static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
+/* A fixed seed makes every run check the same values. */
+static __u64 rng_state = 0x9e3779b97f4a7c15ULL;
 
 static uint64_t rng(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
+	return test_rng_next(&rng_state);
 }
 
 /* ---- prefixes ---- */

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "testing.h"
 #include "token_bucket.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -30,15 +31,12 @@
 				 (what), (uint64_t)(rate), (uint64_t)(burst), got_, want_);  \
 	} while (0)
 
-/* xorshift64 with a fixed seed: every run checks the same arrivals. */
-static uint64_t rng_state = 0x2545f4914f6cdd1dULL;
+/* A fixed seed: every run checks the same arrivals. */
+static __u64 rng_state = 0x2545f4914f6cdd1dULL;
 
 static uint64_t rng(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
+	return test_rng_next(&rng_state);
 }
 
 static struct sluice_limit make_limit(__u64 rate, __u64 burst)
