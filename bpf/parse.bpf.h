@@ -48,9 +48,8 @@ enum sluice_packet_flags {
 
 /* What the parser learned. Ports are in host byte order. */
 struct sluice_packet {
-	__u8 src[SLUICE_ADDR_LEN];	/* IPv4 as IPv4-mapped IPv6 */
-	__u8 dst[SLUICE_ADDR_LEN];
-	__u16 l3_proto;			/* ETH_P_IP or ETH_P_IPV6 */
+	struct sluice_source_key src;	/* family and address: the bucket key as it is */
+	__u8 dst[SLUICE_ADDR_LEN];	/* IPv4 in the first 4 bytes */
 	__u8 l4_proto;			/* IPPROTO_* of the upper layer */
 	__u8 flags;			/* enum sluice_packet_flags */
 	__u16 sport;
@@ -74,14 +73,6 @@ static __always_inline void *cursor_take(struct cursor *c, __u32 len)
 		return NULL;
 	c->pos = start + len;
 	return start;
-}
-
-static __always_inline void set_v4_mapped(__u8 *out, __be32 addr)
-{
-	__builtin_memset(out, 0, 10);
-	out[10] = 0xff;
-	out[11] = 0xff;
-	__builtin_memcpy(out + 12, &addr, 4);
 }
 
 /* The first 4 bytes of any VLAN tag after the outer EtherType. */
@@ -170,11 +161,12 @@ static __always_inline enum sluice_parse_result parse_ipv4(struct cursor *c,
 	if (options_len && !cursor_take(c, options_len))
 		return SLUICE_PARSE_MALFORMED;
 
-	pkt->l3_proto = ETH_P_IP;
+	pkt->src.family = SLUICE_FAMILY_IPV4;
 	pkt->l4_proto = ip->protocol;
 	pkt->ttl = ip->ttl;
-	set_v4_mapped(pkt->src, ip->saddr);
-	set_v4_mapped(pkt->dst, ip->daddr);
+	/* The rest of the 16 bytes stays zero: the caller zeroes *pkt. */
+	__builtin_memcpy(pkt->src.addr, &ip->saddr, 4);
+	__builtin_memcpy(pkt->dst, &ip->daddr, 4);
 	frag = bpf_ntohs(ip->frag_off);
 	if (frag & (IPV4_FRAG_OFFSET_MASK | IPV4_MORE_FRAGMENTS))
 		pkt->flags |= SLUICE_PKT_FRAGMENT;
@@ -211,9 +203,9 @@ static __always_inline enum sluice_parse_result parse_ipv6(struct cursor *c,
 
 	if (!ip6 || ip6->version != 6)
 		return SLUICE_PARSE_MALFORMED;
-	pkt->l3_proto = ETH_P_IPV6;
+	pkt->src.family = SLUICE_FAMILY_IPV6;
 	pkt->ttl = ip6->hop_limit;
-	__builtin_memcpy(pkt->src, &ip6->saddr, SLUICE_ADDR_LEN);
+	__builtin_memcpy(pkt->src.addr, &ip6->saddr, SLUICE_ADDR_LEN);
 	__builtin_memcpy(pkt->dst, &ip6->daddr, SLUICE_ADDR_LEN);
 	next = ip6->nexthdr;
 
@@ -270,6 +262,7 @@ static __always_inline enum sluice_parse_result parse_ipv6(struct cursor *c,
 	return SLUICE_PARSE_OK;
 }
 
+/* Parses the frame into *pkt, which the caller has zeroed. */
 static __always_inline enum sluice_parse_result sluice_parse(struct xdp_md *ctx,
 							      struct sluice_packet *pkt)
 {

@@ -60,8 +60,12 @@ struct {
 
 #define READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
 
-/* Two CPUs racing for one bucket settle in one retry; more means a storm. */
-#define SLUICE_CAS_TRIES 4
+/*
+ * A compare-and-swap fails only when another CPU took a token meanwhile, so
+ * each CPU receiving the source costs at most one retry. 16 covers 16 CPUs
+ * on one source; past that the packet passes, counted as a fault.
+ */
+#define SLUICE_CAS_TRIES 16
 
 /*
  * bpf_ktime_get_ns(), not the coarse clock: the coarse clock moves in
@@ -70,9 +74,7 @@ struct {
  */
 static __always_inline __u64 sluice_now(void)
 {
-	if (use_fake_clock)
-		return fake_now_ns * SLUICE_TIME_PER_NS;
-	return bpf_ktime_get_ns() * SLUICE_TIME_PER_NS;
+	return sluice_time_from_ns(use_fake_clock ? fake_now_ns : bpf_ktime_get_ns());
 }
 
 static __always_inline void count(enum sluice_outcome outcome, __u64 bytes)
@@ -100,7 +102,7 @@ static __always_inline int on_list(void *list, const struct sluice_prefix_key *k
 static __always_inline int is_neighbor_discovery(const struct sluice_packet *pkt)
 {
 	/* RFC 4861: hop limit 255 proves the sender is on the link. */
-	return pkt->l3_proto == ETH_P_IPV6 && pkt->l4_proto == IPPROTO_ICMPV6 &&
+	return pkt->src.family == SLUICE_FAMILY_IPV6 && pkt->l4_proto == IPPROTO_ICMPV6 &&
 	       !(pkt->flags & SLUICE_PKT_LATER_FRAGMENT) && pkt->ttl == 255 &&
 	       pkt->icmp_type >= 133 && pkt->icmp_type <= 137;
 }
@@ -128,7 +130,7 @@ static __always_inline enum sluice_outcome limit_source(const struct sluice_pack
 							const struct sluice_limit *limit)
 {
 	__u64 now = sluice_now();
-	struct sluice_bucket *bucket = source_bucket((const void *)pkt->src, now);
+	struct sluice_bucket *bucket = source_bucket(&pkt->src, now);
 
 	if (!bucket)
 		return SLUICE_PASSED_FAULT;
@@ -137,6 +139,9 @@ static __always_inline enum sluice_outcome limit_source(const struct sluice_pack
 		__u64 next;
 
 		if (!sluice_bucket_take(seen, now, limit->interval, limit->depth, &next)) {
+			/* A bucket owing more than a lowered limit allows is set to empty. */
+			if (next != seen)
+				__sync_val_compare_and_swap(&bucket->full_at, seen, next);
 			__sync_fetch_and_add(&bucket->dropped, 1);
 			return SLUICE_DROPPED_RATE;
 		}
@@ -150,10 +155,10 @@ static __always_inline enum sluice_outcome limit_source(const struct sluice_pack
 
 static __always_inline enum sluice_outcome decide(const struct sluice_packet *pkt)
 {
-	struct sluice_prefix_key key = { .prefixlen = SLUICE_ADDR_LEN * 8 };
+	struct sluice_prefix_key key;
 	struct sluice_limit *limit;
 
-	__builtin_memcpy(key.addr, pkt->src, SLUICE_ADDR_LEN);
+	sluice_source_prefix(&key, &pkt->src);
 	if (on_list(&deny_list, &key))
 		return SLUICE_DROPPED_DENIED;
 	if (on_list(&allow_list, &key))

@@ -11,25 +11,49 @@
 #include <linux/types.h>
 
 /*
- * Every address is kept as 16 bytes. IPv4 addresses are stored IPv4-mapped
- * (::ffff:a.b.c.d, RFC 4291 2.5.5.2), so one trie and one bucket table serve
- * both families and an IPv4 /N is an IPv6 /(96+N).
+ * An address is a family byte and 16 bytes, IPv4 in the first 4 of them and
+ * the rest zero. The prefix tries match the family byte before the address,
+ * so one trie holds both families and no IPv6 prefix can cover an IPv4
+ * address (as ::/8 would if IPv4 were kept IPv4-mapped); only the default,
+ * which matches no bits at all, covers both.
  */
 #define SLUICE_ADDR_LEN 16
-#define SLUICE_V4_MAPPED_PREFIXLEN 96
+#define SLUICE_FAMILY_BITS 8
 
-/* Key of the prefix tries (limits, allow list, deny list). */
+enum sluice_family {
+	SLUICE_FAMILY_IPV4 = 4,
+	SLUICE_FAMILY_IPV6 = 6,
+};
+
+/*
+ * Key of the prefix tries (limits, allow list, deny list). prefixlen counts
+ * the family byte: an IPv4 /N is 8+N, an IPv6 /N is 8+N, the default is 0.
+ */
 struct sluice_prefix_key {
 	__u32 prefixlen;
+	__u8 family;		/* enum sluice_family, or 0 for the default */
 	__u8 addr[SLUICE_ADDR_LEN];
+	__u8 pad[3];
 };
-_Static_assert(sizeof(struct sluice_prefix_key) == 20, "sluice_prefix_key layout");
+_Static_assert(sizeof(struct sluice_prefix_key) == 24, "sluice_prefix_key layout");
 
 /* Key of the per-source bucket table. */
 struct sluice_source_key {
+	__u8 family;		/* enum sluice_family */
 	__u8 addr[SLUICE_ADDR_LEN];
+	__u8 pad[3];
 };
-_Static_assert(sizeof(struct sluice_source_key) == 16, "sluice_source_key layout");
+_Static_assert(sizeof(struct sluice_source_key) == 20, "sluice_source_key layout");
+
+/* The trie key that finds the rules for one source: all of its bits. */
+static inline void sluice_source_prefix(struct sluice_prefix_key *key,
+					const struct sluice_source_key *src)
+{
+	key->prefixlen = SLUICE_FAMILY_BITS + SLUICE_ADDR_LEN * 8;
+	key->family = src->family;
+	__builtin_memcpy(key->addr, src->addr, SLUICE_ADDR_LEN);
+	key->pad[0] = key->pad[1] = key->pad[2] = 0;
+}
 
 enum sluice_limit_flags {
 	/* Sources under this prefix are not limited at all. */
@@ -37,8 +61,8 @@ enum sluice_limit_flags {
 };
 
 /*
- * A per-source limit: the value of the limits trie. The prefix ::/0 holds the
- * default limit, so longest-prefix match picks an override or the default in
+ * A per-source limit: the value of the limits trie. The prefix of length 0
+ * holds the default limit, so longest-prefix match picks an override or the default in
  * one lookup. rate and burst are what the operator set; interval and depth
  * are derived from them by sluice_limit_init() (include/token_bucket.h), the
  * one place that does it, so the data path never divides.

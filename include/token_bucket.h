@@ -17,12 +17,15 @@
  *
  * Time is counted in picoseconds ("sluice time"), so the interval of any
  * rate up to 1 Gpps is exact to better than 1 part in 1000, and 2^64 ps wraps
- * after 213 days. The arithmetic is wrap-safe: a full_at in the past or
- * from before a wrap gives a debt larger than depth, which a real bucket can
- * never owe, and is read as a full bucket. New buckets start full as of now
- * (full_at = now), never at zero. The one blind spot: a bucket left idle for
- * a whole wrap (213 days) less its depth reads, for `depth` of time, as owing
- * what it owed when last used; the LRU table evicts such buckets long before.
+ * after 213 days. The arithmetic is wrap-safe: full_at - now is taken modulo
+ * 2^64, and half the range (106 days) tells the past from the future. New
+ * buckets start full as of now (full_at = now), never at zero.
+ *
+ * A bucket owing more than its depth, which happens when its limit is
+ * lowered, is read as empty, not as full: tightening a limit mid-flood does
+ * not hand every flooder a fresh burst. The one blind spot: a bucket left
+ * idle for over 106 days reads as empty once, for one depth of time; the LRU
+ * table evicts such buckets long before.
  */
 #ifndef SLUICE_TOKEN_BUCKET_H
 #define SLUICE_TOKEN_BUCKET_H
@@ -39,6 +42,12 @@
 #define SLUICE_MAX_BURST 1000000000ULL	/* packets */
 /* Keeps debt + interval far from overflow and depth under half the wrap. */
 #define SLUICE_MAX_DEPTH (1ULL << 62)	/* about 53 days of sluice time */
+
+/* Sluice time from the kernel's monotonic clock (bpf_ktime_get_ns()). */
+SLUICE_INLINE __u64 sluice_time_from_ns(__u64 ns)
+{
+	return ns * SLUICE_TIME_PER_NS;
+}
 
 enum sluice_limit_error {
 	SLUICE_LIMIT_OK = 0,
@@ -76,26 +85,34 @@ sluice_limit_init(struct sluice_limit *limit, __u64 rate, __u64 burst)
 	return SLUICE_LIMIT_OK;
 }
 
-/* What the bucket owes at `now`: zero when it is full. */
+/* Past this, full_at - now means full_at is in the past. */
+#define SLUICE_TIME_HALF_RANGE (1ULL << 63)
+
+/* What the bucket owes at `now`: zero when it is full, at most `depth` when empty. */
 SLUICE_INLINE __u64 sluice_bucket_debt(__u64 full_at, __u64 now, __u64 depth)
 {
 	__u64 debt = full_at - now;	/* wraps when full_at is in the past */
 
-	return debt > depth ? 0 : debt;
+	if (debt >= SLUICE_TIME_HALF_RANGE)
+		return 0;
+	return debt < depth ? debt : depth;
 }
 
 /*
  * Takes `cost` (one interval per packet) from the bucket whose state is
- * `full_at`. Returns 1 and the new state in *next_full_at when it fits, and
- * 0, leaving the state alone, when it does not.
+ * `full_at`. Returns 1 when it fits, 0 when it does not, and in both cases
+ * the state to store in *next_full_at: after a refusal it owes what full_at
+ * owed, unless the bucket owed more than its depth and is set to empty.
  */
 SLUICE_INLINE int sluice_bucket_take(__u64 full_at, __u64 now, __u64 cost, __u64 depth,
 				     __u64 *next_full_at)
 {
 	__u64 debt = sluice_bucket_debt(full_at, now, depth);
 
-	if (debt + cost > depth)
+	if (debt + cost > depth) {
+		*next_full_at = now + debt;
 		return 0;
+	}
 	*next_full_at = now + debt + cost;
 	return 1;
 }

@@ -9,8 +9,6 @@
 
 #include "parse.h"
 
-static const __u8 v4_mapped_head[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
 static int fail(char *err, size_t err_len, const char *fmt, const char *arg, const char *text)
 {
 	snprintf(err, err_len, fmt, arg, text);
@@ -22,15 +20,10 @@ bool prefix_is_default(const struct sluice_prefix_key *key)
 	return key->prefixlen == 0;
 }
 
-static bool is_v4_mapped(const __u8 addr[SLUICE_ADDR_LEN])
+/* Whether any bit after the first `bits` of the address is set. */
+static bool has_host_bits(const __u8 addr[SLUICE_ADDR_LEN], __u32 bits)
 {
-	return memcmp(addr, v4_mapped_head, sizeof(v4_mapped_head)) == 0;
-}
-
-/* Whether any bit after the first `prefixlen` is set. */
-static bool has_host_bits(const __u8 addr[SLUICE_ADDR_LEN], __u32 prefixlen)
-{
-	for (__u32 bit = prefixlen; bit < SLUICE_ADDR_LEN * 8; bit++)
+	for (__u32 bit = bits; bit < SLUICE_ADDR_LEN * 8; bit++)
 		if (addr[bit / 8] & (0x80 >> (bit % 8)))
 			return true;
 	return false;
@@ -42,15 +35,15 @@ int parse_prefix(const char *arg, const char *text, struct sluice_prefix_key *ke
 	char host[INET6_ADDRSTRLEN];
 	const char *slash = strchr(text, '/');
 	size_t host_len = slash ? (size_t)(slash - text) : strlen(text);
-	struct in_addr v4;
+	struct sluice_prefix_key parsed = {};
 	unsigned long len;
 	__u32 max_len;
-	bool v6;
 	char *end;
 
-	memset(key, 0, sizeof(*key));
-	if (strcmp(text, "default") == 0)
+	if (strcmp(text, "default") == 0) {
+		*key = parsed;
 		return 0;
+	}
 	if (host_len == 0 || host_len >= sizeof(host))
 		return fail(err, err_len,
 			    "invalid %s '%s': expected an IPv4 or IPv6 prefix such as 198.18.0.0/15",
@@ -58,18 +51,17 @@ int parse_prefix(const char *arg, const char *text, struct sluice_prefix_key *ke
 	memcpy(host, text, host_len);
 	host[host_len] = '\0';
 
-	v6 = strchr(host, ':') != NULL;
-	if (v6) {
-		if (inet_pton(AF_INET6, host, key->addr) != 1)
+	if (strchr(host, ':')) {
+		if (inet_pton(AF_INET6, host, parsed.addr) != 1)
 			return fail(err, err_len, "invalid %s '%s': not an IPv6 address", arg,
 				    text);
+		parsed.family = SLUICE_FAMILY_IPV6;
 		max_len = 128;
 	} else {
-		if (inet_pton(AF_INET, host, &v4) != 1)
+		if (inet_pton(AF_INET, host, parsed.addr) != 1)
 			return fail(err, err_len, "invalid %s '%s': not an IPv4 address", arg,
 				    text);
-		memcpy(key->addr, v4_mapped_head, sizeof(v4_mapped_head));
-		memcpy(key->addr + 12, &v4, 4);
+		parsed.family = SLUICE_FAMILY_IPV4;
 		max_len = 32;
 	}
 
@@ -86,34 +78,41 @@ int parse_prefix(const char *arg, const char *text, struct sluice_prefix_key *ke
 			return -1;
 		}
 	}
-	key->prefixlen = (v6 ? 0 : SLUICE_V4_MAPPED_PREFIXLEN) + len;
-	if (has_host_bits(key->addr, key->prefixlen))
+	if (has_host_bits(parsed.addr, len))
 		return fail(err, err_len,
 			    "invalid %s '%s': bits are set after the prefix length", arg, text);
+	parsed.prefixlen = SLUICE_FAMILY_BITS + len;
+	*key = parsed;
 	return 0;
 }
 
-void format_address(const __u8 addr[SLUICE_ADDR_LEN], char *buf, size_t len)
+void format_address(const struct sluice_source_key *src, char *buf, size_t len)
 {
-	if (is_v4_mapped(addr))
-		inet_ntop(AF_INET, addr + 12, buf, len);
+	if (src->family == SLUICE_FAMILY_IPV4)
+		inet_ntop(AF_INET, src->addr, buf, len);
+	else if (src->family == SLUICE_FAMILY_IPV6)
+		inet_ntop(AF_INET6, src->addr, buf, len);
 	else
-		inet_ntop(AF_INET6, addr, buf, len);
+		snprintf(buf, len, "family-%u", src->family);
 }
 
 void format_prefix(const struct sluice_prefix_key *key, char *buf, size_t len)
 {
-	char addr[INET6_ADDRSTRLEN];
+	struct sluice_source_key addr = { .family = key->family };
+	char text[INET6_ADDRSTRLEN + 16];
 
 	if (prefix_is_default(key)) {
 		snprintf(buf, len, "default");
-	} else if (key->prefixlen >= SLUICE_V4_MAPPED_PREFIXLEN && is_v4_mapped(key->addr)) {
-		inet_ntop(AF_INET, key->addr + 12, addr, sizeof(addr));
-		snprintf(buf, len, "%s/%u", addr, key->prefixlen - SLUICE_V4_MAPPED_PREFIXLEN);
-	} else {
-		inet_ntop(AF_INET6, key->addr, addr, sizeof(addr));
-		snprintf(buf, len, "%s/%u", addr, key->prefixlen);
+		return;
 	}
+	if (key->prefixlen < SLUICE_FAMILY_BITS) {
+		/* Never written by sluice: a key put in the map by other means. */
+		snprintf(buf, len, "invalid-prefixlen-%u", key->prefixlen);
+		return;
+	}
+	memcpy(addr.addr, key->addr, SLUICE_ADDR_LEN);
+	format_address(&addr, text, sizeof(text));
+	snprintf(buf, len, "%s/%u", text, key->prefixlen - SLUICE_FAMILY_BITS);
 }
 
 /*

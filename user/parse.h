@@ -18,13 +18,17 @@
 /* Longest printed prefix: a full IPv6 address (INET6_ADDRSTRLEN) and "/128". */
 #define SLUICE_PREFIX_STR_LEN 52
 
-/* "10.0.0.0/8", "198.18.0.1" (a /32), "2001:db8::/32", "2001:db8::1" (a /128) or "default" (::/0). */
+/*
+ * "10.0.0.0/8", "198.18.0.1" (a /32), "2001:db8::/32", "2001:db8::1" (a
+ * /128), or "default" (both families). "0.0.0.0/0" and "::/0" cover one
+ * family each. Bits set after the prefix length are refused.
+ */
 int parse_prefix(const char *arg, const char *text, struct sluice_prefix_key *key, char *err,
 		 size_t err_len);
-/* Writes "default", "a.b.c.d/N" for IPv4-mapped prefixes, or "x::y/N". */
+/* Writes "default", "a.b.c.d/N" or "x::y/N". */
 void format_prefix(const struct sluice_prefix_key *key, char *buf, size_t len);
 /* Writes a bare address ("198.18.0.1" or "2001:db8::1"). */
-void format_address(const __u8 addr[SLUICE_ADDR_LEN], char *buf, size_t len);
+void format_address(const struct sluice_source_key *src, char *buf, size_t len);
 bool prefix_is_default(const struct sluice_prefix_key *key);
 
 /* Packets per second: "500", "500pps", "10kpps", "2Mpps", "1.5kpps". */

@@ -13,6 +13,9 @@ static int compare_prefix_keys(const void *a, const void *b)
 	const struct sluice_prefix_key *x = a, *y = b;
 	int by_addr = memcmp(x->addr, y->addr, sizeof(x->addr));
 
+	/* The default has family 0, so it comes first, then IPv4 (4), then IPv6 (6). */
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
 	if (by_addr)
 		return by_addr;
 	return x->prefixlen < y->prefixlen ? -1 : x->prefixlen > y->prefixlen;
@@ -48,29 +51,31 @@ int prefix_keys(int trie_fd, struct sluice_prefix_key **keys, size_t *count)
 	return 0;
 }
 
+json_t *limit_json(const char *prefix, const struct sluice_limit *limit)
+{
+	if (limit->flags & SLUICE_LIMIT_UNLIMITED)
+		return json_pack("{s:s, s:b}", "prefix", prefix, "unlimited", 1);
+	return json_pack("{s:s, s:b, s:I, s:I}", "prefix", prefix, "unlimited", 0, "rate",
+			 (json_int_t)limit->rate, "burst", (json_int_t)limit->burst);
+}
+
 json_t *limits_collect(int limits_fd)
 {
 	struct sluice_prefix_key *keys = NULL;
 	char prefix[SLUICE_PREFIX_STR_LEN];
-	json_t *list = json_array();
 	struct sluice_limit limit;
 	size_t count = 0;
+	json_t *list;
 
 	if (prefix_keys(limits_fd, &keys, &count))
-		return list;
+		return NULL;
+	list = json_array();
 	for (size_t i = 0; i < count; i++) {
 		/* A limit deleted since we listed the keys is simply not shown. */
 		if (bpf_map_lookup_elem(limits_fd, &keys[i], &limit))
 			continue;
 		format_prefix(&keys[i], prefix, sizeof(prefix));
-		if (limit.flags & SLUICE_LIMIT_UNLIMITED)
-			json_array_append_new(list, json_pack("{s:s, s:b}", "prefix", prefix,
-							      "unlimited", 1));
-		else
-			json_array_append_new(list, json_pack("{s:s, s:b, s:I, s:I}", "prefix",
-							      prefix, "unlimited", 0, "rate",
-							      (json_int_t)limit.rate, "burst",
-							      (json_int_t)limit.burst));
+		json_array_append_new(list, limit_json(prefix, &limit));
 	}
 	free(keys);
 	return list;
@@ -94,11 +99,12 @@ json_t *list_collect(int list_fd)
 	struct sluice_prefix_key *keys = NULL;
 	char prefix[SLUICE_PREFIX_STR_LEN];
 	struct sluice_list_entry entry;
-	json_t *list = json_array();
 	size_t count = 0;
+	json_t *list;
 
 	if (prefix_keys(list_fd, &keys, &count))
-		return list;
+		return NULL;
+	list = json_array();
 	for (size_t i = 0; i < count; i++) {
 		if (bpf_map_lookup_elem(list_fd, &keys[i], &entry))
 			continue;
@@ -108,15 +114,4 @@ json_t *list_collect(int list_fd)
 	}
 	free(keys);
 	return list;
-}
-
-size_t list_count(int list_fd)
-{
-	struct sluice_prefix_key *keys = NULL;
-	size_t count = 0;
-
-	if (prefix_keys(list_fd, &keys, &count))
-		return 0;
-	free(keys);
-	return count;
 }

@@ -9,22 +9,20 @@
 #include "sluice.h"
 
 /*
- * Every key of a prefix trie, sorted: default (::/0) first, then IPv4, then
+ * Every key of a prefix trie, sorted: the default first, then IPv4, then
  * IPv6, each by address and length. The caller frees *keys. Returns 0, or -1
  * with errno set.
  */
 int prefix_keys(int trie_fd, struct sluice_prefix_key **keys, size_t *count);
 
-/*
- * Every limit, default first then by prefix:
- * [{"prefix": "default", "unlimited": false, "rate": 100, "burst": 10}, ...]
- */
+/* {"prefix": "default", "unlimited": false, "rate": 100, "burst": 10} */
+json_t *limit_json(const char *prefix, const struct sluice_limit *limit);
+/* Every limit, in prefix_keys() order, as limit_json(); NULL with errno on failure. */
 json_t *limits_collect(int limits_fd);
 /* "100pps, burst 10" or "unlimited", for one entry of limits_collect(). */
 const char *limit_describe(const json_t *limit);
 
-/* Every prefix on a list, by prefix: [{"prefix": "198.18.0.0/24", "hits": 12}, ...] */
+/* Every prefix on a list: [{"prefix": "198.18.0.0/24", "hits": 12}, ...]; NULL on failure. */
 json_t *list_collect(int list_fd);
-size_t list_count(int list_fd);
 
 #endif /* SLUICE_RULES_H */

@@ -232,10 +232,7 @@ static int by_drops(const void *a, const void *b)
 	return memcmp(a, b, sizeof(struct sluice_source_key));
 }
 
-/*
- * Reads the whole bucket table. Batches keep 1M sources to a few dozen
- * system calls; the per-key walk is the fallback for kernels without them.
- */
+/* Reads the whole bucket table: batches keep 1M sources to a few dozen system calls. */
 static int read_sources(int buckets_fd, struct source **out, size_t *count)
 {
 	struct bpf_map_info info = {};
@@ -295,16 +292,16 @@ static __u64 sluice_time_now(void)
 
 	/* bpf_ktime_get_ns() is CLOCK_MONOTONIC. */
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec) * SLUICE_TIME_PER_NS;
+	return sluice_time_from_ns((__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec);
 }
 
 /* Tokens left in a source's bucket, under the limit that applies to it now. */
 static json_t *tokens_json(int limits_fd, const struct source *s, __u64 now)
 {
-	struct sluice_prefix_key key = { .prefixlen = SLUICE_ADDR_LEN * 8 };
+	struct sluice_prefix_key key;
 	struct sluice_limit limit;
 
-	memcpy(key.addr, s->key.addr, SLUICE_ADDR_LEN);
+	sluice_source_prefix(&key, &s->key);
 	if (bpf_map_lookup_elem(limits_fd, &key, &limit) ||
 	    (limit.flags & SLUICE_LIMIT_UNLIMITED))
 		return json_null();
@@ -321,7 +318,7 @@ int cmd_top(const struct cli *cli, int argc, char **argv)
 	const char *count_arg = NULL;
 	struct source *sources = NULL;
 	size_t count = 0, shown;
-	__u64 limit = 10, now;
+	__u64 rows = 10, now;
 	json_t *list;
 	struct state st;
 	int opt;
@@ -331,7 +328,7 @@ int cmd_top(const struct cli *cli, int argc, char **argv)
 			return 1;
 	}
 	if (count_arg &&
-	    parse_count("-n", count_arg, 1, SLUICE_MAX_SOURCES, &limit, err, sizeof(err)))
+	    parse_count("-n", count_arg, 1, SLUICE_MAX_SOURCES, &rows, err, sizeof(err)))
 		return cli_fail(cli, "%s", err);
 	if (optind != argc)
 		return cli_fail(cli, "top takes no arguments besides -n N");
@@ -342,12 +339,12 @@ int cmd_top(const struct cli *cli, int argc, char **argv)
 		return cli_fail(cli, "cannot read the bucket table: %s", state_strerror(errno));
 	}
 	qsort(sources, count, sizeof(*sources), by_drops);
-	shown = count < limit ? count : limit;
+	shown = count < rows ? count : rows;
 	now = sluice_time_now();
 
 	list = json_array();
 	for (size_t i = 0; i < shown; i++) {
-		format_address(sources[i].key.addr, addr, sizeof(addr));
+		format_address(&sources[i].key, addr, sizeof(addr));
 		json_array_append_new(
 			list, json_pack("{s:s, s:I, s:I, s:o}", "source", addr, "passed",
 					(json_int_t)sources[i].bucket.passed, "dropped",

@@ -22,6 +22,7 @@
 #include "sluice.skel.h"
 #include "baseline.skel.h"
 #include "token_bucket.h"
+#include "parse.h"
 
 struct frame {
 	struct ethhdr eth;
@@ -74,19 +75,53 @@ static double measure(int prog_fd, const struct frame *f, int repeat, int runs)
 	return samples[runs / 2];
 }
 
-static void set_limit(struct sluice_bpf *skel, const char *v4_prefix, int len, __u64 rate,
-		      __u64 burst, bool unlimited)
+/* Sets a prefix's limit, keyed as the CLI keys it; any failure ends the bench. */
+static void set_limit(struct sluice_bpf *skel, const char *prefix, __u64 rate, __u64 burst,
+		      bool unlimited)
 {
-	struct sluice_prefix_key key = { .prefixlen = SLUICE_V4_MAPPED_PREFIXLEN + len };
 	struct sluice_limit limit = { .flags = SLUICE_LIMIT_UNLIMITED };
+	struct sluice_prefix_key key;
+	char err[SLUICE_ERR_LEN];
+	int ret;
 
-	key.addr[10] = key.addr[11] = 0xff;
-	inet_pton(AF_INET, v4_prefix, key.addr + 12);
-	if (!unlimited && sluice_limit_init(&limit, rate, burst)) {
-		fprintf(stderr, "Error: bad bench limit\n");
+	if (parse_prefix("bench prefix", prefix, &key, err, sizeof(err))) {
+		fprintf(stderr, "Error: %s\n", err);
 		exit(1);
 	}
-	bpf_map__update_elem(skel->maps.limits, &key, sizeof(key), &limit, sizeof(limit), BPF_ANY);
+	if (!unlimited && sluice_limit_init(&limit, rate, burst)) {
+		fprintf(stderr, "Error: bad bench limit for %s\n", prefix);
+		exit(1);
+	}
+	ret = bpf_map__update_elem(skel->maps.limits, &key, sizeof(key), &limit, sizeof(limit),
+				   BPF_ANY);
+	if (ret) {
+		fprintf(stderr, "Error: cannot set the limit of %s: %s\n", prefix, strerror(-ret));
+		exit(1);
+	}
+}
+
+/*
+ * Whether the source's packets took the path the bench meant: a bucket that
+ * passed, one that dropped, or no bucket at all (no limit applied).
+ */
+static bool took_path(struct sluice_bpf *skel, const char *addr, int want_passed,
+		      int want_dropped, bool want_bucket)
+{
+	struct sluice_source_key key = {};
+	struct sluice_prefix_key prefix;
+	struct sluice_bucket bucket;
+	char err[SLUICE_ERR_LEN];
+	bool found;
+
+	if (parse_prefix("bench source", addr, &prefix, err, sizeof(err)))
+		return false;
+	key.family = prefix.family;
+	memcpy(key.addr, prefix.addr, sizeof(key.addr));
+	found = !bpf_map__lookup_elem(skel->maps.buckets, &key, sizeof(key), &bucket,
+				      sizeof(bucket), 0);
+	if (!want_bucket)
+		return !found;
+	return found && (bucket.passed > 0) == want_passed && (bucket.dropped > 0) == want_dropped;
 }
 
 int main(int argc, char **argv)
@@ -129,9 +164,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/* A limit that always has room, one that never does, and no limit. */
-	set_limit(skel, "198.18.1.0", 24, SLUICE_MAX_RATE, SLUICE_MAX_BURST, false);
-	set_limit(skel, "198.18.2.0", 24, 1, 1, false);
-	set_limit(skel, "198.18.3.0", 24, 0, 0, true);
+	set_limit(skel, "198.18.1.0/24", SLUICE_MAX_RATE, SLUICE_MAX_BURST, false);
+	set_limit(skel, "198.18.2.0/24", 1, 1, false);
+	set_limit(skel, "198.18.3.0/24", 0, 0, true);
 
 	cases[n++] = (typeof(cases[0])){ "floor: return XDP_DROP",
 					 bpf_program__fd(base->progs.xdp_drop_only), &pass };
@@ -155,6 +190,13 @@ int main(int argc, char **argv)
 			return 1;
 		printf("%-34s %10.1f %10.2f\n", cases[i].name, cases[i].ns,
 		       cases[0].ns > 0 ? cases[i].ns / cases[0].ns : 0);
+	}
+	/* A preset that missed its source would time another path under this one's name. */
+	if (!took_path(skel, "198.18.1.1", 1, 0, true) ||
+	    !took_path(skel, "198.18.2.1", 1, 1, true) ||
+	    !took_path(skel, "198.18.3.1", 0, 0, false)) {
+		fprintf(stderr, "Error: a sluice case did not take the path it is named for\n");
+		return 1;
 	}
 	if (json_path) {
 		json = fopen(json_path, "w");

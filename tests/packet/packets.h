@@ -34,6 +34,7 @@
 
 #include "sluice.h"
 #include "token_bucket.h"
+#include "parse.h"
 #include "sluice.skel.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -148,43 +149,36 @@ static inline const char *verdict_name(__u32 verdict)
 
 /* ---- Addresses --------------------------------------------------------- */
 
-/* Parses an IPv4 or IPv6 address into Sluice's 16-byte form; returns 4, 6 or -1. */
-static inline int addr_parse(const char *text, __u8 out[SLUICE_ADDR_LEN])
+/*
+ * Text to Sluice's keys through parse_prefix() (user/parse.c), so the tests
+ * read "198.18.0.0/24", "::ffff:198.18.0.1" or "default" exactly as the CLI
+ * does, host-bit check included. Each returns 0, or -EINVAL and says why.
+ */
+static inline int prefix_key(const char *text, struct sluice_prefix_key *key)
 {
-	struct in_addr v4;
+	char err[SLUICE_ERR_LEN];
 
-	if (inet_pton(AF_INET, text, &v4) == 1) {
-		memset(out, 0, 10);
-		out[10] = 0xff;
-		out[11] = 0xff;
-		memcpy(out + 12, &v4, 4);
-		return 4;
+	if (parse_prefix("prefix", text, key, err, sizeof(err))) {
+		print_message("# %s\n", err);
+		return -EINVAL;
 	}
-	if (inet_pton(AF_INET6, text, out) == 1)
-		return 6;
-	return -1;
+	return 0;
 }
 
-/* "198.18.0.0/16" -> ::ffff:198.18.0.0/112; "2001:db8::/32" as it is. */
-static inline int prefix_parse(const char *text, struct sluice_prefix_key *key)
+/* One address (no prefix length, or the full one) as the bucket table keys it. */
+static inline int source_key(const char *text, struct sluice_source_key *src)
 {
-	char addr[INET6_ADDRSTRLEN];
-	const char *slash = strchr(text, '/');
-	size_t len = slash ? (size_t)(slash - text) : strlen(text);
-	int family, bits;
+	struct sluice_prefix_key key;
 
-	if (len >= sizeof(addr))
+	if (prefix_key(text, &key))
 		return -EINVAL;
-	memcpy(addr, text, len);
-	addr[len] = '\0';
-	memset(key, 0, sizeof(*key));
-	family = addr_parse(addr, key->addr);
-	if (family < 0)
+	if (key.prefixlen != SLUICE_FAMILY_BITS + (key.family == SLUICE_FAMILY_IPV4 ? 32 : 128)) {
+		print_message("# '%s' is not one IPv4 or IPv6 address\n", text);
 		return -EINVAL;
-	bits = slash ? atoi(slash + 1) : (family == 4 ? 32 : 128);
-	if (bits < 0 || bits > (family == 4 ? 32 : 128))
-		return -EINVAL;
-	key->prefixlen = (__u32)bits + (family == 4 ? SLUICE_V4_MAPPED_PREFIXLEN : 0);
+	}
+	memset(src, 0, sizeof(*src));
+	src->family = key.family;
+	memcpy(src->addr, key.addr, SLUICE_ADDR_LEN);
 	return 0;
 }
 
@@ -329,7 +323,8 @@ static inline size_t pkt_put_ext(__u8 *p, const struct pkt_ext *ext, __u8 next)
 static inline int pkt_build(const struct pkt_spec *s, struct pkt *p)
 {
 	static const __u8 macs[12] = { 0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01 };
-	__u8 *d = p->data, src[SLUICE_ADDR_LEN] = {}, dst[SLUICE_ADDR_LEN] = {};
+	struct sluice_source_key src = {}, dst = {};
+	__u8 *d = p->data;
 	size_t off, l3, l4, ip_header_len = 0;
 	int later = pkt_is_later_fragment(s);
 	__u16 ethertype;
@@ -344,8 +339,10 @@ static inline int pkt_build(const struct pkt_spec *s, struct pkt *p)
 		return 0;
 	}
 	if (s->l3 == PKT_IPV4 || s->l3 == PKT_IPV6 || s->l3 == PKT_ARP) {
-		if (!s->src || !s->dst || addr_parse(s->src, src) < 0 ||
-		    addr_parse(s->dst, dst) < 0)
+		__u8 family = s->l3 == PKT_IPV6 ? SLUICE_FAMILY_IPV6 : SLUICE_FAMILY_IPV4;
+
+		if (!s->src || !s->dst || source_key(s->src, &src) || source_key(s->dst, &dst) ||
+		    src.family != family || dst.family != family)
 			return -EINVAL;
 	}
 	switch (s->l3) {
@@ -384,8 +381,8 @@ static inline int pkt_build(const struct pkt_spec *s, struct pkt *p)
 				  (s->more_fragments ? 0x2000 : 0) | (s->frag_offset & 0x1fff));
 		d[l3 + 8] = s->ttl ? s->ttl : PKT_DEFAULT_TTL;
 		d[l3 + 9] = s->l4;
-		memcpy(d + l3 + 12, src + 12, 4);
-		memcpy(d + l3 + 16, dst + 12, 4);
+		memcpy(d + l3 + 12, src.addr, 4);
+		memcpy(d + l3 + 16, dst.addr, 4);
 		memset(d + l3 + 20, 1, ip_header_len - 20);	/* NOP options */
 		off += ip_header_len;
 	} else if (s->l3 == PKT_IPV6) {
@@ -396,8 +393,8 @@ static inline int pkt_build(const struct pkt_spec *s, struct pkt *p)
 		d[l3] = (s->version ? s->version : 6) << 4;
 		d[l3 + 6] = n ? s->ext[0].type : s->l4;
 		d[l3 + 7] = s->ttl ? s->ttl : PKT_DEFAULT_TTL;
-		memcpy(d + l3 + 8, src, 16);
-		memcpy(d + l3 + 24, dst, 16);
+		memcpy(d + l3 + 8, src.addr, 16);
+		memcpy(d + l3 + 24, dst.addr, 16);
 		off += 40;
 		for (int i = 0; i < n; i++)
 			off += pkt_put_ext(d + off, &s->ext[i], i + 1 < n ? s->ext[i + 1].type : s->l4);
@@ -408,8 +405,8 @@ static inline int pkt_build(const struct pkt_spec *s, struct pkt *p)
 		d[off + 5] = 4;
 		put16(d + off + 6, 1);		/* request */
 		memcpy(d + off + 8, macs + 6, 6);
-		memcpy(d + off + 14, src + 12, 4);
-		memcpy(d + off + 24, dst + 12, 4);
+		memcpy(d + off + 14, src.addr, 4);
+		memcpy(d + off + 24, dst.addr, 4);
 		off += 28;
 	}
 	l4 = off;
@@ -440,7 +437,7 @@ static inline int pkt_build(const struct pkt_spec *s, struct pkt *p)
 			off += 8;
 			/* Neighbor solicitation, advertisement and redirect carry a target. */
 			if (s->l4 == IPPROTO_ICMPV6 && s->icmp_type >= 135 && s->icmp_type <= 137) {
-				memcpy(d + off, dst, 16);
+				memcpy(d + off, dst.addr, 16);
 				off += 16;
 			}
 			break;
@@ -598,14 +595,17 @@ cleanup:
 	return err;
 }
 
-/* Sets the limit of a prefix ("::/0" is the default) through sluice_limit_init. */
+/*
+ * Sets the limit of a prefix through sluice_limit_init: "default" covers
+ * both families, "0.0.0.0/0" IPv4 only, "::/0" IPv6 only.
+ */
 static inline int limit_set(const struct bpf_map *limits, const char *prefix, __u64 rate,
 			    __u64 burst)
 {
 	struct sluice_prefix_key key;
 	struct sluice_limit limit = {};
 
-	if (prefix_parse(prefix, &key))
+	if (prefix_key(prefix, &key))
 		return -EINVAL;
 	if (sluice_limit_init(&limit, rate, burst) != SLUICE_LIMIT_OK)
 		return -ERANGE;
@@ -617,7 +617,7 @@ static inline int limit_set_unlimited(const struct bpf_map *limits, const char *
 	struct sluice_prefix_key key;
 	struct sluice_limit limit = { .flags = SLUICE_LIMIT_UNLIMITED };
 
-	if (prefix_parse(prefix, &key))
+	if (prefix_key(prefix, &key))
 		return -EINVAL;
 	return bpf_map__update_elem(limits, &key, sizeof(key), &limit, sizeof(limit), BPF_ANY);
 }
@@ -628,7 +628,7 @@ static inline int list_add(const struct bpf_map *list, const char *prefix)
 	struct sluice_prefix_key key;
 	struct sluice_list_entry entry = {};
 
-	if (prefix_parse(prefix, &key))
+	if (prefix_key(prefix, &key))
 		return -EINVAL;
 	return bpf_map__update_elem(list, &key, sizeof(key), &entry, sizeof(entry), BPF_ANY);
 }
@@ -639,7 +639,7 @@ static inline int list_hits(const struct bpf_map *list, const char *prefix, __u6
 	struct sluice_list_entry entry;
 	int err;
 
-	if (prefix_parse(prefix, &key))
+	if (prefix_key(prefix, &key))
 		return -EINVAL;
 	err = bpf_map__lookup_elem(list, &key, sizeof(key), &entry, sizeof(entry), 0);
 	if (!err)
@@ -653,7 +653,7 @@ static inline int bucket_read(const struct bpf_map *buckets, const char *addr,
 {
 	struct sluice_source_key key;
 
-	if (addr_parse(addr, key.addr) < 0)
+	if (source_key(addr, &key))
 		return -EINVAL;
 	return bpf_map__lookup_elem(buckets, &key, sizeof(key), bucket, sizeof(*bucket), 0);
 }
@@ -663,7 +663,7 @@ static inline int bucket_write(const struct bpf_map *buckets, const char *addr,
 {
 	struct sluice_source_key key;
 
-	if (addr_parse(addr, key.addr) < 0)
+	if (source_key(addr, &key))
 		return -EINVAL;
 	return bpf_map__update_elem(buckets, &key, sizeof(key), bucket, sizeof(*bucket), BPF_ANY);
 }
@@ -737,7 +737,7 @@ static inline int sluice_fixture_reset(struct sluice_fixture *fx, __u64 now_ns)
 /* Sluice time (picoseconds) of the fake clock, as the program computes it. */
 static inline __u64 sluice_fake_now(const struct sluice_fixture *fx)
 {
-	return fx->skel->bss->fake_now_ns * SLUICE_TIME_PER_NS;
+	return sluice_time_from_ns(fx->skel->bss->fake_now_ns);
 }
 
 #endif /* SLUICE_TEST_PACKETS_H */

@@ -11,6 +11,10 @@
 
 struct parse_probe_out probe_out;
 
+_Static_assert(sizeof(probe_out.src) == sizeof(((struct sluice_packet *)0)->src.addr), "src");
+_Static_assert(sizeof(probe_out.src_pad) == sizeof(((struct sluice_packet *)0)->src.pad), "pad");
+_Static_assert(sizeof(probe_out.dst) == sizeof(((struct sluice_packet *)0)->dst), "dst");
+
 static __always_inline __u32 probe_result(enum sluice_parse_result result)
 {
 	switch (result) {
@@ -50,11 +54,12 @@ int parse_probe(struct xdp_md *ctx)
 	struct sluice_packet pkt = {};
 	enum sluice_parse_result result = sluice_parse(ctx, &pkt);
 
-	__builtin_memcpy(probe_out.src, pkt.src, sizeof(probe_out.src));
+	__builtin_memcpy(probe_out.src, pkt.src.addr, sizeof(probe_out.src));
 	__builtin_memcpy(probe_out.dst, pkt.dst, sizeof(probe_out.dst));
 	probe_out.result = probe_result(result);
 	probe_out.runs++;
-	probe_out.l3_proto = pkt.l3_proto;
+	probe_out.family = pkt.src.family;
+	__builtin_memcpy(probe_out.src_pad, pkt.src.pad, sizeof(probe_out.src_pad));
 	probe_out.sport = pkt.sport;
 	probe_out.dport = pkt.dport;
 	probe_out.l4_proto = pkt.l4_proto;

@@ -29,20 +29,21 @@ enum probe_flags {
 };
 
 struct parse_probe_out {
-	__u8 src[16];
-	__u8 dst[16];
+	__u8 src[16];			/* src.addr: IPv4 in the first 4 bytes */
+	__u8 dst[16];			/* IPv4 in the first 4 bytes */
 	__u32 result;			/* enum probe_parse_result */
 	__u32 runs;			/* how many frames the probe has parsed */
-	__u16 l3_proto;
 	__u16 sport;
 	__u16 dport;
+	__u8 family;			/* src.family: SLUICE_FAMILY_IPV4 or _IPV6 */
+	__u8 src_pad[3];		/* src.pad: part of the bucket key, so zero */
 	__u8 l4_proto;
 	__u8 flags;			/* enum probe_flags */
 	__u8 tcp_flags;
 	__u8 icmp_type;
 	__u8 ttl;
 	__u8 vlan_tags;
-	__u8 pad[4];
+	__u8 pad[2];
 };
 _Static_assert(sizeof(struct parse_probe_out) == 56, "parse_probe_out layout");
 

@@ -20,6 +20,8 @@
 #define SRC4 "198.18.0.1"
 #define DST4 "198.19.0.2"
 #define SRC6 "2001:db8::1"
+/* An IPv6 source that spells SRC4: Sluice must not take it for SRC4. */
+#define SRC6_MAPPED "::ffff:198.18.0.1"
 #define DST6 "2001:db8::2"
 
 /* The fake clock every row starts at: far from zero, nothing special. */
@@ -59,7 +61,7 @@ struct bucket_expect {
 
 struct parse_expect {
 	__u32 result;			/* enum probe_parse_result */
-	__u16 l3;
+	__u8 family;			/* enum sluice_family of the source */
 	__u8 l4;
 	__u8 flags;			/* enum probe_flags, exactly */
 	__u16 sport;
@@ -90,8 +92,8 @@ struct xdp_case {
 #define ICMP6(type) .l4 = IPPROTO_ICMPV6, .icmp_type = (type)
 
 /* What the parser must say about them */
-#define P4 .result = PROBE_PARSE_OK, .l3 = ETH_P_IP
-#define P6 .result = PROBE_PARSE_OK, .l3 = ETH_P_IPV6
+#define P4 .result = PROBE_PARSE_OK, .family = SLUICE_FAMILY_IPV4
+#define P6 .result = PROBE_PARSE_OK, .family = SLUICE_FAMILY_IPV6
 #define P_UDP .l4 = IPPROTO_UDP, .sport = 40000, .dport = 53
 #define P_TCP .l4 = IPPROTO_TCP, .sport = 40001, .dport = 443, .tcp_flags = 0x02
 #define P_MALFORMED .result = PROBE_PARSE_MALFORMED
@@ -104,16 +106,24 @@ struct xdp_case {
 /* Map state */
 #define LIMIT(p, r, b) { .prefix = (p), .rate = (r), .burst = (b) }
 #define UNLIMITED(p) { .prefix = (p), .unlimited = 1 }
-#define DEFAULT_LIMIT LIMIT("::/0", DEFAULT_RATE, DEFAULT_BURST)
+#define DEFAULT_LIMIT LIMIT("default", DEFAULT_RATE, DEFAULT_BURST)
 #define LIMITED { .limits = { DEFAULT_LIMIT } }
 #define LIMITED_EMPTY { .limits = { DEFAULT_LIMIT }, .empty_bucket = 1 }
 /* The default inside a /16 inside a /24 inside a /32, each more generous. */
 #define OVERRIDES_V4                                                                    \
-	{ .limits = { LIMIT("::/0", 10, 1), LIMIT("198.18.0.0/16", 100, 5),             \
+	{ .limits = { LIMIT("default", 10, 1), LIMIT("198.18.0.0/16", 100, 5),          \
 		      LIMIT("198.18.1.0/24", 1000, 50), UNLIMITED("198.18.1.7/32") } }
 #define OVERRIDES_V6                                                                    \
-	{ .limits = { LIMIT("::/0", 10, 1), LIMIT("2001:db8:1::/48", 1000, 4),           \
+	{ .limits = { LIMIT("default", 10, 1), LIMIT("2001:db8:1::/48", 1000, 4),        \
 		      UNLIMITED("2001:db8:1:2::/64") } }
+/* Each family's /0 inside the default, which covers both. */
+#define FAMILY_DEFAULTS                                                                 \
+	{ .limits = { LIMIT("default", 10, 1), LIMIT("0.0.0.0/0", 100, 5),              \
+		      LIMIT("::/0", 1000, 4) } }
+/* An IPv4 override, and one for the IPv6 sources that spell an IPv4 address. */
+#define OVERRIDES_V4_MAPPED                                                             \
+	{ .limits = { LIMIT("default", 10, 1), LIMIT("198.18.0.0/24", 1000, 50),        \
+		      LIMIT("::ffff:0:0/96", 1000, 4) } }
 
 /* Expectations */
 #define ONE(o) { { (o), 1 } }
@@ -514,6 +524,44 @@ static const struct xdp_case cases[] = {
 	  .verdict = XDP_DROP, .deltas = ONE(SLUICE_DROPPED_DENIED), .bucket = NO_BUCKET,
 	  .deny_hits = 1, .allow_hits = 0, .parse = { P4, P_UDP, .flags = F_PORTS } },
 
+	/* A list entry covers its own family only: no IPv6 prefix covers an IPv4 source */
+	{ .name = "deny_ipv6_slash_8_spares_ipv4_within_limit", .pkt = { V4(SRC4), UDP },
+	  .preset = { .limits = { DEFAULT_LIMIT }, .deny = { "::/8" } },
+	  .verdict = XDP_PASS, .deltas = ONE(SLUICE_PASSED), .bucket = BUCKET(1, 0),
+	  .deny_hits = 0, .parse = { P4, P_UDP, .flags = F_PORTS } },
+	{ .name = "deny_ipv6_slash_8_spares_ipv4_over_limit", .pkt = { V4(SRC4), UDP },
+	  .preset = { .limits = { DEFAULT_LIMIT }, .deny = { "::/8" } },
+	  .verdict = XDP_DROP, .deltas = OVER_BY_ONE, .bucket = BUCKET(2, 1),
+	  .deny_hits = 0, .parse = { P4, P_UDP, .flags = F_PORTS } },
+	{ .name = "deny_ipv6_slash_8_drops_ipv6_loopback", .pkt = { V6("::1"), UDP },
+	  .preset = { .limits = { DEFAULT_LIMIT }, .deny = { "::/8" } },
+	  .verdict = XDP_DROP, .deltas = ONE(SLUICE_DROPPED_DENIED), .bucket = NO_BUCKET,
+	  .deny_hits = 1, .parse = { P6, P_UDP, .flags = F_PORTS } },
+	{ .name = "deny_v4_mapped_prefix_spares_ipv4", .pkt = { V4(SRC4), UDP },
+	  .preset = { .limits = { DEFAULT_LIMIT }, .deny = { "::ffff:0:0/96" } },
+	  .verdict = XDP_PASS, .deltas = ONE(SLUICE_PASSED), .bucket = BUCKET(1, 0),
+	  .deny_hits = 0, .parse = { P4, P_UDP, .flags = F_PORTS } },
+	{ .name = "deny_v4_mapped_prefix_drops_v4_mapped_ipv6", .pkt = { V6(SRC6_MAPPED), UDP },
+	  .preset = { .limits = { DEFAULT_LIMIT }, .deny = { "::ffff:0:0/96" } },
+	  .verdict = XDP_DROP, .deltas = ONE(SLUICE_DROPPED_DENIED), .bucket = NO_BUCKET,
+	  .deny_hits = 1, .parse = { P6, P_UDP, .flags = F_PORTS } },
+	{ .name = "deny_ipv4_prefix_spares_v4_mapped_ipv6", .pkt = { V6(SRC6_MAPPED), UDP },
+	  .preset = { .limits = { DEFAULT_LIMIT }, .deny = { "198.18.0.0/24" } },
+	  .verdict = XDP_PASS, .deltas = ONE(SLUICE_PASSED), .bucket = BUCKET(1, 0),
+	  .deny_hits = 0, .parse = { P6, P_UDP, .flags = F_PORTS } },
+	{ .name = "deny_ipv4_slash_0_spares_ipv6", .pkt = { V6(SRC6), UDP },
+	  .preset = { .limits = { DEFAULT_LIMIT }, .deny = { "0.0.0.0/0" } },
+	  .verdict = XDP_PASS, .deltas = ONE(SLUICE_PASSED), .bucket = BUCKET(1, 0),
+	  .deny_hits = 0, .parse = { P6, P_UDP, .flags = F_PORTS } },
+	{ .name = "deny_ipv4_slash_0_drops_ipv4", .pkt = { V4(SRC4), UDP },
+	  .preset = { .limits = { DEFAULT_LIMIT }, .deny = { "0.0.0.0/0" } },
+	  .verdict = XDP_DROP, .deltas = ONE(SLUICE_DROPPED_DENIED), .bucket = NO_BUCKET,
+	  .deny_hits = 1, .parse = { P4, P_UDP, .flags = F_PORTS } },
+	{ .name = "allow_ipv6_slash_0_does_not_allow_ipv4", .pkt = { V4(SRC4), UDP },
+	  .preset = { .limits = { DEFAULT_LIMIT }, .allow = { "::/0" }, .empty_bucket = 1 },
+	  .verdict = XDP_DROP, .deltas = ONE(SLUICE_DROPPED_RATE), .bucket = BUCKET(0, 1),
+	  .allow_hits = 0, .parse = { P4, P_UDP, .flags = F_PORTS } },
+
 	/* Longest prefix match picks the limit; the bucket's debt shows which */
 	{ .name = "override_slash_24_inside_slash_16", .pkt = { V4("198.18.1.9"), UDP },
 	  .preset = OVERRIDES_V4, .verdict = XDP_DROP,
@@ -563,9 +611,61 @@ static const struct xdp_case cases[] = {
 	  .verdict = XDP_PASS, .deltas = { { SLUICE_PASSED_UNLIMITED, 5 } }, .bucket = NO_BUCKET,
 	  .parse = { P6, P_TCP, .flags = F_PORTS } },
 	{ .name = "default_unlimited_no_bucket", .pkt = { V4(SRC4), UDP },
-	  .preset = { .limits = { UNLIMITED("::/0") } }, .verdict = XDP_PASS,
+	  .preset = { .limits = { UNLIMITED("default") } }, .verdict = XDP_PASS,
 	  .deltas = { { SLUICE_PASSED_UNLIMITED, 5 } }, .bucket = NO_BUCKET,
 	  .parse = { P4, P_UDP, .flags = F_PORTS } },
+
+	/* "0.0.0.0/0" covers IPv4 only and "::/0" IPv6 only; both beat "default" */
+	{ .name = "ipv4_slash_0_beats_default", .pkt = { V4(SRC4), UDP },
+	  .preset = FAMILY_DEFAULTS, .verdict = XDP_DROP,
+	  .deltas = { { SLUICE_PASSED, 5 }, { SLUICE_DROPPED_RATE, 1 } },
+	  .bucket = { BUCKET_PRESENT, 5, 1, 5 * (SLUICE_TIME_PER_SEC / 100) },
+	  .parse = { P4, P_UDP, .flags = F_PORTS } },
+	{ .name = "ipv6_slash_0_beats_default", .pkt = { V6(SRC6), UDP },
+	  .preset = FAMILY_DEFAULTS, .verdict = XDP_DROP,
+	  .deltas = { { SLUICE_PASSED, 4 }, { SLUICE_DROPPED_RATE, 1 } },
+	  .bucket = { BUCKET_PRESENT, 4, 1, 4 * (SLUICE_TIME_PER_SEC / 1000) },
+	  .parse = { P6, P_UDP, .flags = F_PORTS } },
+	{ .name = "ipv4_slash_0_leaves_ipv6_to_default", .pkt = { V6(SRC6), UDP },
+	  .preset = { .limits = { LIMIT("default", 10, 1), LIMIT("0.0.0.0/0", 100, 5) } },
+	  .verdict = XDP_DROP, .deltas = { { SLUICE_PASSED, 1 }, { SLUICE_DROPPED_RATE, 1 } },
+	  .bucket = { BUCKET_PRESENT, 1, 1, SLUICE_TIME_PER_SEC / 10 },
+	  .parse = { P6, P_UDP, .flags = F_PORTS } },
+	{ .name = "ipv6_slash_0_leaves_ipv4_to_default", .pkt = { V4(SRC4), UDP },
+	  .preset = { .limits = { LIMIT("default", 10, 1), LIMIT("::/0", 1000, 4) } },
+	  .verdict = XDP_DROP, .deltas = { { SLUICE_PASSED, 1 }, { SLUICE_DROPPED_RATE, 1 } },
+	  .bucket = { BUCKET_PRESENT, 1, 1, SLUICE_TIME_PER_SEC / 10 },
+	  .parse = { P4, P_UDP, .flags = F_PORTS } },
+	{ .name = "ipv4_slash_0_only_leaves_ipv6_unlimited", .pkt = { V6(SRC6), UDP },
+	  .preset = { .limits = { LIMIT("0.0.0.0/0", 100, 1) } }, .verdict = XDP_PASS,
+	  .deltas = { { SLUICE_PASSED_UNLIMITED, 3 } }, .bucket = NO_BUCKET,
+	  .parse = { P6, P_UDP, .flags = F_PORTS } },
+	{ .name = "ipv6_slash_0_only_leaves_ipv4_unlimited", .pkt = { V4(SRC4), UDP },
+	  .preset = { .limits = { LIMIT("::/0", 100, 1) } }, .verdict = XDP_PASS,
+	  .deltas = { { SLUICE_PASSED_UNLIMITED, 3 } }, .bucket = NO_BUCKET,
+	  .parse = { P4, P_UDP, .flags = F_PORTS } },
+
+	/* An IPv6 source that spells an IPv4 address is IPv6: IPv4 rules never apply */
+	{ .name = "v4_mapped_ipv6_ignores_ipv4_override", .pkt = { V6(SRC6_MAPPED), UDP },
+	  .preset = { .limits = { LIMIT("default", 10, 1), LIMIT("198.18.0.0/24", 1000, 50) } },
+	  .verdict = XDP_DROP, .deltas = { { SLUICE_PASSED, 1 }, { SLUICE_DROPPED_RATE, 1 } },
+	  .bucket = { BUCKET_PRESENT, 1, 1, SLUICE_TIME_PER_SEC / 10 },
+	  .parse = { P6, P_UDP, .flags = F_PORTS } },
+	{ .name = "v4_mapped_ipv6_uses_ipv6_override", .pkt = { V6(SRC6_MAPPED), UDP },
+	  .preset = OVERRIDES_V4_MAPPED, .verdict = XDP_DROP,
+	  .deltas = { { SLUICE_PASSED, 4 }, { SLUICE_DROPPED_RATE, 1 } },
+	  .bucket = { BUCKET_PRESENT, 4, 1, 4 * (SLUICE_TIME_PER_SEC / 1000) },
+	  .parse = { P6, P_UDP, .flags = F_PORTS } },
+	{ .name = "ipv4_uses_ipv4_override_not_v4_mapped_one", .pkt = { V4(SRC4), UDP },
+	  .preset = OVERRIDES_V4_MAPPED, .verdict = XDP_DROP,
+	  .deltas = { { SLUICE_PASSED, 50 }, { SLUICE_DROPPED_RATE, 1 } },
+	  .bucket = { BUCKET_PRESENT, 50, 1, 50 * (SLUICE_TIME_PER_SEC / 1000) },
+	  .parse = { P4, P_UDP, .flags = F_PORTS } },
+	{ .name = "v4_mapped_ipv6_under_ipv6_slash_0", .pkt = { V6(SRC6_MAPPED), UDP },
+	  .preset = FAMILY_DEFAULTS, .verdict = XDP_DROP,
+	  .deltas = { { SLUICE_PASSED, 4 }, { SLUICE_DROPPED_RATE, 1 } },
+	  .bucket = { BUCKET_PRESENT, 4, 1, 4 * (SLUICE_TIME_PER_SEC / 1000) },
+	  .parse = { P6, P_UDP, .flags = F_PORTS } },
 };
 
 static struct sluice_fixture fx;
@@ -724,8 +824,9 @@ static void parse_case_test(void **state)
 {
 	const struct xdp_case *c = *state;
 	const struct parse_expect *want = &c->parse;
+	static const __u8 zero_pad[3];
+	struct sluice_source_key src = {}, dst = {};
 	struct parse_probe_out out;
-	__u8 src[SLUICE_ADDR_LEN], dst[SLUICE_ADDR_LEN];
 	struct pkt pkt;
 	int err;
 
@@ -743,7 +844,7 @@ static void parse_case_test(void **state)
 	EXPECT_EQ(out.result, want->result, "parse result (" PARSE_RESULTS ")");
 	EXPECT_EQ(out.vlan_tags, want->vlan_tags, "vlan_tags");
 	if (want->result == PROBE_PARSE_OK) {
-		EXPECT_EQ(out.l3_proto, want->l3, "l3_proto");
+		EXPECT_EQ(out.family, want->family, "src.family");
 		EXPECT_EQ(out.l4_proto, want->l4, "l4_proto");
 		EXPECT_EQ(out.flags, want->flags, "flags (" PARSE_FLAGS ")");
 		EXPECT_EQ(out.sport, want->sport, "sport");
@@ -751,10 +852,12 @@ static void parse_case_test(void **state)
 		EXPECT_EQ(out.tcp_flags, want->tcp_flags, "tcp_flags");
 		EXPECT_EQ(out.icmp_type, want->icmp_type, "icmp_type");
 		EXPECT_EQ(out.ttl, c->pkt.ttl ? c->pkt.ttl : PKT_DEFAULT_TTL, "ttl");
-		EXPECT_EQ(addr_parse(c->pkt.src, src) > 0 && addr_parse(c->pkt.dst, dst) > 0, 1,
-			  "the row's addresses parse");
-		EXPECT_MEM_EQ(out.src, src, SLUICE_ADDR_LEN, "src");
-		EXPECT_MEM_EQ(out.dst, dst, SLUICE_ADDR_LEN, "dst");
+		ASSERT_OK(source_key(c->pkt.src, &src), "the row's source %s", c->pkt.src);
+		ASSERT_OK(source_key(c->pkt.dst, &dst), "the row's destination %s", c->pkt.dst);
+		EXPECT_EQ(out.family, src.family, "src.family is the family of %s", c->pkt.src);
+		EXPECT_MEM_EQ(out.src, src.addr, SLUICE_ADDR_LEN, "src.addr");
+		EXPECT_MEM_EQ(out.src_pad, zero_pad, sizeof(zero_pad), "src.pad");
+		EXPECT_MEM_EQ(out.dst, dst.addr, SLUICE_ADDR_LEN, "dst");
 	}
 	CHECKS_DONE();
 }
@@ -827,8 +930,25 @@ static void fuzz_check(struct fuzz_run *run, const struct pkt *pkt, const char *
 	EXPECT_EQ(out.vlan_tags <= 2, 1, "%s: at most 2 VLAN tags (%u)", what, out.vlan_tags);
 	EXPECT_EQ(out.flags & PROBE_UNKNOWN_FLAG, 0, "%s: unknown flags", what);
 	if (out.result == PROBE_PARSE_OK) {
-		EXPECT_EQ(out.l3_proto == ETH_P_IP || out.l3_proto == ETH_P_IPV6, 1,
-			  "%s: l3_proto %#x is IPv4 or IPv6", what, out.l3_proto);
+		static const __u8 zeros[SLUICE_ADDR_LEN];
+
+		EXPECT_EQ(out.family == SLUICE_FAMILY_IPV4 || out.family == SLUICE_FAMILY_IPV6, 1,
+			  "%s: src.family %u is IPv4 or IPv6", what, out.family);
+		EXPECT_MEM_EQ(out.src_pad, zeros, sizeof(out.src_pad), "%s: src.pad", what);
+		/* The lists hold one family each (fuzz_setup): neither covers the other. */
+		if (out.family == SLUICE_FAMILY_IPV6)
+			EXPECT_EQ(outcome == SLUICE_DROPPED_DENIED, 0,
+				  "%s: an IPv6 source denied by the IPv4-only deny list", what);
+		if (out.family == SLUICE_FAMILY_IPV4)
+			EXPECT_EQ(outcome == SLUICE_PASSED_ALLOWED, 0,
+				  "%s: an IPv4 source allowed by the IPv6-only allow list", what);
+		/* IPv4 fills the first 4 bytes; the bucket key needs the rest zero. */
+		if (out.family == SLUICE_FAMILY_IPV4) {
+			EXPECT_MEM_EQ(out.src + 4, zeros, SLUICE_ADDR_LEN - 4,
+				      "%s: src.addr after an IPv4 address", what);
+			EXPECT_MEM_EQ(out.dst + 4, zeros, SLUICE_ADDR_LEN - 4,
+				      "%s: dst after an IPv4 address", what);
+		}
 		if (out.flags & PROBE_LATER_FRAGMENT) {
 			EXPECT_EQ(out.flags & PROBE_FRAGMENT, PROBE_FRAGMENT,
 				  "%s: a later fragment is a fragment", what);
@@ -848,13 +968,14 @@ static void fuzz_check(struct fuzz_run *run, const struct pkt *pkt, const char *
 	CHECKS_DONE();
 }
 
+/* The deny list holds an IPv4 prefix only, the allow list an IPv6 one: fuzz_check relies on it. */
 static int fuzz_setup(void)
 {
 	struct sluice_bpf *skel = fx.skel;
 	int err;
 
 	err = sluice_fixture_reset(&fx, T0_NS);
-	err = err ? err : limit_set(skel->maps.limits, "::/0", DEFAULT_RATE, DEFAULT_BURST);
+	err = err ? err : limit_set(skel->maps.limits, "default", DEFAULT_RATE, DEFAULT_BURST);
 	err = err ? err : limit_set(skel->maps.limits, "198.18.1.0/24", 1000, 50);
 	err = err ? err : limit_set_unlimited(skel->maps.limits, "198.18.2.0/24");
 	err = err ? err : list_add(skel->maps.deny_list, "198.18.3.0/24");
@@ -878,13 +999,18 @@ static void fuzz_random_bytes(__u64 *rng, __u8 *data, __u32 len)
 /* Random IPv4 or IPv6 built from random parts: deep header chains, odd fields. */
 static void fuzz_spec(__u64 *rng, struct pkt_spec *spec)
 {
-	static const char *const sources[] = { SRC4, "198.18.1.3", "198.18.2.3", "198.18.3.3",
-					       SRC6, "2001:db8:1::3" };
+	/*
+	 * IPv4: limited by the default, by a /24, unlimited, denied. IPv6: limited,
+	 * allowed, and the IPv6 spelling of a denied IPv4 address (not denied).
+	 */
+	static const char *const sources4[] = { SRC4, "198.18.1.3", "198.18.2.3", "198.18.3.3" };
+	static const char *const sources6[] = { SRC6, "2001:db8:1::3", "::ffff:198.18.3.3" };
 	int v6 = rng_below(rng, 2), ntags = rng_below(rng, 4);
 
 	memset(spec, 0, sizeof(*spec));
 	spec->l3 = v6 ? PKT_IPV6 : PKT_IPV4;
-	spec->src = sources[rng_below(rng, 3) + (v6 ? 3 : 0)];
+	spec->src = v6 ? sources6[rng_below(rng, ARRAY_LEN(sources6))] :
+			 sources4[rng_below(rng, ARRAY_LEN(sources4))];
 	spec->dst = v6 ? DST6 : DST4;
 	for (int i = 0; i < ntags; i++)
 		spec->vlan[i] = rng_below(rng, 2) ? ETH_P_8021Q : ETH_P_8021AD;
@@ -963,7 +1089,9 @@ static void fuzz_frame(__u64 *rng, struct pkt *pkt)
 		break;
 	default:
 		fuzz_spec(rng, &spec);
-		if (pkt_build(&spec, pkt) || pkt->len < ETH_HLEN) {
+		/* Every random spec is a valid one: a frame it cannot build fails the test. */
+		EXPECT_EQ(pkt_build(&spec, pkt), 0, "build a random spec from %s", spec.src);
+		if (pkt->len < ETH_HLEN) {
 			pkt->len = ETH_HLEN;
 			memset(pkt->data, 0, ETH_HLEN);
 		}
@@ -1006,6 +1134,8 @@ static void fuzz_random_frames(void **state)
 	EXPECT_EQ(run.outcomes[SLUICE_PASSED] > 0, 1, "some random frames passed their limit");
 	EXPECT_EQ(run.outcomes[SLUICE_DROPPED_RATE] > 0, 1, "some random frames were dropped");
 	EXPECT_EQ(run.outcomes[SLUICE_PASSED_MALFORMED] > 0, 1, "some random frames malformed");
+	EXPECT_EQ(run.outcomes[SLUICE_DROPPED_DENIED] > 0, 1, "some random frames denied");
+	EXPECT_EQ(run.outcomes[SLUICE_PASSED_ALLOWED] > 0, 1, "some random frames allowed");
 	CHECKS_DONE();
 }
 

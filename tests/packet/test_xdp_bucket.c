@@ -2,8 +2,11 @@
 /*
  * The token bucket as sluice_xdp runs it, on the fake clock: exactly `burst`
  * packets at one instant, exactly one more per 1/rate, never more than
- * `burst` after idling, one bucket per source, the same at every clock value,
- * and one bucket shared by every CPU (the limit is per host, not per CPU).
+ * `burst` after idling, one bucket per source (an IPv6 source that spells an
+ * IPv4 address included), a lowered limit that leaves a drained source
+ * empty, the same at every clock value (a bucket idle past half the clock's
+ * range reads empty once), and one bucket shared by every CPU (the limit is
+ * per host, not per CPU).
  */
 #define _GNU_SOURCE	/* sched_setaffinity, CPU_SET */
 #include <pthread.h>
@@ -41,7 +44,8 @@ static int test_setup(void **state)
 	check_failures = 0;
 	if (fx.skip_reason)
 		return 0;
-	if (sluice_fixture_reset(&fx, T0_NS) || limit_set(fx.skel->maps.limits, "::/0", RATE, BURST)) {
+	if (sluice_fixture_reset(&fx, T0_NS) ||
+	    limit_set(fx.skel->maps.limits, "default", RATE, BURST)) {
 		print_message("# could not reset the maps\n");
 		return -1;
 	}
@@ -169,7 +173,7 @@ static void sustained_rate_is_exact(void **state)
 
 	(void)state;
 	SKIP_UNLESS_READY();
-	ASSERT_OK(limit_set(fx.skel->maps.limits, "::/0", RATE, 1), "set a limit of burst 1");
+	ASSERT_OK(limit_set(fx.skel->maps.limits, "default", RATE, 1), "set a limit of burst 1");
 	for (int ms = 0; ms < 1000; ms++) {
 		sent = send_from("198.18.0.1", 2);
 		total.passed += sent.passed;
@@ -184,7 +188,7 @@ static void sustained_rate_is_exact(void **state)
 static void sources_have_separate_buckets(void **state)
 {
 	static const char *const sources[] = { "198.18.0.1", "198.18.0.2", "2001:db8::1",
-					       "2001:db8::2" };
+					       "2001:db8::2", "::ffff:198.18.0.1" };
 
 	(void)state;
 	SKIP_UNLESS_READY();
@@ -196,6 +200,130 @@ static void sources_have_separate_buckets(void **state)
 	for (size_t i = 1; i < ARRAY_LEN(sources); i++)
 		expect_bucket(sources[i], BURST, 1);
 	expect_counters(ARRAY_LEN(sources) * BURST, 3 + ARRAY_LEN(sources) - 1, 0);
+	CHECKS_DONE();
+}
+
+/*
+ * An IPv6 source written ::ffff:198.18.0.1 is not the IPv4 source
+ * 198.18.0.1: it has its own bucket, under IPv6's limit (here the default),
+ * not under the IPv4 /24 that covers 198.18.0.1. The keys the program
+ * wrote are looked up byte by byte: family first, IPv4 in the first 4 bytes.
+ */
+static void v4_mapped_ipv6_source_is_not_the_ipv4_source(void **state)
+{
+	struct sluice_source_key v4 = { .family = SLUICE_FAMILY_IPV4, .addr = { 198, 18, 0, 1 } };
+	struct sluice_source_key v6 = { .family = SLUICE_FAMILY_IPV6,
+					.addr = { [10] = 0xff, 0xff, 198, 18, 0, 1 } };
+	struct sluice_bucket bucket;
+
+	(void)state;
+	SKIP_UNLESS_READY();
+	ASSERT_OK(limit_set(fx.skel->maps.limits, "198.18.0.0/24", RATE, 2 * BURST),
+		  "set the IPv4 /24 limit");
+	expect_sent(send_from("198.18.0.1", 2 * BURST + 1), 2 * BURST, 1,
+		    "IPv4 198.18.0.1 under its /24 (burst %d)", 2 * BURST);
+	expect_sent(send_from("::ffff:198.18.0.1", BURST + 1), BURST, 1,
+		    "IPv6 ::ffff:198.18.0.1 after 198.18.0.1 emptied its bucket, under the "
+		    "default (burst %d)", BURST);
+	fx.skel->bss->fake_now_ns += INTERVAL_NS;
+	expect_sent(send_from("198.18.0.1", 2), 1, 1, "IPv4 198.18.0.1 1/rate later");
+	expect_sent(send_from("::ffff:198.18.0.1", 2), 1, 1, "IPv6 ::ffff:198.18.0.1 1/rate later");
+	expect_bucket("198.18.0.1", 2 * BURST + 1, 2);
+	expect_bucket("::ffff:198.18.0.1", BURST + 1, 2);
+	expect_counters(3 * BURST + 2, 4, 0);
+
+	ASSERT_OK(bpf_map__lookup_elem(fx.skel->maps.buckets, &v4, sizeof(v4), &bucket,
+				       sizeof(bucket), 0), "bucket under the key {4, 198.18.0.1}");
+	EXPECT_EQ(bucket.passed, 2 * BURST + 1, "bucket under the key {4, 198.18.0.1}: passed");
+	ASSERT_OK(bpf_map__lookup_elem(fx.skel->maps.buckets, &v6, sizeof(v6), &bucket,
+				       sizeof(bucket), 0),
+		  "bucket under the key {6, ::ffff:198.18.0.1}");
+	EXPECT_EQ(bucket.passed, BURST + 1, "bucket under the key {6, ::ffff:198.18.0.1}: passed");
+	CHECKS_DONE();
+}
+
+/*
+ * Lowering a limit while a source's bucket is drained leaves the source
+ * dropped: the bucket owes more than the new depth, which reads as empty and
+ * is stored as empty under the new limit (full_at = now + new depth), then
+ * refills at the new rate. Reading it as full would hand a flooder a fresh
+ * burst the moment the operator tightens its limit.
+ */
+static void lowered_limit_keeps_drained_source_dropped(void **state)
+{
+	const __u64 rate = 100, old_burst = 1000, new_burst = 10;
+	const __u64 interval_ns = 1000000000ULL / rate;
+	const __u64 old_depth = old_burst * interval_ns * SLUICE_TIME_PER_NS;
+	const __u64 new_depth = new_burst * interval_ns * SLUICE_TIME_PER_NS;
+	struct sluice_bucket bucket;
+
+	(void)state;
+	SKIP_UNLESS_READY();
+	ASSERT_OK(limit_set(fx.skel->maps.limits, "default", rate, old_burst),
+		  "set rate 100 burst 1000");
+	expect_sent(send_from("198.18.0.1", old_burst + 1), old_burst, 1,
+		    "draining under burst %llu", (unsigned long long)old_burst);
+	ASSERT_OK(bucket_read(fx.skel->maps.buckets, "198.18.0.1", &bucket), "read the bucket");
+	EXPECT_EQ(bucket.full_at - sluice_fake_now(&fx), old_depth,
+		  "full_at - now after draining (ps)");
+
+	ASSERT_OK(limit_set(fx.skel->maps.limits, "default", rate, new_burst),
+		  "lower the limit to rate 100 burst 10");
+	expect_sent(send_from("198.18.0.1", new_burst + 1), 0, new_burst + 1,
+		    "the drained source under burst %llu", (unsigned long long)new_burst);
+	ASSERT_OK(bucket_read(fx.skel->maps.buckets, "198.18.0.1", &bucket), "read the bucket");
+	EXPECT_EQ(bucket.full_at - sluice_fake_now(&fx), new_depth,
+		  "full_at - now after the first refusal under the new limit (ps)");
+	/* A source that was not drained gets the new burst, no more. */
+	expect_sent(send_from("198.18.0.2", new_burst + 1), new_burst, 1,
+		    "a fresh source under burst %llu", (unsigned long long)new_burst);
+
+	/* It refills from empty at the new rate: one packet per interval. */
+	fx.skel->bss->fake_now_ns += interval_ns - 1;
+	expect_sent(send_from("198.18.0.1", 1), 0, 1, "1 ns short of 1/rate after lowering");
+	fx.skel->bss->fake_now_ns += 1;
+	expect_sent(send_from("198.18.0.1", 2), 1, 1, "1/rate after lowering");
+	fx.skel->bss->fake_now_ns += new_burst * interval_ns;
+	expect_sent(send_from("198.18.0.1", new_burst + 1), new_burst, 1,
+		    "a new depth after that");
+	expect_bucket("198.18.0.1", old_burst + 1 + new_burst, 1 + (new_burst + 1) + 1 + 1 + 1);
+	CHECKS_DONE();
+}
+
+/*
+ * The one blind spot of the wrap-safe clock: a bucket full for more than
+ * half the range of sluice time (2^63 ps, 106 days) reads as empty, once,
+ * for one depth; up to 2^63 ps it reads full. The fake clock counts ns, so
+ * the idle times are the nearest ns on either side of 2^63 ps.
+ */
+static void idle_past_half_the_clock_reads_empty_once(void **state)
+{
+	/* 2^63 ps less 808 ps, and 2^63 ps and 192 ps */
+	const __u64 under_ns = SLUICE_TIME_HALF_RANGE / SLUICE_TIME_PER_NS;
+	const __u64 over_ns = under_ns + 1;
+	const __u64 depth = BURST * INTERVAL_NS * SLUICE_TIME_PER_NS;
+	struct sluice_bucket bucket;
+	__u64 full_ns;
+
+	(void)state;
+	SKIP_UNLESS_READY();
+	expect_sent(send_from("198.18.0.1", BURST), BURST, 0, "drain 198.18.0.1");
+	expect_sent(send_from("198.18.0.2", BURST), BURST, 0, "drain 198.18.0.2");
+	full_ns = T0_NS + BURST * INTERVAL_NS;	/* when both are full again */
+
+	fx.skel->bss->fake_now_ns = full_ns + under_ns;
+	expect_sent(send_from("198.18.0.1", BURST + 1), BURST, 1,
+		    "full for 2^63 ps less 808 ps");
+
+	fx.skel->bss->fake_now_ns = full_ns + over_ns;
+	expect_sent(send_from("198.18.0.2", 1), 0, 1, "full for 2^63 ps and 192 ps");
+	ASSERT_OK(bucket_read(fx.skel->maps.buckets, "198.18.0.2", &bucket), "read the bucket");
+	EXPECT_EQ(bucket.full_at - sluice_fake_now(&fx), depth,
+		  "full_at - now after the refusal (ps): stored as empty");
+	fx.skel->bss->fake_now_ns += INTERVAL_NS;
+	expect_sent(send_from("198.18.0.2", 2), 1, 1, "1/rate later");
+	fx.skel->bss->fake_now_ns += BURST * INTERVAL_NS;
+	expect_sent(send_from("198.18.0.2", BURST + 1), BURST, 1, "a depth later: recovered");
 	CHECKS_DONE();
 }
 
@@ -394,7 +522,7 @@ static void bucket_shared_by_racing_cpus(void **state)
 	SKIP_UNLESS_READY();
 	if (two_cpus(cpus, &original))
 		SKIP_BECAUSE("needs two CPUs to run on");
-	ASSERT_OK(limit_set(fx.skel->maps.limits, "::/0", RATE, RACE_BURST), "set the limit");
+	ASSERT_OK(limit_set(fx.skel->maps.limits, "default", RATE, RACE_BURST), "set the limit");
 	build_udp("198.18.0.1", &pkt);
 	ASSERT_OK(-pthread_barrier_init(&start, NULL, 2), "barrier");
 	for (int i = 0; i < 2; i++) {
@@ -416,6 +544,9 @@ static void bucket_shared_by_racing_cpus(void **state)
 		      (unsigned long long)c[SLUICE_DROPPED_RATE].packets,
 		      (unsigned long long)c[SLUICE_PASSED_FAULT].packets);
 	EXPECT_EQ(c[SLUICE_PASSED].packets, RACE_BURST, "passed, from both CPUs together");
+	/* Each CPU costs the other at most one retry: SLUICE_CAS_TRIES is never used up. */
+	EXPECT_EQ(c[SLUICE_PASSED_FAULT].packets, 0, "passed_fault (compare-and-swap retries "
+		  "used up)");
 	EXPECT_EQ(c[SLUICE_PASSED].packets + c[SLUICE_DROPPED_RATE].packets +
 			  c[SLUICE_PASSED_FAULT].packets, 2 * per_cpu,
 		  "passed + dropped_rate + passed_fault");
@@ -435,6 +566,9 @@ int main(void)
 		cmocka_unit_test_setup(idle_refills_only_to_burst, test_setup),
 		cmocka_unit_test_setup(sustained_rate_is_exact, test_setup),
 		cmocka_unit_test_setup(sources_have_separate_buckets, test_setup),
+		cmocka_unit_test_setup(v4_mapped_ipv6_source_is_not_the_ipv4_source, test_setup),
+		cmocka_unit_test_setup(lowered_limit_keeps_drained_source_dropped, test_setup),
+		cmocka_unit_test_setup(idle_past_half_the_clock_reads_empty_once, test_setup),
 		cmocka_unit_test_setup(new_source_gets_full_burst_at_any_clock_value, test_setup),
 		cmocka_unit_test_setup(refill_is_exact_across_clock_wrap, test_setup),
 		cmocka_unit_test_setup(bucket_shared_by_alternating_cpus, test_setup),

@@ -62,61 +62,89 @@ static uint64_t rng(void)
 
 struct prefix_ok_case {
 	const char *text;
-	const char *addr;	/* expected 16 bytes, as IPv6 text */
-	__u32 prefixlen;
+	__u8 family;		/* SLUICE_FAMILY_IPV4 or _IPV6, or 0 for the default */
+	const char *addr;	/* the address in its family's text; NULL for the default */
+	__u32 prefixlen;	/* as the tries count it: 8 family bits + the length */
 	const char *canonical;	/* what format_prefix prints */
 };
 
+#define V4 SLUICE_FAMILY_IPV4
+#define V6 SLUICE_FAMILY_IPV6
+
 static const struct prefix_ok_case prefix_ok_cases[] = {
-	{ "10.0.0.0/8", "::ffff:10.0.0.0", 104, "10.0.0.0/8" },
-	{ "198.18.0.0/15", "::ffff:198.18.0.0", 111, "198.18.0.0/15" },
-	{ "198.18.0.1", "::ffff:198.18.0.1", 128, "198.18.0.1/32" },
-	{ "198.18.0.1/32", "::ffff:198.18.0.1", 128, "198.18.0.1/32" },
-	{ "0.0.0.0/0", "::ffff:0.0.0.0", 96, "0.0.0.0/0" },
-	{ "255.255.255.255/32", "::ffff:255.255.255.255", 128, "255.255.255.255/32" },
-	{ "10.0.0.128/25", "::ffff:10.0.0.128", 121, "10.0.0.128/25" },
-	{ "10.0.0.2/31", "::ffff:10.0.0.2", 127, "10.0.0.2/31" },
-	{ "128.0.0.0/1", "::ffff:128.0.0.0", 97, "128.0.0.0/1" },
-	{ "10.0.0.0/08", "::ffff:10.0.0.0", 104, "10.0.0.0/8" },
-	{ "2001:db8::/32", "2001:db8::", 32, "2001:db8::/32" },
-	{ "2001:DB8:0:0::/32", "2001:db8::", 32, "2001:db8::/32" },
-	{ "2001:db8::1", "2001:db8::1", 128, "2001:db8::1/128" },
-	{ "2001:db8::8000/113", "2001:db8::8000", 113, "2001:db8::8000/113" },
-	{ "fe80::/10", "fe80::", 10, "fe80::/10" },
-	{ "8000::/1", "8000::", 1, "8000::/1" },
-	{ "::/96", "::", 96, "::/96" },
-	{ "::1", "::1", 128, "::1/128" },
-	{ "::/0", "::", 0, "default" },
-	{ "default", "::", 0, "default" },
-	/* IPv4-mapped IPv6 text is the same key as the IPv4 prefix. */
-	{ "::ffff:10.1.0.0/112", "::ffff:10.1.0.0", 112, "10.1.0.0/16" },
-	{ "::ffff:0:0/96", "::ffff:0.0.0.0", 96, "0.0.0.0/0" },
+	{ "10.0.0.0/8", V4, "10.0.0.0", 8 + 8, "10.0.0.0/8" },
+	{ "198.18.0.0/15", V4, "198.18.0.0", 8 + 15, "198.18.0.0/15" },
+	{ "198.18.0.1", V4, "198.18.0.1", 8 + 32, "198.18.0.1/32" },
+	{ "198.18.0.1/32", V4, "198.18.0.1", 8 + 32, "198.18.0.1/32" },
+	/* IPv4's /0 covers IPv4 sources only: it matches the family byte. */
+	{ "0.0.0.0/0", V4, "0.0.0.0", 8, "0.0.0.0/0" },
+	{ "255.255.255.255/32", V4, "255.255.255.255", 8 + 32, "255.255.255.255/32" },
+	{ "10.0.0.128/25", V4, "10.0.0.128", 8 + 25, "10.0.0.128/25" },
+	{ "10.0.0.2/31", V4, "10.0.0.2", 8 + 31, "10.0.0.2/31" },
+	{ "128.0.0.0/1", V4, "128.0.0.0", 8 + 1, "128.0.0.0/1" },
+	{ "10.0.0.0/08", V4, "10.0.0.0", 8 + 8, "10.0.0.0/8" },
+	{ "2001:db8::/32", V6, "2001:db8::", 8 + 32, "2001:db8::/32" },
+	{ "2001:DB8:0:0::/32", V6, "2001:db8::", 8 + 32, "2001:db8::/32" },
+	{ "2001:db8::1", V6, "2001:db8::1", 8 + 128, "2001:db8::1/128" },
+	{ "2001:db8::8000/113", V6, "2001:db8::8000", 8 + 113, "2001:db8::8000/113" },
+	{ "fe80::/10", V6, "fe80::", 8 + 10, "fe80::/10" },
+	{ "8000::/1", V6, "8000::", 8 + 1, "8000::/1" },
+	{ "::/96", V6, "::", 8 + 96, "::/96" },
+	{ "::1", V6, "::1", 8 + 128, "::1/128" },
+	/* IPv6 prefixes that once covered IPv4 sources, kept IPv4-mapped, are IPv6 only. */
+	{ "::/8", V6, "::", 8 + 8, "::/8" },
+	{ "::/64", V6, "::", 8 + 64, "::/64" },
+	{ "::ffff:0:0/96", V6, "::ffff:0:0", 8 + 96, "::ffff:0.0.0.0/96" },
+	{ "::ffff:10.1.0.0/112", V6, "::ffff:10.1.0.0", 8 + 112, "::ffff:10.1.0.0/112" },
+	{ "::ffff:198.18.0.1", V6, "::ffff:198.18.0.1", 8 + 128, "::ffff:198.18.0.1/128" },
+	/* IPv6's /0 covers IPv6 sources only; only "default" covers both. */
+	{ "::/0", V6, "::", 8, "::/0" },
+	{ "default", 0, NULL, 0, "default" },
 	/* The longest address text there is still fits the parser's buffer. */
-	{ "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255/128",
-	  "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 128,
+	{ "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255/128", V6,
+	  "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 8 + 128,
 	  "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128" },
 };
+
+/* The key a case describes, padding and unused address bytes zero. */
+static struct sluice_prefix_key want_key(const struct prefix_ok_case *c)
+{
+	struct sluice_prefix_key key;
+
+	memset(&key, 0, sizeof(key));
+	key.prefixlen = c->prefixlen;
+	key.family = c->family;
+	if (c->addr && inet_pton(c->family == V4 ? AF_INET : AF_INET6, c->addr, key.addr) != 1)
+		fail_msg("the case for '%s' has a bad address '%s'", c->text, c->addr);
+	return key;
+}
 
 static void test_parse_prefix_ok(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < ARRAY_SIZE(prefix_ok_cases); i++) {
 		const struct prefix_ok_case *c = &prefix_ok_cases[i];
-		struct sluice_prefix_key key, again;
+		struct sluice_prefix_key key, again, want = want_key(c);
 		char err[SLUICE_ERR_LEN] = "", text[SLUICE_PREFIX_STR_LEN];
-		__u8 want[SLUICE_ADDR_LEN];
 		int ret;
 
-		assert_int_equal(inet_pton(AF_INET6, c->addr, want), 1);
 		memset(&key, 0xa5, sizeof(key));
 		ret = parse_prefix("prefix", c->text, &key, err, sizeof(err));
 		if (ret != 0)
 			fail_msg("parse_prefix('%s') = %d: %s", c->text, ret, err);
 		ASSERT_U64(key.prefixlen, c->prefixlen, "prefixlen", c->text);
-		if (memcmp(key.addr, want, sizeof(want)) != 0) {
-			format_address(key.addr, text, sizeof(text));
+		ASSERT_U64(key.family, c->family, "family", c->text);
+		if (memcmp(key.addr, want.addr, sizeof(want.addr)) != 0) {
+			struct sluice_source_key got = { .family = key.family };
+
+			memcpy(got.addr, key.addr, sizeof(got.addr));
+			format_address(&got, text, sizeof(text));
 			fail_msg("address for '%s': got %s, want %s", c->text, text, c->addr);
 		}
+		/* The whole key, padding included: it is what the tries compare. */
+		if (memcmp(&key, &want, sizeof(key)) != 0)
+			fail_msg("key for '%s' has stray bytes outside prefixlen, family and addr",
+				 c->text);
 		if (prefix_is_default(&key) != (c->prefixlen == 0))
 			fail_msg("prefix_is_default for '%s' is wrong", c->text);
 
@@ -131,18 +159,56 @@ static void test_parse_prefix_ok(void **state)
 	}
 }
 
-/* IPv4 is stored as ::ffff:a.b.c.d, byte for byte, with 96 added to the length. */
-static void test_parse_prefix_v4_mapped_bytes(void **state)
+/* IPv4 is family 4 and the address in the first 4 bytes, byte for byte, 8 added to the length. */
+static void test_parse_prefix_ipv4_bytes(void **state)
 {
-	static const __u8 want[SLUICE_ADDR_LEN] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff,
-						     198, 18, 4, 0 };
+	static const __u8 want[SLUICE_ADDR_LEN] = { 198, 18, 4, 0 };
 	struct sluice_prefix_key key;
 	char err[SLUICE_ERR_LEN];
 
 	(void)state;
+	memset(&key, 0xa5, sizeof(key));
 	assert_int_equal(parse_prefix("prefix", "198.18.4.0/22", &key, err, sizeof(err)), 0);
-	assert_int_equal(key.prefixlen, SLUICE_V4_MAPPED_PREFIXLEN + 22);
+	assert_int_equal(key.prefixlen, SLUICE_FAMILY_BITS + 22);
+	assert_int_equal(key.family, SLUICE_FAMILY_IPV4);
 	assert_memory_equal(key.addr, want, sizeof(want));
+	assert_int_equal(key.pad[0] | key.pad[1] | key.pad[2], 0);
+}
+
+/*
+ * The families are apart: no IPv6 prefix, ::/8 and ::ffff:0:0/96 included,
+ * is an IPv4 one; each family's /0 is its family only; "default" is both.
+ */
+static void test_parse_prefix_families(void **state)
+{
+	static const struct {
+		const char *text;
+		__u8 family;
+		__u32 prefixlen;
+	} cases[] = {
+		{ "::/8", SLUICE_FAMILY_IPV6, SLUICE_FAMILY_BITS + 8 },
+		{ "::/64", SLUICE_FAMILY_IPV6, SLUICE_FAMILY_BITS + 64 },
+		{ "::ffff:0:0/96", SLUICE_FAMILY_IPV6, SLUICE_FAMILY_BITS + 96 },
+		{ "::ffff:198.18.0.1", SLUICE_FAMILY_IPV6, SLUICE_FAMILY_BITS + 128 },
+		{ "0.0.0.0/0", SLUICE_FAMILY_IPV4, SLUICE_FAMILY_BITS },
+		{ "::/0", SLUICE_FAMILY_IPV6, SLUICE_FAMILY_BITS },
+		{ "default", 0, 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct sluice_prefix_key key;
+		char err[SLUICE_ERR_LEN], text[SLUICE_PREFIX_STR_LEN];
+
+		if (parse_prefix("prefix", cases[i].text, &key, err, sizeof(err)) != 0)
+			fail_msg("parse_prefix('%s'): %s", cases[i].text, err);
+		ASSERT_U64(key.family, cases[i].family, "family", cases[i].text);
+		ASSERT_U64(key.prefixlen, cases[i].prefixlen, "prefixlen", cases[i].text);
+		/* IPv6 prints as IPv6 text, whatever its bits spell. */
+		format_prefix(&key, text, sizeof(text));
+		if ((cases[i].family == SLUICE_FAMILY_IPV6) != (strchr(text, ':') != NULL))
+			fail_msg("'%s' printed as '%s'", cases[i].text, text);
+	}
 }
 
 struct prefix_err_case {
@@ -187,6 +253,10 @@ static const struct prefix_err_case prefix_err_cases[] = {
 	{ "1::/0", "bits are set after the prefix length" },
 	/* ::ffff:0:0 has the 0xffff after bit 95. */
 	{ "::ffff:10.0.0.0/95", "bits are set after the prefix length" },
+	{ "::ffff:0:0/8", "bits are set after the prefix length" },
+	/* The family bits are not the operator's: lengths stop at 32 and 128. */
+	{ "10.0.0.0/40", "must be 0 to 32" },
+	{ "::/136", "must be 0 to 128" },
 };
 
 static void test_parse_prefix_errors(void **state)
@@ -255,7 +325,7 @@ static void test_parse_prefix_small_err_buffer(void **state)
 		assert_int_equal(err[j], 'X');
 }
 
-/* Random prefixes of every length print and parse back to the same key. */
+/* Random prefixes of every length, in both families, print and parse back to the same key. */
 static void test_prefix_round_trip_random(void **state)
 {
 	(void)state;
@@ -263,7 +333,7 @@ static void test_prefix_round_trip_random(void **state)
 		struct sluice_prefix_key key = {}, back;
 		char text[SLUICE_PREFIX_STR_LEN], err[SLUICE_ERR_LEN];
 		bool v4 = i % 2;
-		__u32 bits;
+		__u32 bits, len;
 
 		for (int b = 0; b < SLUICE_ADDR_LEN; b += 8) {
 			uint64_t r = rng();
@@ -271,13 +341,15 @@ static void test_prefix_round_trip_random(void **state)
 			memcpy(key.addr + b, &r, 8);
 		}
 		if (v4) {
-			memset(key.addr, 0, 10);
-			key.addr[10] = key.addr[11] = 0xff;
-			key.prefixlen = SLUICE_V4_MAPPED_PREFIXLEN + rng() % 33;
+			memset(key.addr + 4, 0, SLUICE_ADDR_LEN - 4);
+			key.family = SLUICE_FAMILY_IPV4;
+			len = rng() % 33;
 		} else {
-			key.prefixlen = rng() % 129;
+			key.family = SLUICE_FAMILY_IPV6;
+			len = rng() % 129;
 		}
-		for (bits = key.prefixlen; bits < SLUICE_ADDR_LEN * 8; bits++)
+		key.prefixlen = SLUICE_FAMILY_BITS + len;
+		for (bits = len; bits < SLUICE_ADDR_LEN * 8; bits++)
 			key.addr[bits / 8] &= ~(0x80 >> (bits % 8));
 
 		format_prefix(&key, text, sizeof(text));
@@ -285,42 +357,90 @@ static void test_prefix_round_trip_random(void **state)
 		if (parse_prefix("prefix", text, &back, err, sizeof(err)) != 0)
 			fail_msg("printed prefix '%s' does not parse: %s", text, err);
 		if (memcmp(&key, &back, sizeof(key)) != 0)
-			fail_msg("'%s' parses back to a different key (prefixlen %u, want %u)",
-				 text, back.prefixlen, key.prefixlen);
-		if (v4 && (strchr(text, ':') || !strchr(text, '/')))
-			fail_msg("IPv4 prefix printed as '%s'", text);
+			fail_msg("'%s' parses back to a different key (family %u prefixlen %u, "
+				 "want family %u prefixlen %u)", text, back.family, back.prefixlen,
+				 key.family, key.prefixlen);
+		if (v4 == (strchr(text, ':') != NULL) || !strchr(text, '/'))
+			fail_msg("%s prefix printed as '%s'", v4 ? "IPv4" : "IPv6", text);
+	}
+}
+
+/* Random addresses of both families print and parse back to the same address. */
+static void test_address_round_trip_random(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 20000; i++) {
+		struct sluice_source_key src = {};
+		struct sluice_prefix_key back;
+		char text[SLUICE_PREFIX_STR_LEN], err[SLUICE_ERR_LEN];
+		bool v4 = i % 2;
+
+		for (int b = 0; b < SLUICE_ADDR_LEN; b += 8) {
+			uint64_t r = rng();
+
+			memcpy(src.addr + b, &r, 8);
+		}
+		/* Every fourth IPv6 address spells an IPv4 one, ::ffff:a.b.c.d. */
+		if (!v4 && i % 4 == 0) {
+			memset(src.addr, 0, 10);
+			src.addr[10] = src.addr[11] = 0xff;
+		}
+		if (v4)
+			memset(src.addr + 4, 0, SLUICE_ADDR_LEN - 4);
+		src.family = v4 ? SLUICE_FAMILY_IPV4 : SLUICE_FAMILY_IPV6;
+
+		format_address(&src, text, sizeof(text));
+		if (strchr(text, '/') || v4 == (strchr(text, ':') != NULL))
+			fail_msg("%s address printed as '%s'", v4 ? "IPv4" : "IPv6", text);
+		memset(&back, 0x5a, sizeof(back));
+		if (parse_prefix("prefix", text, &back, err, sizeof(err)) != 0)
+			fail_msg("printed address '%s' does not parse: %s", text, err);
+		ASSERT_U64(back.family, src.family, "family after printing and parsing", text);
+		ASSERT_U64(back.prefixlen, SLUICE_FAMILY_BITS + (v4 ? 32 : 128),
+			   "prefixlen after printing and parsing", text);
+		if (memcmp(back.addr, src.addr, SLUICE_ADDR_LEN) != 0)
+			fail_msg("'%s' parses back to another address", text);
 	}
 }
 
 struct address_case {
-	const char *addr;	/* the 16 bytes, as IPv6 text */
+	__u8 family;
+	const char *addr;	/* the address in its family's text */
 	const char *want;
 };
 
 static const struct address_case address_cases[] = {
-	{ "::ffff:198.18.0.1", "198.18.0.1" },
-	{ "::ffff:0.0.0.0", "0.0.0.0" },
-	{ "::ffff:255.255.255.255", "255.255.255.255" },
-	{ "2001:db8::1", "2001:db8::1" },
-	{ "2001:0db8:0000:0000:0000:0000:0000:0001", "2001:db8::1" },
-	{ "::", "::" },
-	{ "::1", "::1" },
-	/* Only ::ffff:0:0/96 is IPv4; its neighbours are IPv6. */
-	{ "::fffe:c612:1", "::fffe:c612:1" },
-	{ "1::ffff:c612:1", "1::ffff:c612:1" },
+	{ V4, "198.18.0.1", "198.18.0.1" },
+	{ V4, "0.0.0.0", "0.0.0.0" },
+	{ V4, "255.255.255.255", "255.255.255.255" },
+	{ V6, "2001:db8::1", "2001:db8::1" },
+	{ V6, "2001:0db8:0000:0000:0000:0000:0000:0001", "2001:db8::1" },
+	{ V6, "::", "::" },
+	{ V6, "::1", "::1" },
+	/* An IPv6 source that spells an IPv4 address is printed as the IPv6 it is. */
+	{ V6, "::ffff:198.18.0.1", "::ffff:198.18.0.1" },
+	{ V6, "::fffe:c612:1", "::fffe:c612:1" },
+	{ V6, "1::ffff:c612:1", "1::ffff:c612:1" },
 };
 
 static void test_format_address(void **state)
 {
+	struct sluice_source_key unknown = { .family = 9, .addr = { 198, 18, 0, 1 } };
+	char text[SLUICE_PREFIX_STR_LEN];
+
 	(void)state;
 	for (size_t i = 0; i < ARRAY_SIZE(address_cases); i++) {
-		__u8 addr[SLUICE_ADDR_LEN];
-		char text[SLUICE_PREFIX_STR_LEN];
+		const struct address_case *c = &address_cases[i];
+		struct sluice_source_key src = { .family = c->family };
 
-		assert_int_equal(inet_pton(AF_INET6, address_cases[i].addr, addr), 1);
-		format_address(addr, text, sizeof(text));
-		ASSERT_STR(text, address_cases[i].want, "format_address", address_cases[i].addr);
+		assert_int_equal(inet_pton(c->family == V4 ? AF_INET : AF_INET6, c->addr,
+					   src.addr), 1);
+		format_address(&src, text, sizeof(text));
+		ASSERT_STR(text, c->want, "format_address", c->addr);
 	}
+	/* A key of no family Sluice knows is not passed off as an address. */
+	format_address(&unknown, text, sizeof(text));
+	ASSERT_STR(text, "family-9", "format_address", "family 9");
 }
 
 static void test_format_prefix_small_buffer(void **state)
@@ -345,9 +465,9 @@ static void test_prefix_is_default(void **state)
 	(void)state;
 	assert_int_equal(parse_prefix("prefix", "default", &key, err, sizeof(err)), 0);
 	assert_true(prefix_is_default(&key));
+	/* Each family's /0 covers that family only: neither is the default. */
 	assert_int_equal(parse_prefix("prefix", "::/0", &key, err, sizeof(err)), 0);
-	assert_true(prefix_is_default(&key));
-	/* IPv4's /0 covers IPv4 sources only: it is not the default. */
+	assert_false(prefix_is_default(&key));
 	assert_int_equal(parse_prefix("prefix", "0.0.0.0/0", &key, err, sizeof(err)), 0);
 	assert_false(prefix_is_default(&key));
 	assert_int_equal(parse_prefix("prefix", "8000::/1", &key, err, sizeof(err)), 0);
@@ -686,11 +806,13 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_prefix_ok),
-		cmocka_unit_test(test_parse_prefix_v4_mapped_bytes),
+		cmocka_unit_test(test_parse_prefix_ipv4_bytes),
+		cmocka_unit_test(test_parse_prefix_families),
 		cmocka_unit_test(test_parse_prefix_errors),
 		cmocka_unit_test(test_parse_prefix_long_input),
 		cmocka_unit_test(test_parse_prefix_small_err_buffer),
 		cmocka_unit_test(test_prefix_round_trip_random),
+		cmocka_unit_test(test_address_round_trip_random),
 		cmocka_unit_test(test_format_address),
 		cmocka_unit_test(test_format_prefix_small_buffer),
 		cmocka_unit_test(test_prefix_is_default),

@@ -50,15 +50,18 @@ static struct sluice_limit make_limit(__u64 rate, __u64 burst)
 	return limit;
 }
 
-/* One packet offered at `now`, as the XDP program offers it: 1 if it passes. */
+/*
+ * One packet offered at `now`, as the XDP program offers it: 1 if it passes.
+ * The program stores the state take() returns after a refusal too (it writes
+ * it only when it changed, which is the same thing).
+ */
 static int offer(__u64 *full_at, __u64 now, const struct sluice_limit *limit)
 {
 	__u64 next;
+	int passed = sluice_bucket_take(*full_at, now, limit->interval, limit->depth, &next);
 
-	if (!sluice_bucket_take(*full_at, now, limit->interval, limit->depth, &next))
-		return 0;
 	*full_at = next;
-	return 1;
+	return passed;
 }
 
 /* Offers `n` packets at one instant; returns how many passed. */
@@ -380,7 +383,11 @@ static void test_refill_capped_at_burst(void **state)
 	}
 }
 
-/* A refused take reports 0 and writes nothing. */
+/*
+ * A refused take reports 0 and gives back the state it was handed: a refusal
+ * costs nothing, and the XDP program, which stores only a changed state,
+ * writes nothing.
+ */
 static void test_refused_take_leaves_state(void **state)
 {
 	struct sluice_limit limit = make_limit(1000, 4);
@@ -388,21 +395,147 @@ static void test_refused_take_leaves_state(void **state)
 
 	(void)state;
 	assert_int_equal(sluice_bucket_take(full_at, now, limit.interval, limit.depth, &next), 0);
-	assert_int_equal(next, 0xdeadbeefULL);
-	/* One ps short of a token: still refused, still nothing written. */
+	assert_int_equal(next, full_at);
+	/* One ps short of a token: still refused, the state still as it was. */
 	now += limit.interval - 1;
+	next = 0xdeadbeefULL;
 	assert_int_equal(sluice_bucket_take(full_at, now, limit.interval, limit.depth, &next), 0);
-	assert_int_equal(next, 0xdeadbeefULL);
+	assert_int_equal(next, full_at);
 	/* The refusals cost nothing: at the interval the token is there. */
 	now += 1;
 	assert_int_equal(sluice_bucket_take(full_at, now, limit.interval, limit.depth, &next), 1);
 	assert_int_equal(next, full_at + limit.interval);
-	/* A cost bigger than the whole bucket never fits, even when full. */
+	/*
+	 * A cost bigger than the whole bucket never fits, even when full, and
+	 * the state it gives back is still a full bucket. (With full_at in the
+	 * past that state is `now`, full as of now, rather than full_at itself;
+	 * sluice_limit_init never makes such a cost, so the program never sees it.)
+	 */
 	next = 0xdeadbeefULL;
 	assert_int_equal(sluice_bucket_take(0, now, limit.depth + 1, limit.depth, &next), 0);
-	assert_int_equal(next, 0xdeadbeefULL);
+	assert_int_equal(sluice_bucket_debt(next, now, limit.depth), 0);
 	assert_int_equal(sluice_bucket_take(0, now, limit.depth, limit.depth, &next), 1);
 	assert_int_equal(next, now + limit.depth);
+}
+
+/*
+ * A bucket that owes more than its depth (its limit was lowered) is empty:
+ * refused, and the state take() gives back is the bucket set to empty under
+ * the limit it now has, now + depth, not the old debt nor a full bucket.
+ */
+static void test_refusal_normalizes_overdrawn_bucket(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(configs); i++) {
+		struct sluice_limit limit = make_limit(configs[i].rate, configs[i].burst);
+
+		for (size_t s = 0; s < ARRAY_SIZE(starts); s++) {
+			__u64 now = starts[s], next = 0xdeadbeefULL;
+			/* One ps over the depth, twice it, and as far ahead as reads as ahead. */
+			const __u64 owed[] = { limit.depth + 1, 2 * limit.depth,
+					       SLUICE_TIME_HALF_RANGE - 1 };
+
+			for (size_t o = 0; o < ARRAY_SIZE(owed); o++) {
+				__u64 full_at = now + owed[o];
+
+				ASSERT_EQ(sluice_bucket_debt(full_at, now, limit.depth),
+					  limit.depth, "debt of an overdrawn bucket", limit.rate,
+					  limit.burst);
+				ASSERT_EQ(sluice_bucket_tokens(full_at, now, &limit), 0,
+					  "tokens of an overdrawn bucket", limit.rate, limit.burst);
+				ASSERT_EQ(sluice_bucket_take(full_at, now, limit.interval,
+							     limit.depth, &next), 0,
+					  "take from an overdrawn bucket", limit.rate, limit.burst);
+				ASSERT_EQ(next, now + limit.depth, "state after the refusal",
+					  limit.rate, limit.burst);
+			}
+		}
+	}
+}
+
+/*
+ * Lowering a limit: a bucket drained under rate 100 burst 1000 (it owes
+ * 10 s) is evaluated under rate 100 burst 10 (depth 100 ms). It is empty,
+ * not full, and refills at the new rate from there.
+ */
+static void test_lowered_limit_gives_empty_bucket(void **state)
+{
+	struct sluice_limit before = make_limit(100, 1000), after = make_limit(100, 10);
+
+	(void)state;
+	for (size_t s = 0; s < ARRAY_SIZE(starts); s++) {
+		__u64 now = starts[s], full_at = now;
+
+		ASSERT_EQ(offer_many(&full_at, now, &before, 1000 + 5), 1000,
+			  "passed draining under the old limit", 100, 1000);
+		ASSERT_EQ(full_at - now, before.depth, "debt after draining", 100, 1000);
+
+		ASSERT_EQ(sluice_bucket_debt(full_at, now, after.depth), after.depth,
+			  "debt under the lowered limit", 100, 10);
+		ASSERT_EQ(sluice_bucket_tokens(full_at, now, &after), 0,
+			  "tokens under the lowered limit", 100, 10);
+		ASSERT_EQ(offer(&full_at, now, &after), 0, "offer under the lowered limit", 100,
+			  10);
+		ASSERT_EQ(full_at - now, after.depth, "state after the refusal: empty", 100, 10);
+		ASSERT_EQ(offer_many(&full_at, now + after.interval - 1, &after, 3), 0,
+			  "offers 1 ps short of the new interval", 100, 10);
+		ASSERT_EQ(offer_many(&full_at, now + after.interval, &after, 3), 1,
+			  "offers at the new interval", 100, 10);
+		now += after.interval + after.depth;
+		ASSERT_EQ(offer_many(&full_at, now, &after, 10 + 5), 10,
+			  "passed a new depth later", 100, 10);
+	}
+}
+
+/*
+ * full_at - now is read modulo 2^64, half the range ahead or behind. A
+ * bucket full for up to 2^63 ps (106 days) is full; one full for longer
+ * reads as owing, so as empty, once: it refuses for one depth, then passes
+ * as any bucket. The LRU table evicts such buckets long before; this pins
+ * down what happens if one survives.
+ */
+static void test_idle_half_the_range(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(configs); i++) {
+		struct sluice_limit limit = make_limit(configs[i].rate, configs[i].burst);
+
+		for (size_t s = 0; s < ARRAY_SIZE(starts); s++) {
+			__u64 full = starts[s], full_at, now;
+
+			/* Just under half the range, and exactly half: full. */
+			for (__u64 idle = SLUICE_TIME_HALF_RANGE - 1;
+			     idle <= SLUICE_TIME_HALF_RANGE; idle++) {
+				full_at = full;
+				now = full + idle;
+				ASSERT_EQ(sluice_bucket_tokens(full_at, now, &limit), limit.burst,
+					  "tokens after idling 2^63 ps or less", limit.rate,
+					  limit.burst);
+				ASSERT_EQ(offer_many(&full_at, now, &limit, limit.burst + 3),
+					  limit.burst, "passed after idling 2^63 ps or less",
+					  limit.rate, limit.burst);
+			}
+
+			/* Just over: empty once, stored as empty, full a depth later. */
+			full_at = full;
+			now = full + SLUICE_TIME_HALF_RANGE + 1;
+			ASSERT_EQ(sluice_bucket_tokens(full_at, now, &limit), 0,
+				  "tokens after idling 2^63 + 1 ps", limit.rate, limit.burst);
+			ASSERT_EQ(offer(&full_at, now, &limit), 0, "offer after idling 2^63 + 1 ps",
+				  limit.rate, limit.burst);
+			ASSERT_EQ(full_at - now, limit.depth, "state after that refusal",
+				  limit.rate, limit.burst);
+			ASSERT_EQ(offer(&full_at, now + limit.interval - 1, &limit), 0,
+				  "offer 1 ps before the first token", limit.rate, limit.burst);
+			ASSERT_EQ(offer(&full_at, now + limit.interval, &limit), 1,
+				  "offer at the first token", limit.rate, limit.burst);
+			now += limit.interval + limit.depth;
+			ASSERT_EQ(sluice_bucket_tokens(full_at, now, &limit), limit.burst,
+				  "tokens a depth later", limit.rate, limit.burst);
+			ASSERT_EQ(offer_many(&full_at, now, &limit, limit.burst + 3), limit.burst,
+				  "passed a depth later", limit.rate, limit.burst);
+		}
+	}
 }
 
 struct debt_case {
@@ -415,7 +548,13 @@ static const struct debt_case debt_cases[] = {
 	{ "full in the past", 1000, 5000, 500, 0 },
 	{ "owes part", 1300, 1000, 500, 300 },
 	{ "owes the whole depth", 1500, 1000, 500, 500 },
-	{ "past the depth reads as full", 1501, 1000, 500, 0 },
+	/* A bucket owing more than its depth (a lowered limit) is empty, not full. */
+	{ "one past the depth reads as empty", 1501, 1000, 500, 500 },
+	{ "twice the depth reads as empty", 2000, 1000, 500, 500 },
+	{ "2^63 - 1 ahead reads as empty", 1000 + (1ULL << 63) - 1, 1000, 500, 500 },
+	{ "2^63 ahead is 2^63 behind: full", 1000 + (1ULL << 63), 1000, 500, 0 },
+	{ "2^63 + 1 ahead is behind: full", 1000 + (1ULL << 63) + 1, 1000, 500, 0 },
+	{ "2^63 + 1 behind reads as ahead: empty", 1000, 1000 + (1ULL << 63) + 1, 500, 500 },
 	{ "fresh at time 0", 0, 0, 500, 0 },
 	{ "fresh later", 0, 123456789, 500, 0 },
 	{ "full_at before the wrap, now after", UINT64_MAX - 100, 200, 500, 0 },
@@ -633,6 +772,9 @@ int main(void)
 		cmocka_unit_test(test_below_rate_always_passes),
 		cmocka_unit_test(test_refill_capped_at_burst),
 		cmocka_unit_test(test_refused_take_leaves_state),
+		cmocka_unit_test(test_refusal_normalizes_overdrawn_bucket),
+		cmocka_unit_test(test_lowered_limit_gives_empty_bucket),
+		cmocka_unit_test(test_idle_half_the_range),
 		cmocka_unit_test(test_debt),
 		cmocka_unit_test(test_wrap),
 		cmocka_unit_test(test_accuracy_one_second),
