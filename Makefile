@@ -14,7 +14,7 @@ CLANG ?= clang
 CC ?= cc
 BPFTOOL ?= bpftool
 PKG_CONFIG ?= pkg-config
-TRIPLET := $(shell $(CC) -dumpmachine)
+TRIPLET := $(shell $(CC) -print-multiarch 2>/dev/null || gcc -print-multiarch)
 
 ifeq ($(V),1)
 Q :=
@@ -31,10 +31,10 @@ BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -Wall -Werror \
 LIBS_PKGS := libbpf jansson
 HARDENING := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 CFLAGS ?= -O2 -g
-CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers $(HARDENING) \
+override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers $(HARDENING) \
 	-Iinclude -Iuser -I$(BUILD) -DSLUICE_VERSION='"$(VERSION)"' \
 	$(shell $(PKG_CONFIG) --cflags $(LIBS_PKGS) 2>/dev/null)
-LDFLAGS += -pie -Wl,-z,relro,-z,now
+override LDFLAGS += -pie -Wl,-z,relro,-z,now
 LDLIBS := $(shell $(PKG_CONFIG) --libs $(LIBS_PKGS) 2>/dev/null)
 
 BPF_SRCS := bpf/sluice.bpf.c

@@ -124,6 +124,19 @@ static bool link_is_on(const struct pinned_link *link, __u32 ifindex)
 	       query.skb_prog_id == link->prog_id;
 }
 
+/* What an interface index is called here now, for messages. */
+static const char *current_ifname(__u32 ifindex)
+{
+	static char text[IF_NAMESIZE + 32];
+	char name[IF_NAMESIZE];
+
+	if (if_indextoname(ifindex, name))
+		snprintf(text, sizeof(text), "%s", name);
+	else
+		snprintf(text, sizeof(text), "ifindex %u, not in this namespace", ifindex);
+	return text;
+}
+
 static const char *attach_mode_name(__u32 ifindex)
 {
 	LIBBPF_OPTS(bpf_xdp_query_opts, query);
@@ -150,8 +163,8 @@ static int attach_error(const struct cli *cli, const char *ifname, const char *m
 	case EBUSY:
 	case EEXIST:
 		return cli_fail(cli,
-				"failed to attach to %s: it already has an XDP program that "
-				"sluice did not attach (see 'ip link show %s')",
+				"failed to attach to %s: it already has an XDP program, from "
+				"another tool or another sluice pin root (see 'ip link show %s')",
 				ifname, ifname);
 	case EOPNOTSUPP:
 		return cli_fail(cli,
@@ -168,9 +181,9 @@ static int report_attached(const struct cli *cli, const char *ifname, __u32 ifin
 	const char *mode = attach_mode_name(ifindex);
 
 	if (cli->json)
-		return cli_print_json(json_pack("{s:s, s:i, s:s, s:b}", "interface", ifname,
-						"ifindex", (int)ifindex, "mode", mode,
-						"already_attached", already));
+		return cli_print_json(json_pack("{s:o, s:i, s:s, s:b}", "interface",
+						cli_json_text(ifname), "ifindex", (int)ifindex,
+						"mode", mode, "already_attached", already));
 	printf("%s %s (%s mode)\n", already ? "already attached to" : "attached to", ifname,
 	       mode);
 	return 0;
@@ -207,9 +220,9 @@ static int settle_existing_link(const struct cli *cli, const struct pinned_link 
 	if (link->ifindex) {
 		/* Alive but elsewhere: the interface was renamed or moved away. */
 		cli_fail(cli,
-			 "failed to attach to %s: %s holds a link to another interface (ifindex "
-			 "%u); run 'sluice detach %s' first",
-			 ifname, link->path, link->ifindex, ifname);
+			 "failed to attach to %s: sluice is still attached to the interface "
+			 "first named %s, now %s; run 'sluice detach %s' first",
+			 ifname, ifname, current_ifname(link->ifindex), ifname);
 		return -1;
 	}
 	/* Its interface is gone, and the link with it. */
@@ -229,7 +242,7 @@ int cmd_attach(const struct cli *cli, int argc, char **argv)
 	struct sluice_bpf *skel = NULL;
 	struct pinned_link link;
 	struct state st;
-	bool known_mode = false;
+	bool known_mode = false, fresh_state;
 	int opt, link_fd, settled, ret = 1;
 
 	while ((opt = cli_getopt(cli, "attach", argc, argv, "m:", options)) != -1) {
@@ -252,6 +265,8 @@ int cmd_attach(const struct cli *cli, int argc, char **argv)
 	if (strlen(ifname) >= IF_NAMESIZE || !(ifindex = if_nametoindex(ifname)))
 		return cli_fail(cli, "failed to attach to %s: no such interface", ifname);
 
+	/* A failed attach must leave nothing behind, not even the state it created. */
+	fresh_state = state_exists(cli->pin_root) == 0;
 	if (state_open(&st, cli->pin_root, STATE_CREATE, err, sizeof(err)))
 		return cli_fail(cli, "failed to attach to %s: %s", ifname, err);
 	if (find_link(cli->pin_root, ifname, &link)) {
@@ -288,6 +303,8 @@ int cmd_attach(const struct cli *cli, int argc, char **argv)
 	ret = report_attached(cli, ifname, ifindex, false);
 out:
 	sluice_bpf__destroy(skel);
+	if (ret && fresh_state)
+		state_remove(&st);
 	state_close(&st);
 	return ret;
 }
@@ -298,35 +315,33 @@ int cmd_detach(const struct cli *cli, int argc, char **argv)
 	struct pinned_link link;
 	const char *ifname;
 	int lock_fd, link_fd, ret = 1;
-	__u32 ifindex;
 
 	if (argc != 2 || argv[1][0] == '-')
 		return cli_fail(cli, "detach takes one interface: sluice detach IFACE");
 	ifname = argv[1];
 	if (strlen(ifname) >= IF_NAMESIZE)
 		return cli_fail(cli, "failed to detach from %s: no such interface", ifname);
-	if (find_link(cli->pin_root, ifname, &link))
-		return cli_fail(cli, "pin root path %s is too long", cli->pin_root);
-	if (!link.pinned)
-		return cli_fail(cli, "sluice is not attached to %s (no link %s)", ifname, link.path);
-	if (link.error)
-		return cli_fail(cli, "failed to detach from %s: cannot read %s: %s", ifname,
-				link.path, state_strerror(link.error));
-	/* A link to another interface of the same name is not this one's to remove. */
-	ifindex = if_nametoindex(ifname);
-	if (link.ifindex && !link_is_on(&link, ifindex))
-		return cli_fail(cli,
-				"failed to detach from %s: %s holds a link to another interface "
-				"(ifindex %u), not to %s here",
-				ifname, link.path, link.ifindex, ifname);
-
+	if (access(cli->pin_root, F_OK) && errno == ENOENT)
+		return cli_fail(cli, "sluice is not attached to %s (no pin root %s)", ifname,
+				cli->pin_root);
 	lock_fd = state_lock(cli->pin_root, err, sizeof(err));
 	if (lock_fd < 0)
 		return cli_fail(cli, "failed to detach from %s: %s", ifname, err);
+
+	if (find_link(cli->pin_root, ifname, &link)) {
+		cli_fail(cli, "pin root path %s is too long", cli->pin_root);
+		goto out;
+	}
+	if (!link.pinned) {
+		cli_fail(cli, "sluice is not attached to %s (no link %s)", ifname, link.path);
+		goto out;
+	}
 	/*
 	 * Detach the link explicitly rather than only unpinning it, so that the
 	 * program leaves the interface even if some process holds the link open.
-	 * A link whose interface is gone is already detached.
+	 * The pin name is this namespace's, so the link is ours to remove even
+	 * if its interface has since been renamed; a link whose interface is
+	 * gone is already detached.
 	 */
 	link_fd = bpf_obj_get(link.path);
 	if (link_fd < 0) {
@@ -346,7 +361,10 @@ int cmd_detach(const struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	if (cli->json)
-		cli_print_json(json_pack("{s:s, s:b}", "interface", ifname, "detached", 1));
+		cli_print_json(json_pack("{s:o, s:b}", "interface", cli_json_text(ifname),
+					 "detached", 1));
+	else if (link.ifindex && if_nametoindex(ifname) != link.ifindex)
+		printf("detached from %s (now %s)\n", ifname, current_ifname(link.ifindex));
 	else
 		printf("detached from %s\n", ifname);
 	ret = 0;
@@ -358,7 +376,7 @@ out:
 /* One pinned link, as status reports it, from its pin name "link_IFACE[@TAG]". */
 static json_t *attachment_json(const char *root, const char *pin_name, const char *here_tag)
 {
-	char ifname[IF_NAMESIZE + NETNS_TAG_LEN + 1], path[PATH_MAX];
+	char ifname[IF_NAMESIZE + NETNS_TAG_LEN + 1], path[PATH_MAX], current[IF_NAMESIZE];
 	const char *tag = "";
 	struct pinned_link link;
 	char *at;
@@ -374,12 +392,16 @@ static json_t *attachment_json(const char *root, const char *pin_name, const cha
 		return NULL;
 	read_link(path, &link);
 	if (link.error)
-		return json_pack("{s:s, s:s, s:b, s:s}", "interface", ifname, "netns",
+		return json_pack("{s:o, s:s, s:b, s:s}", "interface", cli_json_text(ifname), "netns",
 				 tag[0] ? tag : "host", "attached", 0, "problem",
 				 state_strerror(link.error));
-	here = strcmp(tag, here_tag) == 0 && link_is_on(&link, if_nametoindex(ifname));
-	return json_pack("{s:s, s:s, s:i, s:b, s:b, s:s, s:i, s:i}", "interface", ifname,
-			 "netns", tag[0] ? tag : "host", "ifindex", (int)link.ifindex, "attached",
+	/* Pinned from this namespace: the link follows its interface through renames. */
+	here = strcmp(tag, here_tag) == 0 && link.ifindex &&
+	       if_indextoname(link.ifindex, current) && link_is_on(&link, link.ifindex);
+	return json_pack("{s:o, s:o, s:s, s:i, s:b, s:b, s:s, s:i, s:i}", "interface",
+			 cli_json_text(ifname), "current_interface",
+			 here ? cli_json_text(current) : json_null(), "netns",
+			 tag[0] ? tag : "host", "ifindex", (int)link.ifindex, "attached",
 			 link.ifindex != 0, "in_this_netns", here, "mode",
 			 here ? attach_mode_name(link.ifindex) : "unknown", "prog_id",
 			 (int)link.prog_id, "link_id", (int)link.link_id);
@@ -414,20 +436,28 @@ static json_t *collect_attachments(const char *root)
 static json_t *config_summary(const struct state *st)
 {
 	json_t *limits = limits_collect(st->limits), *default_limit = json_null();
-	size_t overrides = json_array_size(limits), i;
-	json_t *limit;
+	json_t *allow = list_collect(st->allow_list), *deny = list_collect(st->deny_list);
+	json_t *limit, *summary = NULL;
+	size_t overrides, i;
 
+	if (!limits || !allow || !deny)
+		goto out;
+	overrides = json_array_size(limits);
 	json_array_foreach(limits, i, limit) {
 		if (strcmp(json_string_value(json_object_get(limit, "prefix")), "default") == 0) {
 			default_limit = json_incref(limit);
 			overrides--;
 		}
 	}
+	summary = json_pack("{s:o, s:I, s:I, s:I}", "default_limit", default_limit,
+			    "limit_overrides", (json_int_t)overrides, "allow_prefixes",
+			    (json_int_t)json_array_size(allow), "deny_prefixes",
+			    (json_int_t)json_array_size(deny));
+out:
 	json_decref(limits);
-	return json_pack("{s:o, s:I, s:I, s:I}", "default_limit", default_limit,
-			 "limit_overrides", (json_int_t)overrides, "allow_prefixes",
-			 (json_int_t)list_count(st->allow_list), "deny_prefixes",
-			 (json_int_t)list_count(st->deny_list));
+	json_decref(allow);
+	json_decref(deny);
+	return summary;
 }
 
 static void config_summary_print(const json_t *config)
@@ -464,6 +494,11 @@ int cmd_status(const struct cli *cli, int argc, char **argv)
 	if (state_open(&st, cli->pin_root, STATE_READ, err, sizeof(err)) == 0) {
 		config = config_summary(&st);
 		state_close(&st);
+		if (!config) {
+			json_decref(attachments);
+			return cli_fail(cli, "cannot read the configuration: %s",
+					state_strerror(errno));
+		}
 	}
 	doc = json_pack("{s:s, s:o, s:b, s:o}", "pin_root", cli->pin_root, "attachments",
 			attachments, "configured", config != NULL, "config",
@@ -475,9 +510,13 @@ int cmd_status(const struct cli *cli, int argc, char **argv)
 	if (json_array_size(attachments) == 0)
 		printf("attached:    nowhere\n");
 	json_array_foreach(attachments, i, item) {
+		const char *name = json_string_value(json_object_get(item, "interface"));
+		const char *now = json_string_value(json_object_get(item, "current_interface"));
+		bool renamed = now && strcmp(name, now) != 0;
+
 		if (json_is_true(json_object_get(item, "in_this_netns")))
-			printf("attached:    %s (%s mode, ifindex %lld, program %lld)\n",
-			       json_string_value(json_object_get(item, "interface")),
+			printf("attached:    %s%s%s (%s mode, ifindex %lld, program %lld)\n", name,
+			       renamed ? ", now named " : "", renamed ? now : "",
 			       json_string_value(json_object_get(item, "mode")),
 			       json_integer_value(json_object_get(item, "ifindex")),
 			       json_integer_value(json_object_get(item, "prog_id")));

@@ -25,8 +25,16 @@ struct cli {
  * "Error: <message>" on stderr, or {"error": "<message>"} on stdout under --json.
  */
 int cli_fail(const struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Prints a JSON document on stdout, one line, and frees it. Returns 0. */
+/*
+ * Prints a JSON document on stdout, one line, and frees it. Returns 0, or 1
+ * when there is no document (json_pack failed).
+ */
 int cli_print_json(json_t *doc);
+/*
+ * A JSON string for text that comes from outside (interface names may be
+ * any bytes): bytes that are not valid UTF-8 are written as \xNN.
+ */
+json_t *cli_json_text(const char *text);
 
 /* A command: argv[0] is its own name, options follow. Returns the exit status. */
 typedef int (*command_fn)(const struct cli *cli, int argc, char **argv);

@@ -65,6 +65,7 @@ static int limit_set(const struct cli *cli, int argc, char **argv)
 	struct sluice_prefix_key key;
 	enum sluice_limit_error error;
 	__u64 rate = 0, burst;
+	json_t *doc;
 	struct state st;
 	int opt, ret;
 
@@ -108,24 +109,11 @@ static int limit_set(const struct cli *cli, int argc, char **argv)
 		return ret;
 
 	format_prefix(&key, prefix, sizeof(prefix));
-	if (cli->json) {
-		json_t *doc = limit.flags & SLUICE_LIMIT_UNLIMITED
-				      ? json_pack("{s:s, s:b}", "prefix", prefix, "unlimited", 1)
-				      : json_pack("{s:s, s:b, s:I, s:I}", "prefix", prefix,
-						  "unlimited", 0, "rate", (json_int_t)limit.rate,
-						  "burst", (json_int_t)limit.burst);
-
+	doc = limit_json(prefix, &limit);
+	if (cli->json)
 		return cli_print_json(doc);
-	}
-	if (limit.flags & SLUICE_LIMIT_UNLIMITED) {
-		printf("limit %s: unlimited\n", prefix);
-	} else {
-		char rate_text[32];
-
-		format_rate(limit.rate, rate_text, sizeof(rate_text));
-		printf("limit %s: %s, burst %llu\n", prefix, rate_text,
-		       (unsigned long long)limit.burst);
-	}
+	printf("limit %s: %s\n", prefix, limit_describe(doc));
+	json_decref(doc);
 	return 0;
 }
 
@@ -173,6 +161,8 @@ static int limit_list(const struct cli *cli, int argc, char **argv)
 		return cli_fail(cli, "%s", err);
 	limits = limits_collect(st.limits);
 	state_close(&st);
+	if (!limits)
+		return cli_fail(cli, "cannot read the limits: %s", state_strerror(errno));
 	if (cli->json)
 		return cli_print_json(json_pack("{s:o}", "limits", limits));
 

@@ -84,6 +84,9 @@ static int list_show(const struct cli *cli, enum list_kind kind, int argc, char 
 		return cli_fail(cli, "%s", err);
 	list = list_collect(list_fd(&st, kind));
 	state_close(&st);
+	if (!list)
+		return cli_fail(cli, "cannot read the %s list: %s", list_names[kind],
+				state_strerror(errno));
 	if (cli->json)
 		return cli_print_json(json_pack("{s:s, s:o}", "list", list_names[kind],
 						"prefixes", list));

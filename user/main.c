@@ -44,15 +44,42 @@ int cli_fail(const struct cli *cli, const char *fmt, ...)
 	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
 	if (cli->json) {
-		cli_print_json(json_pack("{s:s}", "error", message));
+		cli_print_json(json_pack("{s:o}", "error", cli_json_text(message)));
 	} else {
 		fprintf(stderr, "Error: %s\n", message);
 	}
 	return 1;
 }
 
+json_t *cli_json_text(const char *text)
+{
+	json_t *string = json_string(text);
+	char *escaped, *out;
+
+	if (string)
+		return string;
+	escaped = malloc(strlen(text) * 4 + 1);
+	if (!escaped)
+		return NULL;
+	out = escaped;
+	for (const unsigned char *in = (const unsigned char *)text; *in; in++) {
+		if (*in >= 0x20 && *in < 0x7f)
+			*out++ = (char)*in;
+		else
+			out += sprintf(out, "\\x%02x", *in);
+	}
+	*out = '\0';
+	string = json_string(escaped);
+	free(escaped);
+	return string;
+}
+
 int cli_print_json(json_t *doc)
 {
+	if (!doc) {
+		fputs("{\"error\":\"cannot encode the output as JSON\"}\n", stdout);
+		return 1;
+	}
 	json_dumpf(doc, stdout, JSON_COMPACT);
 	fputc('\n', stdout);
 	fflush(stdout);

@@ -244,6 +244,17 @@ fail:
 	return -1;
 }
 
+void state_remove(struct state *st)
+{
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < PINNED_MAP_COUNT; i++)
+		if (!state_path(path, sizeof(path), st->root, pinned_maps[i].name))
+			unlink(path);
+	/* Fails, as it should, while anything else is pinned there. */
+	rmdir(st->root);
+}
+
 void state_close(struct state *st)
 {
 	for (size_t i = 0; i < PINNED_MAP_COUNT; i++) {

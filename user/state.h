@@ -37,6 +37,8 @@ struct state {
 int state_open(struct state *st, const char *root, enum state_mode mode, char *err,
 	       size_t err_len);
 void state_close(struct state *st);
+/* Unpins the maps and removes the pin root if it is then empty (under the lock). */
+void state_remove(struct state *st);
 
 /*
  * Opens and loads the BPF object with its maps pinned under `root` (reusing

@@ -39,8 +39,8 @@ is "$CLI_RC" 1 "attach --mode native on a bridge device fails"
 ok "$(grep -q "^Error: failed to attach to $dev: XDP in native mode is not supported.*--mode generic" \
 	<<<"$CLI_ERR" && echo 1)" "the error says native XDP is unsupported and suggests generic ($CLI_ERR)"
 is "$(wc -l <<<"$CLI_ERR")" 1 "the error is one line"
-live && is "$(ls "$PIN_ROOT" | grep -c '^link_')" 0 "a failed attach leaves no link pinned"
-live || skip "a failed attach leaves no link pinned"
+ok "$(live && [[ ! -e $PIN_ROOT ]] && echo 1)" \
+	"a failed attach on a fresh pin root leaves nothing behind, not even the pin root"
 
 attach_rx "$dev" --mode generic
 is "$CLI_RC" 0 "attach --mode generic on the bridge device works"
@@ -51,6 +51,31 @@ cli attach "$dev"
 is "$CLI_RC" 0 "attaching again in auto mode is harmless"
 is "$(jq -r .already_attached <<<"$(cli attach "$dev" --json; echo "$CLI_OUT")" 2>/dev/null)" true \
 	"and says it was already attached"
+
+# --- the interface is renamed while attached: the program stays with it, and
+# detach by the name it was attached under still removes it.
+renamed=sl${ID}n
+live && ip -n "$NS_RX" link set "$dev" down && ip -n "$NS_RX" link set "$dev" name "$renamed" &&
+	ip -n "$NS_RX" link set "$renamed" up
+cli status --json
+is "$(jq -r --arg d "$dev" '.attachments[] | select(.interface == $d) | .current_interface' <<<"$CLI_OUT" 2>/dev/null)" \
+	"$renamed" "status shows the attachment under its new name"
+live && ip -n "$NS_RX" link add "$dev" type bridge && ip -n "$NS_RX" link set "$dev" up
+cli attach "$dev" --mode generic
+ok "$( ((CLI_RC == 1)) && grep -q "still attached to the interface first named $dev, now $renamed; run 'sluice detach $dev' first" <<<"$CLI_ERR" && echo 1)" \
+	"attaching a new interface of the old name says to detach the renamed one first ($CLI_ERR)"
+cli detach "$dev"
+is "$CLI_RC $(live && ip -n "$NS_RX" -d link show "$renamed" | grep -c 'prog/xdp')" "0 0" \
+	"detach by the old name removes the program from the renamed interface"
+live && ip -n "$NS_RX" link del "$renamed"
+attach_rx "$dev" --mode generic
+is "$CLI_RC" 0 "then the new interface of that name attaches"
+
+# --- --json output stays JSON whatever bytes come in.
+cli --json limit set $'\xff\xfe' --rate 1
+is "$CLI_RC $(jq -r '.error' <<<"$CLI_OUT" 2>/dev/null)" \
+	"1 invalid prefix '\\xff\\xfe': not an IPv4 address" \
+	"an argument that is not UTF-8 gives a JSON error with its bytes escaped"
 
 # --- the interface disappears while attached: the link dies with it.
 live && ip -n "$NS_RX" link del "$dev"
@@ -105,6 +130,22 @@ for args in "limit del default" "allow del 198.18.0.1" "deny del 198.18.0.1"; do
 	ok "$( ((CLI_RC == 1)) && live && [[ ! -e $empty ]] && echo 1)" \
 		"'$args' on an empty pin root fails and creates nothing ($CLI_ERR)"
 done
+
+# --- commands that change state wait for the pin root's lock: one holds it
+# (flock(1) on the directory, as sluice takes it) and marks when it lets go.
+if live && command -v flock >/dev/null; then
+	flock "$PIN_ROOT" sh -c "sleep 1; touch '$T_DIR/released'" &
+	holder=$!
+	T_PIDS+=("$holder")
+	sleep 0.2
+	cli limit set default --rate 77 --burst 7
+	ok "$( ((CLI_RC == 0)) && [[ -e $T_DIR/released ]] && echo 1)" \
+		"limit set waits for another holder of the pin root's lock to finish"
+	wait "$holder"
+	forget_pid "$holder"
+else
+	skip "limit set waits for another holder of the pin root's lock to finish" "flock not found"
+fi
 
 # --- a pin root that is not a directory on bpffs.
 cli --pin-root "$T_DIR" limit set default --rate 10

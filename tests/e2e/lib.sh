@@ -194,7 +194,8 @@ cleanup() {
 	done
 	for entry in "${T_ATTACHED[@]}"; do
 		read -r ns root iface <<<"$entry"
-		[[ -e /run/netns/$ns && -e $root/link_$iface ]] &&
+		# The CLI knows the link's pin name (it carries the namespace).
+		[[ -e /run/netns/$ns && -e $root ]] &&
 			nsenter --net="/run/netns/$ns" "$SLUICE" --pin-root "$root" detach "$iface" >/dev/null 2>&1
 	done
 	for ns in "${T_NETNS[@]}"; do
