@@ -19,6 +19,13 @@ int xdp_drop_only(struct xdp_md *ctx)
 }
 
 SEC("xdp")
+int xdp_pass_only(struct xdp_md *ctx)
+{
+	(void)ctx;
+	return XDP_PASS;
+}
+
+SEC("xdp")
 int xdp_parse_only(struct xdp_md *ctx)
 {
 	struct sluice_packet pkt = {};
