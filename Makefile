@@ -54,10 +54,10 @@ BENCH_BPF_OBJS := $(patsubst tests/bench/%.bpf.c,$(BUILD)/tests/%.bpf.o,$(wildca
 BENCH_SKELS := $(BENCH_BPF_OBJS:.bpf.o=.skel.h)
 BENCHES := $(patsubst tests/bench/%.c,$(BUILD)/tests/%,$(wildcard tests/bench/bench_*.c))
 
-# Every Debian package that building, running and testing need.
+# Every Debian package that building, running, testing and benchmarking need.
 DEPS := make gcc libc6-dev clang llvm pkg-config libbpf-dev bpftool libelf-dev \
 	zlib1g-dev linux-libc-dev libjansson-dev libcmocka-dev iproute2 util-linux \
-	procps jq
+	procps jq nftables iptables ethtool gnuplot-nox
 
 .PHONY: all test bench demo deps install clean
 # Skeletons come from pattern rules: keep them, or every make rebuilds them.
@@ -110,7 +110,7 @@ $(BUILD)/tests/test_%: tests/packet/test_%.c $(BUILD)/libsluice.a $(SKEL) $(TEST
 
 $(BUILD)/tests/bench_%: tests/bench/bench_%.c $(BUILD)/libsluice.a $(SKEL) $(BENCH_SKELS) | $(BUILD)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -I$(BUILD)/tests -MMD -MP $(LDFLAGS) $< $(BUILD)/libsluice.a $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) -Itests -I$(BUILD)/tests -MMD -MP $(LDFLAGS) $< $(BUILD)/libsluice.a $(LDLIBS) -o $@
 
 $(BUILD)/tests/%: tests/tools/%.c | $(BUILD)/tests
 	$(call msg,CC,$@)
@@ -130,7 +130,7 @@ test:
 bench:
 	$(Q)tests/deps.sh check $(DEPS)
 	$(Q)$(MAKE) --no-print-directory test-build
-	$(Q)tests/bench/run
+	$(Q)tests/bench/run $(if $(QUICK),-q)
 
 demo:
 	$(Q)tests/deps.sh check $(DEPS)

@@ -220,6 +220,7 @@ struct source {
 	struct sluice_bucket bucket;
 };
 
+/* The order of `top`: most drops first, then most passed, then by address. */
 static int by_drops(const void *a, const void *b)
 {
 	const struct sluice_bucket *x = &((const struct source *)a)->bucket;
@@ -232,58 +233,93 @@ static int by_drops(const void *a, const void *b)
 	return memcmp(a, b, sizeof(struct sluice_source_key));
 }
 
-/* Reads the whole bucket table: batches keep 1M sources to a few dozen system calls. */
-static int read_sources(int buckets_fd, struct source **out, size_t *count)
+/*
+ * The best `capacity` sources seen so far, in a heap whose root is the one
+ * that ranks last: a million sources cost a million cheap comparisons, not a
+ * sort, and memory for the rows shown only.
+ */
+struct top_sources {
+	struct source *heap;
+	size_t size, capacity, seen;
+};
+
+static void swap_sources(struct source *a, struct source *b)
 {
-	struct bpf_map_info info = {};
-	__u32 info_len = sizeof(info), batch_token[4], n;
-	struct sluice_source_key *keys;
-	struct sluice_bucket *values;
-	struct source *sources;
-	void *in_batch = NULL;
-	size_t total = 0;
-	int err = 0;
+	struct source t = *a;
 
-	if (bpf_obj_get_info_by_fd(buckets_fd, &info, &info_len))
-		return -1;
-	keys = calloc(info.max_entries, sizeof(*keys));
-	values = calloc(info.max_entries, sizeof(*values));
-	sources = calloc(info.max_entries, sizeof(*sources));
-	if (!keys || !values || !sources) {
-		err = -1;
-		errno = ENOMEM;
-		goto out;
+	*a = *b;
+	*b = t;
+}
+
+static void top_offer(struct top_sources *top, const struct source *s)
+{
+	struct source *h = top->heap;
+	size_t i;
+
+	top->seen++;
+	if (top->size < top->capacity) {
+		i = top->size++;
+		h[i] = *s;
+		while (i > 0 && by_drops(&h[i], &h[(i - 1) / 2]) > 0) {
+			swap_sources(&h[i], &h[(i - 1) / 2]);
+			i = (i - 1) / 2;
+		}
+		return;
 	}
+	if (by_drops(s, &h[0]) >= 0)
+		return;
+	h[0] = *s;
+	for (i = 0;;) {
+		size_t last = i, left = 2 * i + 1, right = left + 1;
 
-	for (;;) {
+		if (left < top->size && by_drops(&h[left], &h[last]) > 0)
+			last = left;
+		if (right < top->size && by_drops(&h[right], &h[last]) > 0)
+			last = right;
+		if (last == i)
+			break;
+		swap_sources(&h[i], &h[last]);
+		i = last;
+	}
+}
+
+#define TOP_BATCH 8192
+
+/* Reads the whole bucket table in batches, keeping the best `rows` sources, sorted. */
+static int read_top_sources(int buckets_fd, struct top_sources *top, size_t rows)
+{
+	static struct sluice_source_key keys[TOP_BATCH];
+	static struct sluice_bucket values[TOP_BATCH];
+	__u32 batch_token[4], n;
+	void *in_batch = NULL;
+	bool done = false;
+
+	memset(top, 0, sizeof(*top));
+	top->capacity = rows;
+	top->heap = calloc(rows, sizeof(*top->heap));
+	if (!top->heap)
+		return -1;
+	while (!done) {
 		LIBBPF_OPTS(bpf_map_batch_opts, opts);
 
-		n = info.max_entries - total;
-		if (n == 0)
-			break;
-		if (bpf_map_lookup_batch(buckets_fd, in_batch, batch_token, keys + total,
-					 values + total, &n, &opts)) {
-			total += n;
-			if (errno == ENOENT)
-				break;
-			err = -1;
-			goto out;
+		n = TOP_BATCH;
+		if (bpf_map_lookup_batch(buckets_fd, in_batch, batch_token, keys, values, &n,
+					 &opts)) {
+			if (errno != ENOENT) {
+				free(top->heap);
+				return -1;
+			}
+			done = true;	/* the last batch, possibly with entries */
 		}
-		total += n;
+		for (__u32 i = 0; i < n; i++) {
+			struct source s = { .key = keys[i], .bucket = values[i] };
+
+			top_offer(top, &s);
+		}
 		in_batch = batch_token;
 	}
-	for (size_t i = 0; i < total; i++) {
-		sources[i].key = keys[i];
-		sources[i].bucket = values[i];
-	}
-	*out = sources;
-	*count = total;
-	sources = NULL;
-out:
-	free(keys);
-	free(values);
-	free(sources);
-	return err;
+	qsort(top->heap, top->size, sizeof(*top->heap), by_drops);
+	return 0;
 }
 
 static __u64 sluice_time_now(void)
@@ -316,7 +352,8 @@ int cmd_top(const struct cli *cli, int argc, char **argv)
 	};
 	char err[SLUICE_ERR_LEN], addr[SLUICE_PREFIX_STR_LEN];
 	const char *count_arg = NULL;
-	struct source *sources = NULL;
+	struct top_sources top;
+	struct source *sources;
 	size_t count = 0, shown;
 	__u64 rows = 10, now;
 	json_t *list;
@@ -334,12 +371,13 @@ int cmd_top(const struct cli *cli, int argc, char **argv)
 		return cli_fail(cli, "top takes no arguments besides -n N");
 	if (state_open(&st, cli->pin_root, STATE_READ, err, sizeof(err)))
 		return cli_fail(cli, "%s", err);
-	if (read_sources(st.buckets, &sources, &count)) {
+	if (read_top_sources(st.buckets, &top, rows)) {
 		state_close(&st);
 		return cli_fail(cli, "cannot read the bucket table: %s", state_strerror(errno));
 	}
-	qsort(sources, count, sizeof(*sources), by_drops);
-	shown = count < rows ? count : rows;
+	sources = top.heap;
+	count = top.seen;
+	shown = top.size;
 	now = sluice_time_now();
 
 	list = json_array();
