@@ -1,52 +1,209 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Per-packet cost of the data path, from BPF_PROG_RUN: the kernel runs the
- * program `repeat` times on one packet and reports the mean ns per run. Each
- * case presets the maps so that the repeated packet takes the intended path;
- * the reported figure is the median of several such runs.
+ * Per-packet cost of the data path, from BPF_PROG_RUN: the kernel runs a
+ * program `repeat` times on one frame and reports the mean ns per run. Each
+ * figure is the median of `runs` such runs, set beside the floor (a program
+ * that only returns XDP_DROP) and beside Sluice's parser alone.
  *
- *   bench_packet_cost [--repeat N] [--runs N] [--json FILE]
+ *   bench_packet_cost [-r REPEAT] [-n RUNS] [-q] [-j FILE]
+ *
+ * -q (quick, for `make bench QUICK=1`) takes fewer repeats and runs; -r and -n
+ * still override it. Every Sluice case presets its maps so the repeated frame
+ * takes the path it is named for, and is checked afterwards against the
+ * outcome counters and the bucket table: a case that took another path ends
+ * the bench with an error instead of timing the wrong thing under its name.
+ *
+ * Cases that need another source for every packet run behind a program that
+ * rewrites the frame's source first (tests/bench/sluice_wrap.bpf.c). The
+ * rewrite alone is timed too, and those cases are also given net of it:
+ * their time less what the rewrite costs above the floor, so the net figure
+ * compares with the other Sluice rows, which all include the floor.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
+#include <time.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/udp.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <jansson.h>
 
 #include "sluice.skel.h"
 #include "baseline.skel.h"
+#include "sluice_wrap.skel.h"
 #include "token_bucket.h"
 #include "parse.h"
+#include "../testing.h"
 
-struct frame {
-	struct ethhdr eth;
-	struct iphdr ip;
-	struct udphdr udp;
-	__u8 payload[18];
-} __attribute__((packed));
+#define DEFAULT_REPEAT 2000000
+#define DEFAULT_RUNS 5
+/* On the 2-core VM the whole quick run takes ~10 s, the default ~35 s. */
+#define QUICK_REPEAT 100000
+#define QUICK_RUNS 5
+#define MAX_RUNS 64
+#define MAX_CASES 24
 
-static struct frame udp_frame(const char *src)
+#define VLAN_ID 100
+#define PAYLOAD_LEN 18		/* an untagged IPv4 UDP frame is then the 60-byte minimum */
+
+/*
+ * Sources of the rewriting programs: 10.0.0.0/8 holds the 16M of the largest
+ * case. These frames never leave BPF_PROG_RUN.
+ */
+#define WRAP_FIRST_SOURCE 0x0a000000u
+/* The insert case starts every run on a fresh table, and fills at most a quarter of it. */
+#define INSERT_MAX_REPEAT (SLUICE_MAX_SOURCES / 4)
+/* Untimed packets before a churn case: 4 per source of the 1M case reach 98% of them. */
+#define CHURN_WARMUP (4u << 20)
+/* A reference program's table: it never touches it, so it need not take 100 MB. */
+#define REFERENCE_TABLE_SIZE 1024
+
+#define OVERRIDE_PREFIXES 100000
+#define PREFIX_SEED 0x5eedULL
+#define OVERRIDE_PREFIX "198.18.4.0/24"
+#define OVERRIDE_SOURCE "198.18.4.1"
+
+struct packet {
+	__u8 data[128];
+	__u32 len;
+};
+
+struct result {
+	const char *id;
+	const char *name;
+	__u32 repeat;
+	int runs;
+	double ns, min_ns, max_ns;
+	double net_ns;		/* net of the source rewrite, or < 0 */
+	json_t *extra;		/* what else the case learned, or NULL */
+};
+
+struct bench {
+	__u32 repeat;
+	int runs;
+	bool quick;
+	double floor_ns, parse_ns;	/* 0 until measured */
+	struct result results[MAX_CASES];
+	int n;
+	json_t *prefix_load;
+};
+
+/*
+ * Ends the bench. Every BPF object dies with the process's file descriptors,
+ * so there is nothing to tear down first.
+ */
+static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...)
 {
-	struct frame f = {};
+	va_list ap;
 
-	f.eth.h_proto = htons(ETH_P_IP);
-	f.ip.version = 4;
-	f.ip.ihl = 5;
-	f.ip.ttl = 64;
-	f.ip.protocol = IPPROTO_UDP;
-	f.ip.tot_len = htons(sizeof(f) - sizeof(f.eth));
-	inet_pton(AF_INET, src, &f.ip.saddr);
-	inet_pton(AF_INET, "198.18.0.2", &f.ip.daddr);
-	f.udp.source = htons(40000);
-	f.udp.dest = htons(9);
-	f.udp.len = htons(sizeof(f.udp) + sizeof(f.payload));
-	return f;
+	fprintf(stderr, "Error: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	exit(1);
+}
+
+#define fail_path(name, fmt, ...) die("case '%s' did not take its path: " fmt, name, __VA_ARGS__)
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* ---- Frames ------------------------------------------------------------ */
+
+static void put(struct packet *p, const void *bytes, size_t len)
+{
+	memcpy(p->data + p->len, bytes, len);
+	p->len += len;
+}
+
+/* A UDP frame from `src` (IPv4 or IPv6) to the bench's address, with one 802.1Q tag if `vlan`. */
+static struct packet udp_packet(const char *src, bool vlan)
+{
+	bool ipv6 = strchr(src, ':');
+	__u16 proto = ipv6 ? ETH_P_IPV6 : ETH_P_IP;
+	struct ethhdr eth = { .h_proto = htons(vlan ? ETH_P_8021Q : proto) };
+	struct udphdr udp = {
+		.source = htons(40000),
+		.dest = htons(9),
+		.len = htons(sizeof(udp) + PAYLOAD_LEN),
+	};
+	struct packet p = {};
+	int ok;
+
+	put(&p, &eth, sizeof(eth));
+	if (vlan) {
+		__be16 tag[2] = { htons(VLAN_ID), htons(proto) };
+
+		put(&p, tag, sizeof(tag));
+	}
+	if (ipv6) {
+		struct ipv6hdr ip6 = {
+			.version = 6,
+			.payload_len = htons(sizeof(udp) + PAYLOAD_LEN),
+			.nexthdr = IPPROTO_UDP,
+			.hop_limit = 64,
+		};
+
+		ok = inet_pton(AF_INET6, src, &ip6.saddr) == 1 &&
+		     inet_pton(AF_INET6, "2001:db8::2", &ip6.daddr) == 1;
+		put(&p, &ip6, sizeof(ip6));
+	} else {
+		struct iphdr ip = {
+			.version = 4,
+			.ihl = 5,
+			.ttl = 64,
+			.protocol = IPPROTO_UDP,
+			.tot_len = htons(sizeof(ip) + sizeof(udp) + PAYLOAD_LEN),
+		};
+
+		ok = inet_pton(AF_INET, src, &ip.saddr) == 1 &&
+		     inet_pton(AF_INET, "198.18.0.2", &ip.daddr) == 1;
+		put(&p, &ip, sizeof(ip));
+	}
+	if (!ok)
+		die("bad bench address %s", src);
+	put(&p, &udp, sizeof(udp));
+	p.len += PAYLOAD_LEN;	/* zeros */
+	return p;
+}
+
+/* ---- Timing and the table ----------------------------------------------- */
+
+static const char *verdict_name(__u32 verdict)
+{
+	static const char *const names[] = { "XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX",
+					     "XDP_REDIRECT" };
+
+	return verdict < sizeof(names) / sizeof(names[0]) ? names[verdict] : "?";
+}
+
+/* One BPF_PROG_RUN of `repeat` packets: the kernel's mean ns per packet. */
+static double run_once(const char *name, int prog_fd, const struct packet *pkt, __u32 repeat,
+		       __u32 want_verdict)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt->data, .data_size_in = pkt->len,
+		    .repeat = repeat);
+	int err = bpf_prog_test_run_opts(prog_fd, &opts);
+
+	if (err)
+		die("BPF_PROG_RUN failed for '%s': %s", name, strerror(-err));
+	if (opts.retval != want_verdict)
+		fail_path(name, "verdict %s, want %s", verdict_name(opts.retval),
+			  verdict_name(want_verdict));
+	return opts.duration;
 }
 
 static int compare_doubles(const void *a, const void *b)
@@ -56,162 +213,698 @@ static int compare_doubles(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Median ns/packet over `runs` runs of `repeat` packets, or -1. */
-static double measure(int prog_fd, const struct frame *f, int repeat, int runs)
+static double round2(double x)
 {
-	double samples[64];
-
-	for (int i = 0; i < runs && i < 64; i++) {
-		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f, .data_size_in = sizeof(*f),
-			    .repeat = repeat);
-
-		if (bpf_prog_test_run_opts(prog_fd, &opts)) {
-			fprintf(stderr, "Error: BPF_PROG_RUN failed: %s\n", strerror(errno));
-			return -1;
-		}
-		samples[i] = opts.duration;
-	}
-	qsort(samples, runs, sizeof(double), compare_doubles);
-	return samples[runs / 2];
+	return (double)(long long)(x * 100 + (x < 0 ? -0.5 : 0.5)) / 100;
 }
 
-/* Sets a prefix's limit, keyed as the CLI keys it; any failure ends the bench. */
-static void set_limit(struct sluice_bpf *skel, const char *prefix, __u64 rate, __u64 burst,
-		      bool unlimited)
+static void print_row(const struct bench *b, const char *name, double ns)
 {
-	struct sluice_limit limit = { .flags = SLUICE_LIMIT_UNLIMITED };
-	struct sluice_prefix_key key;
-	char err[SLUICE_ERR_LEN];
-	int ret;
+	printf("%-46s %9.1f %8.2f %8.2f\n", name, ns, ns / b->floor_ns, ns / b->parse_ns);
+	fflush(stdout);
+}
 
-	if (parse_prefix("bench prefix", prefix, &key, err, sizeof(err))) {
-		fprintf(stderr, "Error: %s\n", err);
-		exit(1);
-	}
-	if (!unlimited && sluice_limit_init(&limit, rate, burst)) {
-		fprintf(stderr, "Error: bad bench limit for %s\n", prefix);
-		exit(1);
-	}
-	ret = bpf_map__update_elem(skel->maps.limits, &key, sizeof(key), &limit, sizeof(limit),
-				   BPF_ANY);
-	if (ret) {
-		fprintf(stderr, "Error: cannot set the limit of %s: %s\n", prefix, strerror(-ret));
-		exit(1);
-	}
+/* Records a case from its samples (sorted here) and prints it once the references are known. */
+static struct result *record(struct bench *b, const char *id, const char *name, double *samples,
+			     int runs, __u32 repeat)
+{
+	struct result *r;
+
+	if (b->n == MAX_CASES)
+		die("too many bench cases");
+	r = &b->results[b->n++];
+	qsort(samples, runs, sizeof(double), compare_doubles);
+	*r = (struct result){ .id = id, .name = name, .repeat = repeat, .runs = runs,
+			      .ns = samples[runs / 2], .min_ns = samples[0],
+			      .max_ns = samples[runs - 1], .net_ns = -1 };
+	if (b->parse_ns > 0)
+		print_row(b, name, r->ns);
+	return r;
+}
+
+/* Median of the bench's runs of one program on one frame. */
+static struct result *time_case(struct bench *b, const char *id, const char *name, int prog_fd,
+				const struct packet *pkt, __u32 want_verdict)
+{
+	double samples[MAX_RUNS];
+
+	for (int i = 0; i < b->runs; i++)
+		samples[i] = run_once(name, prog_fd, pkt, b->repeat, want_verdict);
+	return record(b, id, name, samples, b->runs, b->repeat);
 }
 
 /*
- * Whether the source's packets took the path the bench meant: a bucket that
- * passed, one that dropped, or no bucket at all (no limit applied).
+ * The case's time less what the source rewrite costs above the floor. A
+ * rewrite timed under the floor is noise (the kernel reports whole ns): 0.
  */
-static bool took_path(struct sluice_bpf *skel, const char *addr, int want_passed,
-		      int want_dropped, bool want_bucket)
+static void add_net(const struct bench *b, struct result *r, double rewrite_ns)
+{
+	r->net_ns = r->ns - (rewrite_ns > b->floor_ns ? rewrite_ns - b->floor_ns : 0);
+	print_row(b, "  net of the source rewrite", r->net_ns);
+}
+
+/* ---- Sluice's maps ------------------------------------------------------ */
+
+/* The maps every case checks, whichever object (sluice or sluice_wrap) holds them. */
+struct sluice_maps {
+	const struct bpf_map *counters, *buckets, *limits;
+};
+
+#define SLUICE_MAPS(skel) \
+	((struct sluice_maps){ (skel)->maps.counters, (skel)->maps.buckets, (skel)->maps.limits })
+
+static void prefix_or_die(const char *text, struct sluice_prefix_key *key)
+{
+	char err[SLUICE_ERR_LEN];
+
+	if (parse_prefix("bench prefix", text, key, err, sizeof(err)))
+		die("%s", err);
+}
+
+static struct sluice_limit limit_or_die(__u64 rate, __u64 burst)
+{
+	struct sluice_limit limit = {};
+
+	if (sluice_limit_init(&limit, rate, burst))
+		die("bad bench limit %llu/s burst %llu", (unsigned long long)rate,
+		    (unsigned long long)burst);
+	return limit;
+}
+
+/* A limit that always has room, and one that has none after its first packet. */
+#define ROOMY_LIMIT() limit_or_die(SLUICE_MAX_RATE, SLUICE_MAX_BURST)
+#define STRICT_LIMIT() limit_or_die(1, 1)
+
+/* Sets a prefix's limit, keyed as the CLI keys it. */
+static void set_limit(const struct sluice_maps *m, const char *prefix,
+		      const struct sluice_limit *limit)
+{
+	struct sluice_prefix_key key;
+	int err;
+
+	prefix_or_die(prefix, &key);
+	err = bpf_map__update_elem(m->limits, &key, sizeof(key), limit, sizeof(*limit), BPF_ANY);
+	if (err)
+		die("cannot set the limit of %s: %s", prefix, strerror(-err));
+}
+
+static void set_unlimited(const struct sluice_maps *m, const char *prefix)
+{
+	struct sluice_limit limit = { .flags = SLUICE_LIMIT_UNLIMITED };
+
+	set_limit(m, prefix, &limit);
+}
+
+#define OUTCOME_KEY(name, key, drops, help) key,
+static const char *const outcome_names[] = { SLUICE_OUTCOMES(OUTCOME_KEY) };
+#undef OUTCOME_KEY
+
+struct outcomes {
+	__u64 packets[SLUICE_OUTCOME_COUNT];
+};
+
+/* The outcome counters, summed over all CPUs. */
+static struct outcomes read_outcomes(const struct sluice_maps *m)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	struct sluice_counter percpu[ncpus > 0 ? ncpus : 1];
+	struct outcomes out = {};
+
+	if (ncpus < 1)
+		die("cannot count the CPUs: %s", strerror(-ncpus));
+	for (__u32 key = 0; key < SLUICE_OUTCOME_COUNT; key++) {
+		int err = bpf_map__lookup_elem(m->counters, &key, sizeof(key), percpu,
+					       sizeof(percpu), 0);
+
+		if (err)
+			die("cannot read the outcome counters: %s", strerror(-err));
+		for (int cpu = 0; cpu < ncpus; cpu++)
+			out.packets[key] += percpu[cpu].packets;
+	}
+	return out;
+}
+
+/*
+ * Checks that the case's `packets` all ended in `want`, but for at most
+ * `others` (a drop case lets a token through each second).
+ */
+static void expect_outcome(const char *name, const struct outcomes *before,
+			   const struct outcomes *after, enum sluice_outcome want, __u64 packets,
+			   __u64 others)
+{
+	char counted[512] = "";
+	size_t used = 0;
+	__u64 total = 0, got = after->packets[want] - before->packets[want];
+
+	for (int i = 0; i < SLUICE_OUTCOME_COUNT; i++) {
+		__u64 delta = after->packets[i] - before->packets[i];
+
+		total += delta;
+		if (delta && used < sizeof(counted))
+			used += snprintf(counted + used, sizeof(counted) - used, "%s%s %llu",
+					 used ? ", " : "", outcome_names[i],
+					 (unsigned long long)delta);
+	}
+	if (total != packets || got + others < packets)
+		fail_path(name, "%llu of %llu packets ended %s, want %s (counted: %s)",
+			  (unsigned long long)got, (unsigned long long)packets, outcome_names[want],
+			  others ? "nearly all" : "all", used ? counted : "nothing");
+}
+
+/* The bucket of one source, or false if it has none. */
+static bool bucket_of(const struct sluice_maps *m, const char *addr, struct sluice_bucket *bucket)
 {
 	struct sluice_source_key key = {};
 	struct sluice_prefix_key prefix;
-	struct sluice_bucket bucket;
-	char err[SLUICE_ERR_LEN];
-	bool found;
 
-	if (parse_prefix("bench source", addr, &prefix, err, sizeof(err)))
-		return false;
+	prefix_or_die(addr, &prefix);
 	key.family = prefix.family;
 	memcpy(key.addr, prefix.addr, sizeof(key.addr));
-	found = !bpf_map__lookup_elem(skel->maps.buckets, &key, sizeof(key), &bucket,
-				      sizeof(bucket), 0);
-	if (!want_bucket)
-		return !found;
-	return found && (bucket.passed > 0) == want_passed && (bucket.dropped > 0) == want_dropped;
+	return !bpf_map__lookup_elem(m->buckets, &key, sizeof(key), bucket, sizeof(*bucket), 0);
+}
+
+/* Checks that the source's bucket counted `passed` and `dropped` packets. */
+static void expect_bucket(const char *name, const struct sluice_maps *m, const char *addr,
+			  __u64 passed, __u64 dropped)
+{
+	struct sluice_bucket bucket;
+
+	if (!bucket_of(m, addr, &bucket))
+		fail_path(name, "%s has no bucket", addr);
+	if (bucket.passed != passed || bucket.dropped != dropped)
+		fail_path(name, "bucket of %s passed %llu and dropped %llu, want %llu and %llu",
+			  addr, (unsigned long long)bucket.passed,
+			  (unsigned long long)bucket.dropped, (unsigned long long)passed,
+			  (unsigned long long)dropped);
+}
+
+struct table_scan {
+	__u64 entries;
+	__u64 passed;		/* packets counted in the buckets still in the table */
+};
+
+/* Walks the bucket table in batches: one lookup per key would take seconds at 1M. */
+static struct table_scan scan_buckets(const struct sluice_maps *m)
+{
+	enum { CHUNK = 65536 };
+	struct sluice_source_key *keys = calloc(CHUNK, sizeof(*keys));
+	struct sluice_bucket *values = calloc(CHUNK, sizeof(*values));
+	/* The hash table's batch position is a bucket index; the size of a key covers it. */
+	struct sluice_source_key in_batch, out_batch;
+	struct table_scan scan = {};
+	int fd = bpf_map__fd(m->buckets);
+	bool first = true;
+	int err;
+
+	if (!keys || !values)
+		die("out of memory");
+	do {
+		__u32 count = CHUNK;
+
+		err = bpf_map_lookup_batch(fd, first ? NULL : &in_batch, &out_batch, keys, values,
+					   &count, NULL);
+		if (err && err != -ENOENT)
+			die("cannot read the bucket table: %s", strerror(-err));
+		for (__u32 i = 0; i < count; i++)
+			scan.passed += values[i].passed;
+		scan.entries += count;
+		in_batch = out_batch;
+		first = false;
+	} while (!err);
+	free(keys);
+	free(values);
+	return scan;
+}
+
+/* Opens the wrapper object with only the named programs to load, its table `table_size` long. */
+static struct sluice_wrap_bpf *load_wrap(__u32 source_mask, __u32 table_size,
+					 const char *const *keep)
+{
+	struct sluice_wrap_bpf *skel = sluice_wrap_bpf__open();
+	struct bpf_program *prog;
+	int err;
+
+	if (!skel)
+		die("cannot open the wrapper object: %s", strerror(errno));
+	skel->rodata->first_source = WRAP_FIRST_SOURCE;
+	skel->rodata->source_mask = source_mask;
+	bpf_object__for_each_program(prog, skel->obj) {
+		bool wanted = false;
+
+		for (const char *const *name = keep; *name; name++)
+			wanted |= !strcmp(bpf_program__name(prog), *name);
+		bpf_program__set_autoload(prog, wanted);
+	}
+	err = bpf_map__set_max_entries(skel->maps.buckets, table_size);
+	err = err ? err : sluice_wrap_bpf__load(skel);
+	if (err)
+		die("cannot load the wrapper object: %s", strerror(-err));
+	return skel;
+}
+
+/* ---- The cases ---------------------------------------------------------- */
+
+/* Floor, parser, clocks and the source rewrites: what Sluice's figures are read against. */
+static void time_references(struct bench *b, double *rewrite_next_ns, double *rewrite_random_ns)
+{
+	static const char *const rewrites[] = { "xdp_new_rw", "xdp_rand_rw", NULL };
+	struct packet v4 = udp_packet("198.18.1.1", false), v6 = udp_packet("2001:db8:1::1", false),
+		      vlan = udp_packet("198.18.1.1", true);
+	struct baseline_bpf *base = baseline_bpf__open_and_load();
+	struct sluice_wrap_bpf *wrap;
+	struct result *floor, *parse;
+
+	if (!base)
+		die("cannot load the BPF programs: %s (root needed)", strerror(errno));
+	floor = time_case(b, "floor", "floor: return XDP_DROP",
+			  bpf_program__fd(base->progs.xdp_drop_only), &v4, XDP_DROP);
+	parse = time_case(b, "parse", "parse to L4 only",
+			  bpf_program__fd(base->progs.xdp_parse_only), &v4, XDP_DROP);
+	b->floor_ns = floor->ns;
+	b->parse_ns = parse->ns;
+	if (b->floor_ns <= 0 || b->parse_ns <= 0)
+		die("the floor or the parser took 0 ns: raise the repeat count");
+	printf("%-46s %9s %8s %8s\n", "CASE", "NS/PACKET", "X FLOOR", "X PARSE");
+	print_row(b, floor->name, floor->ns);
+	print_row(b, parse->name, parse->ns);
+
+	time_case(b, "parse_ipv6", "parse to L4 only, IPv6",
+		  bpf_program__fd(base->progs.xdp_parse_only), &v6, XDP_DROP);
+	time_case(b, "parse_vlan", "parse to L4 only, VLAN-tagged",
+		  bpf_program__fd(base->progs.xdp_parse_only), &vlan, XDP_DROP);
+	time_case(b, "ktime", "bpf_ktime_get_ns", bpf_program__fd(base->progs.xdp_ktime), &v4,
+		  XDP_DROP);
+	time_case(b, "ktime_coarse", "bpf_ktime_get_coarse_ns",
+		  bpf_program__fd(base->progs.xdp_ktime_coarse), &v4, XDP_DROP);
+	baseline_bpf__destroy(base);
+
+	/* The mask's value costs nothing: it is loaded and applied alike for 1M or 16M. */
+	wrap = load_wrap((1u << 20) - 1, REFERENCE_TABLE_SIZE, rewrites);
+	*rewrite_next_ns = time_case(b, "rewrite_next", "rewrite only: next source",
+				     bpf_program__fd(wrap->progs.xdp_new_rw), &v4, XDP_DROP)->ns;
+	*rewrite_random_ns = time_case(b, "rewrite_random", "rewrite only: random source",
+				       bpf_program__fd(wrap->progs.xdp_rand_rw), &v4,
+				       XDP_DROP)->ns;
+	sluice_wrap_bpf__destroy(wrap);
+}
+
+/* One case on Sluice's own program: times it, then checks every packet ended in `want`. */
+static void time_sluice(struct bench *b, const char *id, const char *name, int prog_fd,
+			const struct sluice_maps *m, const struct packet *pkt,
+			enum sluice_outcome want, __u64 others)
+{
+	struct outcomes before = read_outcomes(m), after;
+
+	time_case(b, id, name, prog_fd, pkt, sluice_outcome_drops(want) ? XDP_DROP : XDP_PASS);
+	after = read_outcomes(m);
+	expect_outcome(name, &before, &after, want, (__u64)b->runs * b->repeat, others);
+}
+
+/* Tracked sources (IPv4, IPv6, VLAN-tagged) passing and dropping, and a source with no limit. */
+static void time_tracked(struct bench *b)
+{
+	struct packet pass = udp_packet("198.18.1.1", false), drop = udp_packet("198.18.2.1", false),
+		      unlimited = udp_packet("198.18.3.1", false),
+		      ipv6 = udp_packet("2001:db8:1::1", false), vlan = udp_packet("198.18.1.2", true);
+	struct sluice_bpf *skel = sluice_bpf__open_and_load();
+	struct sluice_limit roomy = ROOMY_LIMIT(), strict = STRICT_LIMIT();
+	__u64 packets = (__u64)b->runs * b->repeat;
+	struct sluice_bucket bucket;
+	struct sluice_maps m;
+	int fd;
+
+	if (!skel)
+		die("cannot load sluice: %s", strerror(errno));
+	m = SLUICE_MAPS(skel);
+	fd = bpf_program__fd(skel->progs.sluice_xdp);
+	set_limit(&m, "198.18.1.0/24", &roomy);
+	set_limit(&m, "198.18.2.0/24", &strict);
+	set_unlimited(&m, "198.18.3.0/24");
+	set_limit(&m, "2001:db8:1::/48", &roomy);
+
+	time_sluice(b, "no_limit", "sluice: no limit applies", fd, &m, &unlimited,
+		    SLUICE_PASSED_UNLIMITED, 0);
+	if (bucket_of(&m, "198.18.3.1", &bucket))
+		fail_path("sluice: no limit applies", "%s", "an unlimited source got a bucket");
+	time_sluice(b, "tracked_pass", "sluice: tracked source, pass", fd, &m, &pass,
+		    SLUICE_PASSED, 0);
+	expect_bucket("sluice: tracked source, pass", &m, "198.18.1.1", packets, 0);
+
+	/* The first packet takes the one token; a token comes back each second. */
+	run_once("sluice: tracked source, drop", fd, &drop, 1, XDP_PASS);
+	time_sluice(b, "tracked_drop", "sluice: tracked source, drop", fd, &m, &drop,
+		    SLUICE_DROPPED_RATE, packets / 100);
+
+	time_sluice(b, "ipv6_pass", "sluice: IPv6 tracked source, pass", fd, &m, &ipv6,
+		    SLUICE_PASSED, 0);
+	expect_bucket("sluice: IPv6 tracked source, pass", &m, "2001:db8:1::1", packets, 0);
+	time_sluice(b, "vlan_pass", "sluice: VLAN-tagged, tracked source, pass", fd, &m, &vlan,
+		    SLUICE_PASSED, 0);
+	expect_bucket("sluice: VLAN-tagged, tracked source, pass", &m, "198.18.1.2", packets, 0);
+	sluice_bpf__destroy(skel);
+}
+
+static int compare_keys(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct sluice_prefix_key));
+}
+
+/*
+ * `count` distinct random prefixes, half IPv4 /16../32 and half IPv6
+ * /32../64, as text through parse_prefix() so they are keyed as the CLI keys
+ * them. None falls in 198.18.0.0/15 or 2001:db8::/32, where the override and
+ * the bench's sources are.
+ */
+static struct sluice_prefix_key *random_prefixes(__u32 count)
+{
+	struct sluice_prefix_key *keys = calloc(count, sizeof(*keys));
+	__u64 rng = PREFIX_SEED;
+	__u32 n = 0;
+
+	if (!keys)
+		die("out of memory");
+	while (n < count) {
+		__u32 before = n;
+
+		while (n < count) {
+			char text[SLUICE_PREFIX_STR_LEN], host[INET6_ADDRSTRLEN];
+			__u64 r = test_rng_next(&rng);
+			unsigned int len;
+
+			if (n % 2 == 0) {
+				__u32 addr;
+
+				len = 16 + (r >> 59) % 17;
+				addr = (__u32)r & (0xffffffffu << (32 - len));
+				if (addr >> 17 == 0xc6120000u >> 17)
+					continue;
+				addr = htonl(addr);
+				inet_ntop(AF_INET, &addr, host, sizeof(host));
+			} else {
+				__u8 addr[16] = {};
+				__u64 top;
+
+				len = 32 + (r % 33);
+				top = test_rng_next(&rng) & (~0ULL << (64 - len));
+				if (top >> 32 == 0x20010db8)
+					continue;
+				for (int i = 0; i < 8; i++)
+					addr[i] = top >> (56 - 8 * i);
+				inet_ntop(AF_INET6, addr, host, sizeof(host));
+			}
+			snprintf(text, sizeof(text), "%s/%u", host, len);
+			prefix_or_die(text, &keys[n++]);
+		}
+		/* Keep the distinct ones, and draw again for the repeats. */
+		qsort(keys, n, sizeof(*keys), compare_keys);
+		n = 0;
+		for (__u32 i = 0; i < count; i++)
+			if (i == 0 || compare_keys(&keys[i], &keys[n - 1]))
+				keys[n++] = keys[i];
+		if (n == before)
+			die("cannot draw %u distinct prefixes", count);
+	}
+	return keys;
+}
+
+/* A source under an override, in a limits trie of 100k prefixes and a default. */
+static void time_prefix_override(struct bench *b)
+{
+	const char *name = "sluice: override among 100k prefixes, pass";
+	struct packet pkt = udp_packet(OVERRIDE_SOURCE, false);
+	struct sluice_bpf *skel = sluice_bpf__open_and_load();
+	struct sluice_prefix_key *keys = random_prefixes(OVERRIDE_PREFIXES);
+	struct sluice_limit roomy = ROOMY_LIMIT(), strict = STRICT_LIMIT();
+	struct sluice_limit *values = calloc(OVERRIDE_PREFIXES, sizeof(*values));
+	__u32 count = OVERRIDE_PREFIXES;
+	struct sluice_maps m;
+	bool batched = true;
+	double start, seconds;
+	int err, ipv4 = 0;
+
+	if (!skel)
+		die("cannot load sluice: %s", strerror(errno));
+	if (!values)
+		die("out of memory");
+	m = SLUICE_MAPS(skel);
+	/*
+	 * Every prefix but the override drops after one packet, so a packet
+	 * that found any other limit would show up as dropped.
+	 */
+	for (__u32 i = 0; i < count; i++)
+		values[i] = strict;
+	start = now_seconds();
+	err = bpf_map_update_batch(bpf_map__fd(m.limits), keys, values, &count, NULL);
+	if (err == -EOPNOTSUPP || err == -524 /* the kernel's ENOTSUPP: no batch operations */) {
+		batched = false;
+		for (count = 0; count < OVERRIDE_PREFIXES; count++) {
+			err = bpf_map__update_elem(m.limits, &keys[count], sizeof(keys[0]),
+						   &values[count], sizeof(values[0]), BPF_ANY);
+			if (err)
+				break;
+		}
+	}
+	if (err)
+		die("cannot load %u prefixes (%u loaded): %s", OVERRIDE_PREFIXES, count,
+		    strerror(-err));
+	seconds = now_seconds() - start;
+	for (__u32 i = 0; i < OVERRIDE_PREFIXES; i++)
+		ipv4 += keys[i].family == SLUICE_FAMILY_IPV4;
+	b->prefix_load = json_pack("{s:i, s:i, s:i, s:b, s:f}", "prefixes", OVERRIDE_PREFIXES,
+				   "ipv4", ipv4, "ipv6", OVERRIDE_PREFIXES - ipv4, "batch", batched,
+				   "seconds", round2(seconds * 1000) / 1000);
+	set_limit(&m, "default", &strict);
+	set_limit(&m, OVERRIDE_PREFIX, &roomy);
+	free(keys);
+	free(values);
+
+	time_sluice(b, "prefix_override", name, bpf_program__fd(skel->progs.sluice_xdp), &m, &pkt,
+		    SLUICE_PASSED, 0);
+	expect_bucket(name, &m, OVERRIDE_SOURCE, (__u64)b->runs * b->repeat, 0);
+	sluice_bpf__destroy(skel);
+}
+
+/*
+ * First-sight inserts: a new source for every packet, into a table that is
+ * empty at the start of every run (reloaded, since one run fills a quarter).
+ */
+static __u32 insert_repeat(const struct bench *b)
+{
+	return b->repeat < INSERT_MAX_REPEAT ? b->repeat : INSERT_MAX_REPEAT;
+}
+
+static void time_insert(struct bench *b, double rewrite_ns)
+{
+	static const char *const progs[] = { "xdp_new_src", NULL };
+	const char *name = "sluice: new source per packet (insert)";
+	__u32 repeat = insert_repeat(b);
+	struct packet pkt = udp_packet("10.0.0.0", false);
+	struct sluice_limit roomy = ROOMY_LIMIT();
+	double samples[MAX_RUNS];
+	struct result *r;
+
+	for (int i = 0; i < b->runs; i++) {
+		struct sluice_wrap_bpf *skel = load_wrap(0, SLUICE_MAX_SOURCES, progs);
+		struct sluice_maps m = SLUICE_MAPS(skel);
+		struct outcomes before, after;
+		struct table_scan scan;
+
+		set_limit(&m, "default", &roomy);
+		before = read_outcomes(&m);
+		samples[i] = run_once(name, bpf_program__fd(skel->progs.xdp_new_src), &pkt, repeat,
+				      XDP_PASS);
+		after = read_outcomes(&m);
+		expect_outcome(name, &before, &after, SLUICE_PASSED, repeat, 0);
+		scan = scan_buckets(&m);
+		if (skel->bss->next_source != repeat || scan.entries != repeat ||
+		    scan.passed != repeat)
+			fail_path(name, "%u sources sent, %llu buckets created, %llu packets in them; want %u of each",
+				  skel->bss->next_source, (unsigned long long)scan.entries,
+				  (unsigned long long)scan.passed, repeat);
+		sluice_wrap_bpf__destroy(skel);
+	}
+	r = record(b, "insert", name, samples, b->runs, repeat);
+	add_net(b, r, rewrite_ns);
+	r->extra = json_pack("{s:i}", "buckets_created_per_run", repeat);
+}
+
+/*
+ * A flood from 2^sources_log2 random sources into a warm table of
+ * SLUICE_MAX_SOURCES: at 1M most lookups find their bucket, at 16M most
+ * evict the least recently used one.
+ */
+static void time_churn(struct bench *b, const char *id, const char *name, int sources_log2,
+		       double rewrite_ns)
+{
+	static const char *const progs[] = { "xdp_rand_src", NULL };
+	struct sluice_wrap_bpf *skel = load_wrap((1u << sources_log2) - 1, SLUICE_MAX_SOURCES, progs);
+	struct sluice_maps m = SLUICE_MAPS(skel);
+	int fd = bpf_program__fd(skel->progs.xdp_rand_src);
+	struct packet pkt = udp_packet("10.0.0.0", false);
+	__u64 sources = 1ull << sources_log2, packets;
+	struct sluice_limit roomy = ROOMY_LIMIT();
+	struct outcomes before, after;
+	struct table_scan scan;
+	double hit_rate, evicted_share;
+	struct result *r;
+
+	set_limit(&m, "default", &roomy);
+	before = read_outcomes(&m);
+	run_once(name, fd, &pkt, CHURN_WARMUP, XDP_PASS);
+	r = time_case(b, id, name, fd, &pkt, XDP_PASS);
+	add_net(b, r, rewrite_ns);
+	after = read_outcomes(&m);
+	packets = CHURN_WARMUP + (__u64)b->runs * b->repeat;
+	expect_outcome(name, &before, &after, SLUICE_PASSED, packets, 0);
+
+	/*
+	 * Sources are drawn uniformly, so a lookup finds its bucket about as
+	 * often as the table holds a given source; packets counted in
+	 * buckets that are gone show how much the table evicted.
+	 */
+	scan = scan_buckets(&m);
+	hit_rate = (double)scan.entries / sources;
+	evicted_share = 1 - (double)scan.passed / packets;
+	printf("  table: %llu of %u entries, ~%.1f%% hits, %.1f%% of packets evicted\n",
+	       (unsigned long long)scan.entries, SLUICE_MAX_SOURCES, 100 * hit_rate,
+	       100 * evicted_share);
+	r->extra = json_pack("{s:I, s:I, s:I, s:I, s:f, s:f}", "sources", (json_int_t)sources,
+			     "table_size", (json_int_t)SLUICE_MAX_SOURCES, "warmup_packets",
+			     (json_int_t)CHURN_WARMUP, "tracked_after", (json_int_t)scan.entries,
+			     "estimated_hit_rate", round2(hit_rate * 100) / 100,
+			     "evicted_packet_share", round2(evicted_share * 100) / 100);
+	/* The table must be nearly full, and evicting only when sources outnumber its entries. */
+	if (scan.entries < SLUICE_MAX_SOURCES * 0.9)
+		fail_path(name, "the table holds %llu of %u entries after %llu packets",
+			  (unsigned long long)scan.entries, SLUICE_MAX_SOURCES,
+			  (unsigned long long)packets);
+	if ((sources > SLUICE_MAX_SOURCES) != (evicted_share > 0.5))
+		fail_path(name, "%.1f%% of packets are in evicted buckets with %llu sources",
+			  100 * evicted_share, (unsigned long long)sources);
+	sluice_wrap_bpf__destroy(skel);
+}
+
+/* ---- Output and main ---------------------------------------------------- */
+
+static void write_json(const struct bench *b, const char *path)
+{
+	json_t *cases = json_array();
+	json_t *root = json_pack("{s:i, s:i, s:b, s:o}", "repeat", (int)b->repeat, "runs", b->runs,
+				 "quick", b->quick, "cases", cases);
+
+	if (!root)
+		die("out of memory");
+	for (int i = 0; i < b->n; i++) {
+		const struct result *r = &b->results[i];
+		json_t *c = json_pack("{s:s, s:s, s:f, s:f, s:f, s:f, s:f, s:i, s:i}", "id", r->id,
+				      "name", r->name, "ns_per_packet", r->ns, "ratio_to_floor",
+				      round2(r->ns / b->floor_ns), "ratio_to_parse",
+				      round2(r->ns / b->parse_ns), "min_ns", r->min_ns, "max_ns",
+				      r->max_ns, "repeat", (int)r->repeat, "runs", r->runs);
+
+		if (r->net_ns >= 0) {
+			json_object_set_new(c, "net_of_rewrite_ns", json_real(round2(r->net_ns)));
+			json_object_set_new(c, "net_ratio_to_floor",
+					    json_real(round2(r->net_ns / b->floor_ns)));
+			json_object_set_new(c, "net_ratio_to_parse",
+					    json_real(round2(r->net_ns / b->parse_ns)));
+		}
+		if (r->extra)
+			json_object_update(c, r->extra);
+		json_array_append_new(cases, c);
+	}
+	if (b->prefix_load)
+		json_object_set(root, "prefix_load", b->prefix_load);
+	if (json_dump_file(root, path, JSON_INDENT(2) | JSON_REAL_PRECISION(10)))
+		die("cannot write %s: %s", path, strerror(errno));
+	json_decref(root);
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: bench_packet_cost [-r REPEAT] [-n RUNS] [-q] [-j FILE]\n"
+		"  -r, --repeat N  packets per BPF_PROG_RUN (default %d, quick %d)\n"
+		"  -n, --runs N    runs per case, the median is reported (default %d, quick %d)\n"
+		"  -q, --quick     fewer repeats and runs, for make bench QUICK=1\n"
+		"  -j, --json FILE also write the results as JSON\n",
+		DEFAULT_REPEAT, QUICK_REPEAT, DEFAULT_RUNS, QUICK_RUNS);
 }
 
 int main(int argc, char **argv)
 {
-	int repeat = 2000000, runs = 5, opt;
-	const char *json_path = NULL;
-	struct sluice_bpf *skel;
-	struct baseline_bpf *base;
-	struct frame pass = udp_frame("198.18.1.1"), drop = udp_frame("198.18.2.1"),
-		     unlimited = udp_frame("198.18.3.1");
-	struct {
-		const char *name;
-		int prog_fd;
-		const struct frame *frame;
-		double ns;
-	} cases[7];
-	int n = 0;
-	FILE *json;
+	static const struct option options[] = {
+		{ "repeat", required_argument, NULL, 'r' },
+		{ "runs", required_argument, NULL, 'n' },
+		{ "quick", no_argument, NULL, 'q' },
+		{ "json", required_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	static struct bench b;
+	const char *json_path = NULL, *repeat_arg = NULL, *runs_arg = NULL;
+	double rewrite_next_ns, rewrite_random_ns, start = now_seconds();
+	char err[SLUICE_ERR_LEN];
+	__u64 value;
+	int opt;
 
-	while ((opt = getopt(argc, argv, "r:n:j:")) != -1) {
-		if (opt == 'r')
-			repeat = atoi(optarg);
-		else if (opt == 'n')
-			runs = atoi(optarg);
-		else if (opt == 'j')
+	while ((opt = getopt_long(argc, argv, "r:n:qj:h", options, NULL)) != -1) {
+		switch (opt) {
+		case 'r':
+			repeat_arg = optarg;
+			break;
+		case 'n':
+			runs_arg = optarg;
+			break;
+		case 'q':
+			b.quick = true;
+			break;
+		case 'j':
 			json_path = optarg;
-		else
-			return 1;
-	}
-	if (repeat <= 0 || runs <= 0 || runs > 64) {
-		fprintf(stderr, "Error: invalid -r or -n\n");
-		return 1;
-	}
-
-	skel = sluice_bpf__open_and_load();
-	base = baseline_bpf__open_and_load();
-	if (!skel || !base) {
-		fprintf(stderr, "Error: cannot load the BPF programs: %s (root needed)\n",
-			strerror(errno));
-		return 1;
-	}
-	/* A limit that always has room, one that never does, and no limit. */
-	set_limit(skel, "198.18.1.0/24", SLUICE_MAX_RATE, SLUICE_MAX_BURST, false);
-	set_limit(skel, "198.18.2.0/24", 1, 1, false);
-	set_limit(skel, "198.18.3.0/24", 0, 0, true);
-
-	cases[n++] = (typeof(cases[0])){ "floor: return XDP_DROP",
-					 bpf_program__fd(base->progs.xdp_drop_only), &pass };
-	cases[n++] = (typeof(cases[0])){ "parse to L4 only",
-					 bpf_program__fd(base->progs.xdp_parse_only), &pass };
-	cases[n++] = (typeof(cases[0])){ "bpf_ktime_get_ns",
-					 bpf_program__fd(base->progs.xdp_ktime), &pass };
-	cases[n++] = (typeof(cases[0])){ "bpf_ktime_get_coarse_ns",
-					 bpf_program__fd(base->progs.xdp_ktime_coarse), &pass };
-	cases[n++] = (typeof(cases[0])){ "sluice: no limit applies",
-					 bpf_program__fd(skel->progs.sluice_xdp), &unlimited };
-	cases[n++] = (typeof(cases[0])){ "sluice: tracked source, pass",
-					 bpf_program__fd(skel->progs.sluice_xdp), &pass };
-	cases[n++] = (typeof(cases[0])){ "sluice: tracked source, drop",
-					 bpf_program__fd(skel->progs.sluice_xdp), &drop };
-
-	printf("%-34s %10s %10s\n", "CASE", "NS/PACKET", "X FLOOR");
-	for (int i = 0; i < n; i++) {
-		cases[i].ns = measure(cases[i].prog_fd, cases[i].frame, repeat, runs);
-		if (cases[i].ns < 0)
-			return 1;
-		printf("%-34s %10.1f %10.2f\n", cases[i].name, cases[i].ns,
-		       cases[0].ns > 0 ? cases[i].ns / cases[0].ns : 0);
-	}
-	/* A preset that missed its source would time another path under this one's name. */
-	if (!took_path(skel, "198.18.1.1", 1, 0, true) ||
-	    !took_path(skel, "198.18.2.1", 1, 1, true) ||
-	    !took_path(skel, "198.18.3.1", 0, 0, false)) {
-		fprintf(stderr, "Error: a sluice case did not take the path it is named for\n");
-		return 1;
-	}
-	if (json_path) {
-		json = fopen(json_path, "w");
-		if (!json) {
-			fprintf(stderr, "Error: cannot write %s: %s\n", json_path, strerror(errno));
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
 			return 1;
 		}
-		fprintf(json, "{\"repeat\": %d, \"runs\": %d, \"cases\": [", repeat, runs);
-		for (int i = 0; i < n; i++)
-			fprintf(json, "%s{\"name\": \"%s\", \"ns_per_packet\": %.2f}", i ? ", " : "",
-				cases[i].name, cases[i].ns);
-		fprintf(json, "]}\n");
-		fclose(json);
 	}
-	sluice_bpf__destroy(skel);
-	baseline_bpf__destroy(base);
+	if (optind < argc) {
+		usage(stderr);
+		return 1;
+	}
+	b.repeat = b.quick ? QUICK_REPEAT : DEFAULT_REPEAT;
+	b.runs = b.quick ? QUICK_RUNS : DEFAULT_RUNS;
+	if (repeat_arg) {
+		if (parse_count("--repeat", repeat_arg, 1, 1000000000, &value, err, sizeof(err)))
+			die("%s", err);
+		b.repeat = value;
+	}
+	if (runs_arg) {
+		if (parse_count("--runs", runs_arg, 1, MAX_RUNS, &value, err, sizeof(err)))
+			die("%s", err);
+		b.runs = value;
+	}
+
+	time_references(&b, &rewrite_next_ns, &rewrite_random_ns);
+	time_tracked(&b);
+	time_prefix_override(&b);
+	time_insert(&b, rewrite_next_ns);
+	time_churn(&b, "churn_1m", "sluice: random sources over 1M (LRU churn)", 20,
+		   rewrite_random_ns);
+	time_churn(&b, "churn_16m", "sluice: random sources over 16M (eviction)", 24,
+		   rewrite_random_ns);
+
+	printf("repeat %u, runs %d; insert: %u per run on a fresh table; churn: %u untimed first\n",
+	       b.repeat, b.runs, insert_repeat(&b), CHURN_WARMUP);
+	if (b.prefix_load)
+		printf("%d prefixes loaded %s in %.3f s\n", OVERRIDE_PREFIXES,
+		       json_is_true(json_object_get(b.prefix_load, "batch")) ?
+			       "with bpf_map_update_batch" : "one by one (no batch support)",
+		       json_real_value(json_object_get(b.prefix_load, "seconds")));
+	printf("done in %.1f s\n", now_seconds() - start);
+	if (json_path)
+		write_json(&b, json_path);
 	return 0;
 }
