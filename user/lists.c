@@ -44,7 +44,10 @@ static int list_change(const struct cli *cli, enum list_kind kind, bool add, int
 
 	if (add) {
 		/* Adding twice keeps the first entry and its hit count. */
-		if (bpf_map_update_elem(list_fd(&st, kind), &key, &entry, BPF_NOEXIST)) {
+		if (state_mark_list_used(&st, list_fd(&st, kind))) {
+			ret = cli_fail(cli, "failed to add %s to the %s list: %s", prefix, name,
+				       state_strerror(errno));
+		} else if (bpf_map_update_elem(list_fd(&st, kind), &key, &entry, BPF_NOEXIST)) {
 			if (errno == EEXIST)
 				changed = false;
 			else

@@ -9,6 +9,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/magic.h>
 #include <bpf/bpf.h>
@@ -17,6 +18,7 @@
 #include "sluice.h"
 #include "sluice.skel.h"
 #include "state.h"
+#include "token_bucket.h"
 
 #define BPFFS_MOUNT_POINT "/sys/fs/bpf"
 
@@ -30,6 +32,7 @@ static const struct {
 	{ SLUICE_MAP_LIMITS, offsetof(struct state, limits) },
 	{ SLUICE_MAP_ALLOW, offsetof(struct state, allow_list) },
 	{ SLUICE_MAP_DENY, offsetof(struct state, deny_list) },
+	{ SLUICE_MAP_CONFIG, offsetof(struct state, config) },
 };
 #define PINNED_MAP_COUNT (sizeof(pinned_maps) / sizeof(pinned_maps[0]))
 
@@ -132,6 +135,17 @@ int state_lock(const char *root, char *err, size_t err_len)
 	return fd;
 }
 
+#define COARSE_CLOCK_TICKS 4
+
+__u64 sluice_coarse_clock_min_depth(void)
+{
+	struct timespec tick;
+
+	if (clock_getres(CLOCK_MONOTONIC_COARSE, &tick) || tick.tv_sec)
+		return 0;
+	return sluice_time_from_ns((__u64)tick.tv_nsec * COARSE_CLOCK_TICKS);
+}
+
 int state_load_object(const char *root, bool with_program, struct sluice_bpf **out, char *err,
 		      size_t err_len)
 {
@@ -156,6 +170,7 @@ int state_load_object(const char *root, bool with_program, struct sluice_bpf **o
 	}
 	if (!with_program)
 		bpf_program__set_autoload(skel->progs.sluice_xdp, false);
+	skel->rodata->coarse_clock_min_depth = sluice_coarse_clock_min_depth();
 
 	ret = sluice_bpf__load(skel);
 	if (ret) {
@@ -255,8 +270,61 @@ void state_remove(struct state *st)
 	rmdir(st->root);
 }
 
+static int config_read(const struct state *st, struct sluice_config *cfg)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(st->config, &zero, cfg);
+}
+
+static int config_write(const struct state *st, const struct sluice_config *cfg)
+{
+	__u32 zero = 0;
+
+	return bpf_map_update_elem(st->config, &zero, cfg, BPF_ANY);
+}
+
+static bool trie_is_empty(int trie_fd)
+{
+	struct sluice_prefix_key key;
+
+	return bpf_map_get_next_key(trie_fd, NULL, &key) && errno == ENOENT;
+}
+
+int state_mark_list_used(struct state *st, int list_fd)
+{
+	struct sluice_config cfg;
+
+	if (config_read(st, &cfg))
+		return -1;
+	cfg.flags &= ~(list_fd == st->allow_list ? SLUICE_ALLOW_LIST_EMPTY : SLUICE_DENY_LIST_EMPTY);
+	return config_write(st, &cfg);
+}
+
+/* The config flags as the lists are now; a failure leaves them cleared, the safe side. */
+static void sync_config(const struct state *st)
+{
+	struct sluice_config cfg;
+
+	if (config_read(st, &cfg))
+		return;
+	cfg.flags &= ~(SLUICE_ALLOW_LIST_EMPTY | SLUICE_DENY_LIST_EMPTY);
+	if (trie_is_empty(st->allow_list))
+		cfg.flags |= SLUICE_ALLOW_LIST_EMPTY;
+	if (trie_is_empty(st->deny_list))
+		cfg.flags |= SLUICE_DENY_LIST_EMPTY;
+	config_write(st, &cfg);
+}
+
 void state_close(struct state *st)
 {
+	bool maps_open = true;
+
+	for (size_t i = 0; i < PINNED_MAP_COUNT; i++)
+		maps_open &= *map_fd(st, i) >= 0;
+	if (st->lock_fd >= 0 && maps_open)
+		sync_config(st);
+
 	for (size_t i = 0; i < PINNED_MAP_COUNT; i++) {
 		if (*map_fd(st, i) >= 0)
 			close(*map_fd(st, i));

@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <linux/types.h>
 
 struct sluice_bpf;
 
@@ -27,6 +28,7 @@ struct state {
 	int limits;
 	int allow_list;
 	int deny_list;
+	int config;
 };
 
 /*
@@ -36,7 +38,16 @@ struct state {
  */
 int state_open(struct state *st, const char *root, enum state_mode mode, char *err,
 	       size_t err_len);
+/*
+ * Closes the maps. In STATE_CHANGE and STATE_CREATE modes it first derives
+ * the config flags from the lists (which are empty), under the lock.
+ */
 void state_close(struct state *st);
+/*
+ * Marks a list as possibly holding entries before one is added, so the data
+ * path never skips a list that has one. Returns 0 or -1 with errno.
+ */
+int state_mark_list_used(struct state *st, int list_fd);
 /* Unpins the maps and removes the pin root if it is then empty (under the lock). */
 void state_remove(struct state *st);
 
@@ -52,6 +63,15 @@ int state_exists(const char *root);
 
 /* Takes the pin root's lock; returns its fd (closing it unlocks) or -1. */
 int state_lock(const char *root, char *err, size_t err_len);
+
+/*
+ * The depth from which a bucket may use the kernel's coarse clock: four of
+ * its ticks (a jiffy, from clock_getres(CLOCK_MONOTONIC_COARSE)), so such a
+ * bucket holds several ticks of refill and loses nothing to the coarse
+ * clock's steps. 0 (always the precise clock) when the tick is unknown.
+ * Every loader of the XDP program sets its rodata from this.
+ */
+__u64 sluice_coarse_clock_min_depth(void);
 
 /* Path of an object under the pin root. */
 int state_path(char *buf, size_t len, const char *root, const char *name);

@@ -36,6 +36,7 @@
 #include <jansson.h>
 
 #include "sluice.skel.h"
+#include "state.h"
 #include "baseline.skel.h"
 #include "sluice_wrap.skel.h"
 #include "token_bucket.h"
@@ -436,6 +437,16 @@ static struct table_scan scan_buckets(const struct sluice_maps *m)
 	return scan;
 }
 
+/* The config a sluice command leaves when the allow and deny lists are empty. */
+static void mark_lists_empty(struct bpf_map *config)
+{
+	struct sluice_config cfg = { .flags = SLUICE_ALLOW_LIST_EMPTY | SLUICE_DENY_LIST_EMPTY };
+	__u32 zero = 0;
+
+	if (bpf_map__update_elem(config, &zero, sizeof(zero), &cfg, sizeof(cfg), BPF_ANY))
+		die("cannot write the config map: %s", strerror(errno));
+}
+
 /* Opens the wrapper object with only the named programs to load, its table `table_size` long. */
 static struct sluice_wrap_bpf *load_wrap(__u32 source_mask, __u32 table_size,
 					 const char *const *keep)
@@ -446,6 +457,7 @@ static struct sluice_wrap_bpf *load_wrap(__u32 source_mask, __u32 table_size,
 
 	if (!skel)
 		die("cannot open the wrapper object: %s", strerror(errno));
+	skel->rodata->coarse_clock_min_depth = sluice_coarse_clock_min_depth();
 	skel->rodata->first_source = WRAP_FIRST_SOURCE;
 	skel->rodata->source_mask = source_mask;
 	bpf_object__for_each_program(prog, skel->obj) {
@@ -459,6 +471,23 @@ static struct sluice_wrap_bpf *load_wrap(__u32 source_mask, __u32 table_size,
 	err = err ? err : sluice_wrap_bpf__load(skel);
 	if (err)
 		die("cannot load the wrapper object: %s", strerror(-err));
+	mark_lists_empty(skel->maps.config);
+	return skel;
+}
+
+/* Loads Sluice as `sluice attach` leaves it: the clock set up for this machine, no lists. */
+static struct sluice_bpf *load_sluice(void)
+{
+	struct sluice_bpf *skel = sluice_bpf__open();
+
+	if (!skel)
+		return NULL;
+	skel->rodata->coarse_clock_min_depth = sluice_coarse_clock_min_depth();
+	if (sluice_bpf__load(skel)) {
+		sluice_bpf__destroy(skel);
+		return NULL;
+	}
+	mark_lists_empty(skel->maps.config);
 	return skel;
 }
 
@@ -526,7 +555,7 @@ static void time_tracked(struct bench *b)
 	struct packet pass = udp_packet("198.18.1.1", false), drop = udp_packet("198.18.2.1", false),
 		      unlimited = udp_packet("198.18.3.1", false),
 		      ipv6 = udp_packet("2001:db8:1::1", false), vlan = udp_packet("198.18.1.2", true);
-	struct sluice_bpf *skel = sluice_bpf__open_and_load();
+	struct sluice_bpf *skel = load_sluice();
 	struct sluice_limit roomy = ROOMY_LIMIT(), strict = STRICT_LIMIT();
 	__u64 packets = (__u64)b->runs * b->repeat;
 	struct sluice_bucket bucket;
@@ -632,7 +661,7 @@ static void time_prefix_override(struct bench *b)
 {
 	const char *name = "sluice: override among 100k prefixes, pass";
 	struct packet pkt = udp_packet(OVERRIDE_SOURCE, false);
-	struct sluice_bpf *skel = sluice_bpf__open_and_load();
+	struct sluice_bpf *skel = load_sluice();
 	struct sluice_prefix_key *keys = random_prefixes(OVERRIDE_PREFIXES);
 	struct sluice_limit roomy = ROOMY_LIMIT(), strict = STRICT_LIMIT();
 	struct sluice_limit *values = calloc(OVERRIDE_PREFIXES, sizeof(*values));

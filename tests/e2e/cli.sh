@@ -198,6 +198,19 @@ for kind in allow deny; do
 	is "$(bad_input_problem "198.18.4.0/24")" "" "$kind del of a missing entry fails clearly"
 done
 
+# The config map tells the data path which lists it may skip: every change
+# keeps it true to the lists (1 = allow list empty, 2 = deny list empty).
+config_flags() { live && bpftool -j map dump pinned "$PIN_ROOT/config" | jq '.[0].formatted.value.flags'; }
+is "$(config_flags)" 1 "config: the allow list is empty, the deny list is not (198.18.0.99)"
+cli allow add 198.18.5.0/24
+is "$(config_flags)" 0 "config: after allow add, neither list is skipped"
+cli deny del 198.18.0.99
+is "$(config_flags)" 2 "config: after the last deny del, the deny list is skipped"
+cli allow del 198.18.5.0/24
+is "$(config_flags)" 3 "config: after the last allow del, both are skipped"
+cli deny add 198.18.0.99
+is "$(config_flags)" 1 "config: deny add puts the deny list back in force"
+
 # ---------------------------------------------------------------- two instances side by side
 
 # Instance 1 ($PIN_ROOT on $RX) limits 198.18.0.1 by its default limit;

@@ -720,6 +720,15 @@ static inline void sluice_fixture_teardown(struct sluice_fixture *fx)
 	fx->skel = NULL;
 }
 
+/* Sets the flags of the config map (0: every list is looked up, as in a fresh map). */
+static inline int config_write(const struct bpf_map *config, __u32 flags)
+{
+	struct sluice_config cfg = { .flags = flags };
+	__u32 zero = 0;
+
+	return bpf_map__update_elem(config, &zero, sizeof(zero), &cfg, sizeof(cfg), BPF_ANY);
+}
+
 /* Empties every map and sets the fake clock, so each test starts alike. */
 static inline int sluice_fixture_reset(struct sluice_fixture *fx, __u64 now_ns)
 {
@@ -730,6 +739,7 @@ static inline int sluice_fixture_reset(struct sluice_fixture *fx, __u64 now_ns)
 	err = err ? err : map_clear(fx->skel->maps.allow_list);
 	err = err ? err : map_clear(fx->skel->maps.deny_list);
 	err = err ? err : counters_zero(fx->skel->maps.counters);
+	err = err ? err : config_write(fx->skel->maps.config, 0);
 	fx->skel->bss->fake_now_ns = now_ns;
 	return err;
 }
