@@ -163,7 +163,9 @@ _Static_assert(sizeof(struct sluice_counter) == 16, "sluice_counter layout");
  * evicts the least recently seen sources, never a rule, and cannot grow
  * memory. About 100 bytes of kernel memory per entry.
  */
-#define SLUICE_MAX_SOURCES (1u << 20)
+#define SLUICE_MAX_SOURCES (1u << 20)	/* the default; --max-sources sets another */
+#define SLUICE_MIN_SOURCES_OPTION 1024u
+#define SLUICE_MAX_SOURCES_OPTION (1u << 26)
 #define SLUICE_MAX_PREFIXES (1u << 20)
 
 /* Names of the pinned objects under the pin root (kernel limit: 15 chars). */

@@ -267,7 +267,7 @@ int cmd_attach(const struct cli *cli, int argc, char **argv)
 
 	/* A failed attach must leave nothing behind, not even the state it created. */
 	fresh_state = state_exists(cli->pin_root) == 0;
-	if (state_open(&st, cli->pin_root, STATE_CREATE, err, sizeof(err)))
+	if (state_create(&st, cli->pin_root, cli->max_sources, err, sizeof(err)))
 		return cli_fail(cli, "failed to attach to %s: %s", ifname, err);
 	if (find_link(cli->pin_root, ifname, &link)) {
 		cli_fail(cli, "pin root path %s is too long", cli->pin_root);
@@ -281,7 +281,7 @@ int cmd_attach(const struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 
-	if (state_load_object(cli->pin_root, true, &skel, err, sizeof(err))) {
+	if (state_load_object(cli->pin_root, true, cli->max_sources, &skel, err, sizeof(err))) {
 		cli_fail(cli, "failed to attach to %s: %s", ifname, err);
 		goto out;
 	}
@@ -438,6 +438,8 @@ static json_t *config_summary(const struct state *st)
 	json_t *limits = limits_collect(st->limits), *default_limit = json_null();
 	json_t *allow = list_collect(st->allow_list), *deny = list_collect(st->deny_list);
 	json_t *limit, *summary = NULL;
+	struct bpf_map_info buckets = {};
+	__u32 info_len = sizeof(buckets);
 	size_t overrides, i;
 
 	if (!limits || !allow || !deny)
@@ -449,10 +451,13 @@ static json_t *config_summary(const struct state *st)
 			overrides--;
 		}
 	}
-	summary = json_pack("{s:o, s:I, s:I, s:I}", "default_limit", default_limit,
+	if (bpf_obj_get_info_by_fd(st->buckets, &buckets, &info_len))
+		goto out;
+	summary = json_pack("{s:o, s:I, s:I, s:I, s:I}", "default_limit", default_limit,
 			    "limit_overrides", (json_int_t)overrides, "allow_prefixes",
 			    (json_int_t)json_array_size(allow), "deny_prefixes",
-			    (json_int_t)json_array_size(deny));
+			    (json_int_t)json_array_size(deny), "max_sources",
+			    (json_int_t)buckets.max_entries);
 out:
 	json_decref(limits);
 	json_decref(allow);
@@ -474,6 +479,8 @@ static void config_summary_print(const json_t *config)
 	       json_integer_value(json_object_get(config, "allow_prefixes")));
 	printf("deny list:   %lld prefixes\n",
 	       json_integer_value(json_object_get(config, "deny_prefixes")));
+	printf("sources:     up to %lld tracked (--max-sources of a new pin root)\n",
+	       json_integer_value(json_object_get(config, "max_sources")));
 }
 
 int cmd_status(const struct cli *cli, int argc, char **argv)

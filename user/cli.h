@@ -16,6 +16,7 @@
 
 struct cli {
 	const char *pin_root;
+	__u32 max_sources;	/* size of a new bucket table; 0: the default */
 	bool json;
 	bool verbose;
 };

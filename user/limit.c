@@ -98,7 +98,7 @@ static int limit_set(const struct cli *cli, int argc, char **argv)
 			return limit_error(cli, error, rate_arg, burst_arg ? burst_arg : rate_arg);
 	}
 
-	if (state_open(&st, cli->pin_root, STATE_CREATE, err, sizeof(err)))
+	if (state_create(&st, cli->pin_root, cli->max_sources, err, sizeof(err)))
 		return cli_fail(cli, "failed to set the limit: %s", err);
 	/* One element update: the data path sees the old limit or the new, never a mix. */
 	ret = bpf_map_update_elem(st.limits, &key, &limit, BPF_ANY);

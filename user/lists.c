@@ -39,7 +39,8 @@ static int list_change(const struct cli *cli, enum list_kind kind, bool add, int
 	if (parse_prefix("prefix", argv[1], &key, err, sizeof(err)))
 		return cli_fail(cli, "%s", err);
 	format_prefix(&key, prefix, sizeof(prefix));
-	if (state_open(&st, cli->pin_root, add ? STATE_CREATE : STATE_CHANGE, err, sizeof(err)))
+	if (add ? state_create(&st, cli->pin_root, cli->max_sources, err, sizeof(err))
+		: state_open(&st, cli->pin_root, STATE_CHANGE, err, sizeof(err)))
 		return cli_fail(cli, "failed to change the %s list: %s", name, err);
 
 	if (add) {

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * sluice: the command line. Global options may stand anywhere:
- *   --pin-root DIR (or $SLUICE_PIN_ROOT), --json, --verbose.
+ *   --pin-root DIR (or $SLUICE_PIN_ROOT), --json, --verbose, and
+ *   --max-sources N, the size of the bucket table when a pin root is new.
  * Commands come from one table; the help text lives there once.
  */
 #include <getopt.h>
@@ -223,11 +224,14 @@ static int cmd_help(const struct cli *cli, int argc, char **argv)
 		}
 		return 0;
 	}
-	printf("Usage: sluice [--pin-root DIR] [--json] [--verbose] COMMAND [ARGS]\n\n"
+	printf("Usage: sluice [--pin-root DIR] [--json] [--verbose] [--max-sources N] COMMAND [ARGS]\n\n"
 	       "Sluice rate-limits traffic per source address with XDP, at the NIC.\n"
-	       "State is pinned under the pin root (default %s, or $%s).\n\n"
+	       "State is pinned under the pin root (default %s, or $%s).\n"
+	       "--max-sources sizes the table of tracked sources of a new pin root\n"
+	       "(default %u; about 112 bytes each, and a table sized to the sources\n"
+	       "actually seen is faster).\n\n"
 	       "Commands (a unique prefix will do):\n",
-	       SLUICE_DEFAULT_PIN_ROOT, SLUICE_PIN_ROOT_ENV);
+	       SLUICE_DEFAULT_PIN_ROOT, SLUICE_PIN_ROOT_ENV, SLUICE_MAX_SOURCES);
 	for (const struct command *t = sluice_commands; t->name; t++)
 		print_command("", t);
 	return 0;
@@ -262,6 +266,8 @@ static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list 
  */
 static int take_global_options(struct cli *cli, int argc, char **argv)
 {
+	char err[SLUICE_ERR_LEN];
+	__u64 max_sources;
 	int out = 1;
 
 	for (int i = 1; i < argc; i++) {
@@ -284,6 +290,17 @@ static int take_global_options(struct cli *cli, int argc, char **argv)
 			cli->pin_root = argv[i];
 		} else if (strncmp(arg, "--pin-root=", 11) == 0) {
 			cli->pin_root = arg + 11;
+		} else if (strcmp(arg, "--max-sources") == 0) {
+			if (++i == argc) {
+				cli_fail(cli, "option '--max-sources' needs a number");
+				return -1;
+			}
+			if (parse_count("--max-sources", argv[i], SLUICE_MIN_SOURCES_OPTION,
+					SLUICE_MAX_SOURCES_OPTION, &max_sources, err, sizeof(err))) {
+				cli_fail(cli, "%s", err);
+				return -1;
+			}
+			cli->max_sources = max_sources;
 		} else {
 			argv[out++] = argv[i];
 		}

@@ -146,18 +146,59 @@ __u64 sluice_coarse_clock_min_depth(void)
 	return sluice_time_from_ns((__u64)tick.tv_nsec * COARSE_CLOCK_TICKS);
 }
 
-int state_load_object(const char *root, bool with_program, struct sluice_bpf **out, char *err,
-		      size_t err_len)
+/* The size of the bucket table pinned under `root`, or 0 when there is none. */
+static __u32 pinned_max_sources(const char *root)
 {
-	struct sluice_bpf *skel = sluice_bpf__open();
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	char path[PATH_MAX];
+	int fd;
+
+	if (state_path(path, sizeof(path), root, SLUICE_MAP_BUCKETS))
+		return 0;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		info.max_entries = 0;
+	close(fd);
+	return info.max_entries;
+}
+
+/* Refuses a --max-sources that the pinned bucket table does not have. */
+static int check_max_sources(const char *root, __u32 max_sources, char *err, size_t err_len)
+{
+	__u32 pinned = pinned_max_sources(root);
+
+	if (max_sources && pinned && pinned != max_sources) {
+		snprintf(err, err_len,
+			 "the bucket table under %s holds %u sources, not %u: a new size needs a "
+			 "new pin root (detach, then remove %s)",
+			 root, pinned, max_sources, root);
+		return -1;
+	}
+	return 0;
+}
+
+int state_load_object(const char *root, bool with_program, __u32 max_sources,
+		      struct sluice_bpf **out, char *err, size_t err_len)
+{
+	struct sluice_bpf *skel;
+	__u32 pinned = pinned_max_sources(root);
 	char path[PATH_MAX];
 	struct bpf_map *map;
 	int ret;
 
+	if (check_max_sources(root, max_sources, err, err_len))
+		return -1;
+	skel = sluice_bpf__open();
 	if (!skel) {
 		snprintf(err, err_len, "cannot open the BPF object: %s", state_strerror(errno));
 		return -1;
 	}
+	/* An existing table keeps its size; a new one gets the one asked for. */
+	bpf_map__set_max_entries(skel->maps.buckets,
+				 pinned ? pinned : max_sources ? max_sources : SLUICE_MAX_SOURCES);
 	bpf_object__for_each_map(map, skel->obj) {
 		if (bpf_map__is_internal(map))
 			continue;
@@ -204,8 +245,23 @@ int state_exists(const char *root)
 	return 1;
 }
 
+static int open_state(struct state *st, const char *root, enum state_mode mode,
+		      __u32 max_sources, char *err, size_t err_len);
+
 int state_open(struct state *st, const char *root, enum state_mode mode, char *err,
 	       size_t err_len)
+{
+	return open_state(st, root, mode, 0, err, err_len);
+}
+
+int state_create(struct state *st, const char *root, __u32 max_sources, char *err,
+		 size_t err_len)
+{
+	return open_state(st, root, STATE_CREATE, max_sources, err, err_len);
+}
+
+static int open_state(struct state *st, const char *root, enum state_mode mode,
+		      __u32 max_sources, char *err, size_t err_len)
 {
 	struct sluice_bpf *skel;
 	char path[PATH_MAX];
@@ -238,8 +294,10 @@ int state_open(struct state *st, const char *root, enum state_mode mode, char *e
 			return -1;
 	}
 	/* Under the lock: another CLI may have created them meanwhile, which load reuses. */
+	if (mode == STATE_CREATE && check_max_sources(root, max_sources, err, err_len))
+		goto fail;
 	if (!exists) {
-		if (state_load_object(root, false, &skel, err, err_len))
+		if (state_load_object(root, false, max_sources, &skel, err, err_len))
 			goto fail;
 		sluice_bpf__destroy(skel);
 	}

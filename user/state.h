@@ -39,6 +39,13 @@ struct state {
 int state_open(struct state *st, const char *root, enum state_mode mode, char *err,
 	       size_t err_len);
 /*
+ * state_open() in STATE_CREATE mode, with the size of a new bucket table:
+ * `max_sources` sources (0: SLUICE_MAX_SOURCES). An existing table keeps its
+ * size, and asking for another is an error.
+ */
+int state_create(struct state *st, const char *root, __u32 max_sources, char *err,
+		 size_t err_len);
+/*
  * Closes the maps. In STATE_CHANGE and STATE_CREATE modes it first derives
  * the config flags from the lists (which are empty), under the lock.
  */
@@ -53,10 +60,11 @@ void state_remove(struct state *st);
 
 /*
  * Opens and loads the BPF object with its maps pinned under `root` (reusing
- * pinned ones). With `with_program` false only the maps are created.
+ * pinned ones). With `with_program` false only the maps are created. A new
+ * bucket table holds `max_sources` (0: the default); see state_create().
  */
-int state_load_object(const char *root, bool with_program, struct sluice_bpf **out, char *err,
-		      size_t err_len);
+int state_load_object(const char *root, bool with_program, __u32 max_sources,
+		      struct sluice_bpf **out, char *err, size_t err_len);
 
 /* Whether the maps are pinned under `root`: 1, 0, or -1 with errno when it cannot tell. */
 int state_exists(const char *root);

@@ -12,7 +12,9 @@
 #   none             an XDP_PASS program (veth needs one for XDP_TX frames to
 #                    arrive), then the stack: what every other setup adds to
 #   xdp_drop         a bare XDP_DROP program: the floor of a drop at the hook
-#   sluice           Sluice with a per-source limit
+#   sluice           Sluice with a per-source limit (default table: 1M sources)
+#   sluice_128k      the same with --max-sources 131072, a table that fits
+#                    the flood's sources with room to spare
 #   nft_netdev       nftables, dynamic set with `limit rate over`, netdev ingress
 #   nft_prerouting   the same in inet prerouting (priority raw)
 #   iptables_hashlimit  iptables-legacy hashlimit (srcip, --hashlimit-above), raw
@@ -25,7 +27,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 quick=0 out=build/bench/flood.json
-configs=(none xdp_drop sluice nft_netdev nft_prerouting iptables_hashlimit)
+configs=(none xdp_drop sluice sluice_128k nft_netdev nft_prerouting iptables_hashlimit)
 source_counts=(4096 65536)
 usage="usage: $0 [-q] [-j OUT.json] [-c CONFIG,...] [-s SOURCES,...]"
 while getopts "qj:c:s:" opt; do
@@ -116,8 +118,10 @@ config_up() {
 	case $1 in
 	none) xdp_attach xdp_pass_only ;;
 	xdp_drop) xdp_attach xdp_drop_only ;;
-	sluice)
-		in_rx "$sluice" --pin-root "$pin_root" attach "$rx_if" >/dev/null
+	sluice | sluice_128k)
+		local size=()
+		[[ $1 == sluice_128k ]] && size=(--max-sources 131072)
+		in_rx "$sluice" --pin-root "$pin_root" "${size[@]}" attach "$rx_if" >/dev/null
 		in_rx "$sluice" --pin-root "$pin_root" limit set default \
 			--rate "$LIMIT_RATE" --burst "$LIMIT_BURST" >/dev/null ;;
 	nft_netdev) xdp_attach xdp_pass_only; nft_limiter netdev "ingress device \"$rx_if\"" ;;
@@ -137,7 +141,7 @@ config_up() {
 
 config_down() {
 	case $1 in
-	sluice)
+	sluice | sluice_128k)
 		in_rx "$sluice" --pin-root "$pin_root" detach "$rx_if" >/dev/null
 		rm -rf "$pin_root" ;;
 	nft_*) ip netns exec "$rx" nft flush ruleset; xdp_detach ;;
@@ -157,7 +161,7 @@ counters() {
 	case $1 in
 	none) echo "$(xdp_packets) $(xdp_packets)" ;;
 	xdp_drop) echo "$(xdp_packets) 0" ;;
-	sluice)
+	sluice | sluice_128k)
 		echo "$(xdp_packets) $(in_rx "$sluice" --pin-root "$pin_root" stats --json |
 			jq '.outcomes.passed.packets')" ;;
 	nft_netdev | nft_prerouting)

@@ -147,6 +147,24 @@ else
 	skip "limit set waits for another holder of the pin root's lock to finish" "flock not found"
 fi
 
+# --- --max-sources sizes the bucket table of a new pin root, and only then.
+sized=$PIN_ROOT-sized
+T_PIN_ROOTS+=("$sized")
+cli --pin-root "$sized" --max-sources 4096 limit set default --rate 10
+cli --pin-root "$sized" status --json
+is "$CLI_RC $(jq '.config.max_sources' <<<"$CLI_OUT" 2>/dev/null)" "0 4096" \
+	"--max-sources 4096 on a new pin root makes a table of 4096 sources"
+cli --pin-root "$sized" allow add 198.18.0.1
+is "$CLI_RC" 0 "later commands without --max-sources keep the table"
+cli --pin-root "$sized" --max-sources 8192 deny add 198.18.0.2
+ok "$( ((CLI_RC == 1)) && grep -q "holds 4096 sources, not 8192" <<<"$CLI_ERR" && echo 1)" \
+	"asking an existing pin root for another size fails clearly ($CLI_ERR)"
+cli --pin-root "$sized" deny list --json
+is "$(jq -c '.prefixes' <<<"$CLI_OUT" 2>/dev/null)" "[]" "and changes nothing"
+cli --pin-root "$sized" --max-sources 100 limit list
+ok "$( ((CLI_RC == 1)) && grep -q "invalid --max-sources '100': must be from 1024" <<<"$CLI_ERR" && echo 1)" \
+	"a --max-sources out of range is refused ($CLI_ERR)"
+
 # --- a pin root that is not a directory on bpffs.
 cli --pin-root "$T_DIR" limit set default --rate 10
 is "$CLI_RC" 1 "a pin root outside bpffs is refused"
