@@ -84,12 +84,25 @@ rx_mac=$(ip -n "$rx" -j link show "$rx_if" | jq -r '.[0].address')
 # generator runs on CPU 0 (veth otherwise polls on the sender's CPU). veth
 # has NAPI only while an XDP program is attached: this follows each attach.
 pin_napi() {
-	local pid
+	local pid pids=() i
 	ip netns exec "$rx" sh -c "echo 1 > /sys/class/net/$rx_if/threaded"
-	for pid in $(pgrep -f "^napi/$rx_if-" || true); do
+	# The thread may take a moment to appear after an attach.
+	for i in $(seq 50); do
+		mapfile -t pids < <(pgrep "^napi/$rx_if-" || true)
+		((${#pids[@]})) && break
+		sleep 0.02
+	done
+	if ((${#pids[@]} == 0)); then
+		echo "Error: no NAPI thread for $rx_if" >&2
+		exit 1
+	fi
+	for pid in "${pids[@]}"; do
 		taskset -pc "$RX_CPU" "$pid" >/dev/null
 	done
 }
+
+# The CPUs the NAPI threads last ran on, for the record ("1" when pinned right).
+napi_cpus() { ps -o psr= -p "$(pgrep -d, "^napi/$rx_if-")" | sort -u | paste -sd, | tr -d ' '; }
 
 xdp_attach() { ip -n "$rx" link set dev "$rx_if" xdpdrv obj "$baseline" program "$1"; }
 xdp_detach() { ip -n "$rx" link set dev "$rx_if" xdp off; }
@@ -185,6 +198,7 @@ cpu_times() { awk -v cpu="cpu$RX_CPU" '$1 == cpu { print $2+$3+$4+$5+$6+$7+$8+$9
 # One repetition: prints a JSON line.
 run_once() {
 	local config=$1 sources=$2 hook0 passed0 hook1 passed1 total0 idle0 soft0 total1 idle1 soft1 result
+	pin_napi
 	read -r hook0 passed0 < <(counters "$config")
 	read -r total0 idle0 soft0 < <(cpu_times)
 	result=$(nsenter --net="/run/netns/$tx" -- taskset -c "$GEN_CPU" "$gen" -i "$tx_if" \
@@ -192,11 +206,12 @@ run_once() {
 	read -r total1 idle1 soft1 < <(cpu_times)
 	read -r hook1 passed1 < <(counters "$config")
 	jq -cn --argjson gen "$result" --arg config "$config" --argjson sources "$sources" \
+		--arg napi_cpus "$(napi_cpus)" \
 		--argjson hook $((hook1 - hook0)) --argjson passed $((passed1 - passed0)) \
 		--argjson total $((total1 - total0)) --argjson idle $((idle1 - idle0)) \
 		--argjson soft $((soft1 - soft0)) --argjson rate "$LIMIT_RATE" --argjson burst "$LIMIT_BURST" '
 		($gen.seconds) as $t |
-		{config: $config, sources: $sources, seconds: $t,
+		{config: $config, sources: $sources, seconds: $t, napi_cpus: $napi_cpus,
 		 offered_pps: $gen.frames_per_second,
 		 hook_pps: ($hook / $t),
 		 passed_pps: ($passed / $t),
@@ -227,7 +242,8 @@ jq -s --argjson reps "$reps" --argjson seconds "$seconds" --argjson rate "$LIMIT
 	def stats(f): [.[] | f] | {median: median, min: min, max: max};
 	{repetitions: $reps, seconds_per_run: $seconds,
 	 limit: {rate_pps: $rate, burst: $burst},
-	 results: (group_by([.sources, .config]) | map({
+	 results: (. as $runs | group_by([.sources, .config])
+		| sort_by(.[0].sources, (.[0].config as $c | $runs | map(.config) | index($c))) | map({
 		config: .[0].config, sources: .[0].sources,
 		hook_pps: stats(.hook_pps), offered_pps: stats(.offered_pps),
 		passed_pps: stats(.passed_pps), allowed_pps: stats(.allowed_pps),
