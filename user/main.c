@@ -122,13 +122,6 @@ int command_run(const struct cli *cli, const char *path, const struct command *t
 		return cli_fail(cli, "%s command '%s' in %s (see 'sluice help%s')",
 				ambiguous ? "ambiguous" : "unknown", argv[0], path,
 				strchr(path, ' ') ? strchr(path, ' ') : "");
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-			char *help_argv[] = { "help", strchr(path, ' ') ? strchr(path, ' ') + 1 : (char *)c->name, NULL };
-
-			return cmd_help(cli, 2, help_argv);
-		}
-	}
 	if (c->subcommands) {
 		snprintf(subpath, sizeof(subpath), "%s %s", path, c->name);
 		return command_run(cli, subpath, c->subcommands, argc - 1, argv + 1);
@@ -329,5 +322,13 @@ int main(int argc, char **argv)
 		return cmd_help(&cli, 1, argv);
 	if (strcmp(argv[1], "--version") == 0)
 		return cmd_version(&cli, 1, argv);
+	/* `sluice limit set -h` shows the help of `limit`, whatever else is on the line. */
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			char *help_argv[] = { argv[0], argv[1], NULL };
+
+			return cmd_help(&cli, 2, help_argv);
+		}
+	}
 	return command_run(&cli, "sluice", sluice_commands, argc - 1, argv + 1);
 }

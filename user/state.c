@@ -293,9 +293,9 @@ static int open_state(struct state *st, const char *root, enum state_mode mode,
 		if (st->lock_fd < 0)
 			return -1;
 	}
-	/* Under the lock: another CLI may have created them meanwhile, which load reuses. */
 	if (mode == STATE_CREATE && check_max_sources(root, max_sources, err, err_len))
 		goto fail;
+	/* Under the lock: another CLI may have created them meanwhile, which load reuses. */
 	if (!exists) {
 		if (state_load_object(root, false, max_sources, &skel, err, err_len))
 			goto fail;
