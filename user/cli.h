@@ -59,6 +59,8 @@ int cmd_detach(const struct cli *cli, int argc, char **argv);
 int cmd_status(const struct cli *cli, int argc, char **argv);
 int cmd_stats(const struct cli *cli, int argc, char **argv);
 int cmd_top(const struct cli *cli, int argc, char **argv);
+int cmd_save(const struct cli *cli, int argc, char **argv);
+int cmd_restore(const struct cli *cli, int argc, char **argv);
 
 /*
  * Finds `name` in a table, accepting a unique prefix. Returns NULL and sets

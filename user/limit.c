@@ -29,30 +29,37 @@ const struct command limit_commands[] = {
 	{ NULL },
 };
 
-/* Turns what sluice_limit_init() refused into an error naming the argument. */
-static int limit_error(const struct cli *cli, enum sluice_limit_error error, const char *rate,
-		       const char *burst)
+/* Says why sluice_limit_init() refused a limit, naming the argument. */
+static void limit_error(enum sluice_limit_error error, const char *rate, const char *burst,
+			char *err, size_t err_len)
 {
 	switch (error) {
 	case SLUICE_LIMIT_ZERO_RATE:
-		return cli_fail(cli, "invalid --rate '%s': must be above zero", rate);
+		snprintf(err, err_len, "invalid --rate '%s': must be above zero", rate);
+		break;
 	case SLUICE_LIMIT_RATE_TOO_HIGH:
-		return cli_fail(cli, "invalid --rate '%s': at most %llupps", rate,
-				SLUICE_MAX_RATE);
+		snprintf(err, err_len, "invalid --rate '%s': at most %llupps", rate,
+			 SLUICE_MAX_RATE);
+		break;
 	case SLUICE_LIMIT_ZERO_BURST:
-		return cli_fail(cli, "invalid --burst '%s': must be at least 1", burst);
+		snprintf(err, err_len, "invalid --burst '%s': must be at least 1", burst);
+		break;
 	case SLUICE_LIMIT_BURST_TOO_HIGH:
-		return cli_fail(cli, "invalid --burst '%s': at most %llu packets", burst,
-				SLUICE_MAX_BURST);
+		snprintf(err, err_len, "invalid --burst '%s': at most %llu packets", burst,
+			 SLUICE_MAX_BURST);
+		break;
 	case SLUICE_LIMIT_TOO_DEEP:
-		return cli_fail(cli, "invalid --burst '%s': at --rate %s it would take over 50 "
-				"days to refill", burst, rate);
+		snprintf(err, err_len,
+			 "invalid --burst '%s': at --rate %s it would take over 50 days to refill",
+			 burst, rate);
+		break;
 	default:
-		return cli_fail(cli, "invalid limit");
+		snprintf(err, err_len, "invalid limit");
 	}
 }
 
-static int limit_set(const struct cli *cli, int argc, char **argv)
+int limit_parse(int argc, char **argv, struct sluice_prefix_key *key, struct sluice_limit *limit,
+		char *err, size_t err_len)
 {
 	static const struct option options[] = {
 		{ "rate", required_argument, NULL, 'r' },
@@ -60,43 +67,74 @@ static int limit_set(const struct cli *cli, int argc, char **argv)
 		{},
 	};
 	const char *rate_arg = NULL, *burst_arg = NULL;
-	char err[SLUICE_ERR_LEN], prefix[SLUICE_PREFIX_STR_LEN];
-	struct sluice_limit limit = {};
-	struct sluice_prefix_key key;
 	enum sluice_limit_error error;
+	struct sluice_limit parsed = {};
 	__u64 rate = 0, burst;
+	int opt;
+
+	optind = 0;	/* a fresh scan: restore parses many lines */
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":r:b:", options, NULL)) != -1) {
+		const char **slot = opt == 'r' ? &rate_arg : &burst_arg;
+
+		if (opt == '?' || opt == ':') {
+			snprintf(err, err_len, "limit set: %s option '%s'",
+				 opt == '?' ? "invalid" : "a value is missing after the",
+				 argv[optind - 1]);
+			return -1;
+		}
+		if (*slot) {
+			snprintf(err, err_len, "option '%s' given twice",
+				 opt == 'r' ? "--rate" : "--burst");
+			return -1;
+		}
+		*slot = optarg;
+	}
+	if (optind + 1 != argc) {
+		snprintf(err, err_len, "limit set takes one prefix: limit set default|PREFIX "
+				       "--rate RATE [--burst N]");
+		return -1;
+	}
+	if (parse_prefix("prefix", argv[optind], key, err, err_len))
+		return -1;
+	if (!rate_arg) {
+		snprintf(err, err_len, "limit set needs --rate RATE (or --rate unlimited)");
+		return -1;
+	}
+	if (strcmp(rate_arg, "unlimited") == 0) {
+		if (burst_arg) {
+			snprintf(err, err_len, "--burst does not apply to --rate unlimited");
+			return -1;
+		}
+		parsed.flags = SLUICE_LIMIT_UNLIMITED;
+		*limit = parsed;
+		return 0;
+	}
+	if (parse_rate("--rate", rate_arg, &rate, err, err_len))
+		return -1;
+	burst = rate;
+	if (burst_arg && parse_count("--burst", burst_arg, 0, UINT64_MAX, &burst, err, err_len))
+		return -1;
+	error = sluice_limit_init(&parsed, rate, burst);
+	if (error) {
+		limit_error(error, rate_arg, burst_arg ? burst_arg : rate_arg, err, err_len);
+		return -1;
+	}
+	*limit = parsed;
+	return 0;
+}
+
+static int limit_set(const struct cli *cli, int argc, char **argv)
+{
+	char err[SLUICE_ERR_LEN], prefix[SLUICE_PREFIX_STR_LEN];
+	struct sluice_prefix_key key;
+	struct sluice_limit limit;
 	json_t *doc;
 	struct state st;
-	int opt, ret;
+	int ret;
 
-	while ((opt = cli_getopt(cli, "limit set", argc, argv, "r:b:", options)) != -1) {
-		if (opt == -2 || cli_option_once(cli, opt == 'r' ? &rate_arg : &burst_arg, optarg,
-						 opt == 'r' ? "--rate" : "--burst"))
-			return 1;
-	}
-	if (optind + 1 != argc)
-		return cli_fail(cli, "limit set takes one prefix: sluice limit set "
-				     "default|PREFIX --rate RATE [--burst N]");
-	if (parse_prefix("prefix", argv[optind], &key, err, sizeof(err)))
+	if (limit_parse(argc, argv, &key, &limit, err, sizeof(err)))
 		return cli_fail(cli, "%s", err);
-	if (!rate_arg)
-		return cli_fail(cli, "limit set needs --rate RATE (or --rate unlimited)");
-
-	if (strcmp(rate_arg, "unlimited") == 0) {
-		if (burst_arg)
-			return cli_fail(cli, "--burst does not apply to --rate unlimited");
-		limit.flags = SLUICE_LIMIT_UNLIMITED;
-	} else {
-		if (parse_rate("--rate", rate_arg, &rate, err, sizeof(err)))
-			return cli_fail(cli, "%s", err);
-		burst = rate;
-		if (burst_arg && parse_count("--burst", burst_arg, 0, UINT64_MAX, &burst, err,
-					     sizeof(err)))
-			return cli_fail(cli, "%s", err);
-		error = sluice_limit_init(&limit, rate, burst);
-		if (error)
-			return limit_error(cli, error, rate_arg, burst_arg ? burst_arg : rate_arg);
-	}
 
 	if (state_create(&st, cli->pin_root, cli->max_sources, err, sizeof(err)))
 		return cli_fail(cli, "failed to set the limit: %s", err);

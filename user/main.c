@@ -31,6 +31,10 @@ const struct command sluice_commands[] = {
 	{ "stats", cmd_stats, "[--watch SECONDS [--count N]]",
 	  "packets and bytes by outcome: what passed, what was dropped and why" },
 	{ "top", cmd_top, "[-n N]", "the sources with the most drops" },
+	{ "save", cmd_save, "", "print the whole rule set as the commands that make it" },
+	{ "restore", cmd_restore, "FILE|-",
+	  "make the rule set exactly what FILE says: all of it, or nothing and the first bad "
+	  "line" },
 	{ "help", cmd_help, "[COMMAND]", "show the commands, or one command in full" },
 	{ "version", cmd_version, "", "show the version of sluice and libbpf" },
 	{ NULL },

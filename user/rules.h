@@ -15,6 +15,13 @@
  */
 int prefix_keys(int trie_fd, struct sluice_prefix_key **keys, size_t *count);
 
+/*
+ * Parses the arguments of `limit set` (argv[0] is "set"): the prefix and its
+ * limit, validated. Returns 0, or -1 with one line in `err`.
+ */
+int limit_parse(int argc, char **argv, struct sluice_prefix_key *key, struct sluice_limit *limit,
+		char *err, size_t err_len);
+
 /* {"prefix": "default", "unlimited": false, "rate": 100, "burst": 10} */
 json_t *limit_json(const char *prefix, const struct sluice_limit *limit);
 /* Every limit, in prefix_keys() order, as limit_json(); NULL with errno on failure. */

@@ -349,7 +349,7 @@ static bool trie_is_empty(int trie_fd)
 	return bpf_map_get_next_key(trie_fd, NULL, &key) && errno == ENOENT;
 }
 
-int state_mark_list_used(struct state *st, int list_fd)
+int state_mark_list_used(const struct state *st, int list_fd)
 {
 	struct sluice_config cfg;
 

@@ -54,7 +54,7 @@ void state_close(struct state *st);
  * Marks a list as possibly holding entries before one is added, so the data
  * path never skips a list that has one. Returns 0 or -1 with errno.
  */
-int state_mark_list_used(struct state *st, int list_fd);
+int state_mark_list_used(const struct state *st, int list_fd);
 /* Unpins the maps and removes the pin root if it is then empty (under the lock). */
 void state_remove(struct state *st);
 
