@@ -88,12 +88,18 @@ sluice_limit_init(struct sluice_limit *limit, __u64 rate, __u64 burst)
 /* Past this, full_at - now means full_at is in the past. */
 #define SLUICE_TIME_HALF_RANGE (1ULL << 63)
 
-/* What the bucket owes at `now`: zero when it is full, at most `depth` when empty. */
+/*
+ * What the bucket owes at `now`: zero when it is full, at most `depth` when
+ * empty. A state of zero is a bucket never used (a fresh map value), and
+ * full: read as a time, zero would be in the future once sluice time passes
+ * 2^63 (after 106 days). A bucket that was used holds zero only if it fell
+ * due at the wrap's very picosecond, and then it is as good as full anyway.
+ */
 SLUICE_INLINE __u64 sluice_bucket_debt(__u64 full_at, __u64 now, __u64 depth)
 {
 	__u64 debt = full_at - now;	/* wraps when full_at is in the past */
 
-	if (debt >= SLUICE_TIME_HALF_RANGE)
+	if (full_at == 0 || debt >= SLUICE_TIME_HALF_RANGE)
 		return 0;
 	return debt < depth ? debt : depth;
 }

@@ -258,28 +258,30 @@ int parse_duration_ms(const char *arg, const char *text, __u64 min_ms, __u64 max
 	return 0;
 }
 
-void format_rate(__u64 pps, char *buf, size_t len)
-{
-	static const struct {
-		const char *unit;
-		__u64 scale;
-	} units[] = { { "Gpps", 1000000000 }, { "Mpps", 1000000 }, { "kpps", 1000 } };
+struct scale {
+	const char *unit;
+	__u64 scale;	/* a multiple of 1000 */
+};
 
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+/*
+ * Writes value in the largest of `units` (largest first) that prints it
+ * exactly with three decimals at most and fewer than four digits before
+ * them (1234567 reads better as 1234567pps than as 1234.567kpps), the
+ * largest taking any number of digits; in `base` if none does.
+ */
+static void format_scaled(__u64 value, const struct scale *units, size_t count, const char *base,
+			  char *buf, size_t len)
+{
+	for (size_t i = 0; i < count; i++) {
 		__u64 scale = units[i].scale;
 
-		/*
-		 * Use a unit only where it prints exactly, with three decimals
-		 * at most and fewer than four digits before them (1234567 reads
-		 * better as 1234567pps than as 1234.567kpps).
-		 */
-		if (pps >= scale && pps % (scale / 1000) == 0 &&
-		    (pps / scale < 1000 || scale == units[0].scale)) {
-			__u64 frac = pps % scale / (scale / 1000);
+		if (value >= scale && value % (scale / 1000) == 0 &&
+		    (value / scale < 1000 || i == 0)) {
+			__u64 frac = value % scale / (scale / 1000);
 			int digits = 3;
 
 			if (frac == 0) {
-				snprintf(buf, len, "%" PRIu64 "%s", (uint64_t)(pps / scale),
+				snprintf(buf, len, "%" PRIu64 "%s", (uint64_t)(value / scale),
 					 units[i].unit);
 				return;
 			}
@@ -287,10 +289,223 @@ void format_rate(__u64 pps, char *buf, size_t len)
 				frac /= 10;
 				digits--;
 			}
-			snprintf(buf, len, "%" PRIu64 ".%0*" PRIu64 "%s", (uint64_t)(pps / scale),
+			snprintf(buf, len, "%" PRIu64 ".%0*" PRIu64 "%s", (uint64_t)(value / scale),
 				 digits, (uint64_t)frac, units[i].unit);
 			return;
 		}
 	}
-	snprintf(buf, len, "%" PRIu64 "pps", (uint64_t)pps);
+	snprintf(buf, len, "%" PRIu64 "%s", (uint64_t)value, base);
+}
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+void format_rate(__u64 pps, char *buf, size_t len)
+{
+	static const struct scale units[] = {
+		{ "Gpps", 1000000000 }, { "Mpps", 1000000 }, { "kpps", 1000 },
+	};
+
+	format_scaled(pps, units, ARRAY_LEN(units), "pps", buf, len);
+}
+
+/* ---- limits in packets or bytes ---- */
+
+static __u64 lookup_unit(const struct scale *units, size_t count, const char *unit, bool *ok)
+{
+	for (size_t i = 0; i < count; i++) {
+		if (strcmp(unit, units[i].unit) == 0) {
+			*ok = true;
+			return units[i].scale;
+		}
+	}
+	*ok = false;
+	return 0;
+}
+
+/* Bits per second, 1000-based as tc has them. */
+static __u64 bit_multiplier(const char *unit, bool *ok)
+{
+	static const struct scale units[] = {
+		{ "bit", 1 },
+		{ "kbit", 1000 },		{ "Kbit", 1000 },
+		{ "mbit", 1000000 },		{ "Mbit", 1000000 },
+		{ "gbit", 1000000000 },		{ "Gbit", 1000000000 },
+	};
+
+	return lookup_unit(units, ARRAY_LEN(units), unit, ok);
+}
+
+/* Bytes (per second, for rates), 1000-based. */
+static __u64 byte_multiplier(const char *unit, bool *ok)
+{
+	static const struct scale units[] = {
+		{ "B", 1 },
+		{ "kB", 1000 },		{ "KB", 1000 },
+		{ "MB", 1000000 },
+		{ "GB", 1000000000 },
+	};
+
+	return lookup_unit(units, ARRAY_LEN(units), unit, ok);
+}
+
+/* A byte burst: bytes with a unit, or a plain number as parse_count() reads it. */
+static __u64 byte_burst_multiplier(const char *unit, bool *ok)
+{
+	__u64 multiplier = byte_multiplier(unit, ok);
+
+	return *ok ? multiplier : count_multiplier(unit, ok);
+}
+
+int parse_limit_rate(const char *arg, const char *text, __u64 *value, enum sluice_unit *unit,
+		     char *err, size_t err_len)
+{
+	__u64 parsed;
+
+	if (read_scaled(text, rate_multiplier, &parsed)) {
+		*value = parsed;
+		*unit = SLUICE_UNIT_PACKETS;
+		return 0;
+	}
+	if (read_scaled(text, byte_multiplier, &parsed)) {
+		*value = parsed;
+		*unit = SLUICE_UNIT_BYTES;
+		return 0;
+	}
+	if (read_scaled(text, bit_multiplier, &parsed)) {
+		if (parsed % 8)
+			return fail(err, err_len,
+				    "invalid %s '%s': not a whole number of bytes per second "
+				    "(bits must come in multiples of 8)",
+				    arg, text);
+		*value = parsed / 8;
+		*unit = SLUICE_UNIT_BYTES;
+		return 0;
+	}
+	return fail(err, err_len,
+		    "invalid %s '%s': expected packets per second (500, 10kpps, 2Mpps), "
+		    "bits per second (100mbit, 1gbit) or bytes per second (500KB, 10MB)",
+		    arg, text);
+}
+
+int parse_limit_burst(const char *arg, const char *text, enum sluice_unit unit, __u64 *value,
+		      char *err, size_t err_len)
+{
+	__u64 parsed;
+
+	if (unit == SLUICE_UNIT_BYTES) {
+		if (!read_scaled(text, byte_burst_multiplier, &parsed))
+			return fail(err, err_len,
+				    "invalid %s '%s': expected bytes such as 1500, 1500B, 64KB "
+				    "or 1MB, as the rate is in bytes",
+				    arg, text);
+	} else if (!read_scaled(text, count_multiplier, &parsed)) {
+		return fail(err, err_len,
+			    "invalid %s '%s': expected a number of packets such as 100 or 10k, "
+			    "as the rate is in packets",
+			    arg, text);
+	}
+	*value = parsed;
+	return 0;
+}
+
+static const struct scale byte_units[] = {
+	{ "GB", 1000000000 }, { "MB", 1000000 }, { "KB", 1000 },
+};
+
+void format_limit_rate(__u64 value, enum sluice_unit unit, char *buf, size_t len)
+{
+	static const struct scale bit_units[] = {
+		{ "gbit", 1000000000 }, { "mbit", 1000000 }, { "kbit", 1000 },
+	};
+
+	if (unit != SLUICE_UNIT_BYTES)
+		format_rate(value, buf, len);
+	else if (value <= UINT64_MAX / 8)
+		format_scaled(value * 8, bit_units, ARRAY_LEN(bit_units), "bit", buf, len);
+	else	/* more bits than 64 bits count: say it in bytes */
+		format_scaled(value, byte_units, ARRAY_LEN(byte_units), "B", buf, len);
+}
+
+void format_limit_burst(__u64 value, enum sluice_unit unit, char *buf, size_t len)
+{
+	if (unit == SLUICE_UNIT_BYTES)
+		format_scaled(value, byte_units, ARRAY_LEN(byte_units), "B", buf, len);
+	else
+		snprintf(buf, len, "%" PRIu64, (uint64_t)value);
+}
+
+void format_limit_error(enum sluice_rule_limit_error error, enum sluice_unit unit,
+			const char *rate_text, const char *burst_text, char *err, size_t err_len)
+{
+	bool bytes = unit == SLUICE_UNIT_BYTES;
+	char bound[32];
+
+	switch (error) {
+	case SLUICE_RULE_LIMIT_ZERO_RATE:
+		snprintf(err, err_len, "invalid --rate '%s': must be above zero", rate_text);
+		break;
+	case SLUICE_RULE_LIMIT_RATE_TOO_HIGH:
+		format_limit_rate(bytes ? SLUICE_MAX_BYTE_RATE : SLUICE_MAX_RATE, unit, bound,
+				  sizeof(bound));
+		snprintf(err, err_len, "invalid --rate '%s': must be at most %s", rate_text, bound);
+		break;
+	case SLUICE_RULE_LIMIT_ZERO_BURST:
+	case SLUICE_RULE_LIMIT_BURST_TOO_LOW:
+		if (bytes) {
+			format_limit_burst(SLUICE_MIN_BYTE_BURST, unit, bound, sizeof(bound));
+			snprintf(err, err_len,
+				 "invalid --burst '%s': must be at least %s, one full-size frame, "
+				 "or such frames could never pass",
+				 burst_text, bound);
+		} else {
+			snprintf(err, err_len, "invalid --burst '%s': must be at least 1",
+				 burst_text);
+		}
+		break;
+	case SLUICE_RULE_LIMIT_BURST_TOO_HIGH:
+		format_limit_burst(bytes ? SLUICE_MAX_BYTE_BURST : SLUICE_MAX_BURST, unit, bound,
+				   sizeof(bound));
+		snprintf(err, err_len, "invalid --burst '%s': must be at most %s%s", burst_text,
+			 bound, bytes ? "" : " packets");
+		break;
+	case SLUICE_RULE_LIMIT_TOO_DEEP:
+		snprintf(err, err_len,
+			 "invalid --burst '%s': at --rate %s that is over 50 days of traffic",
+			 burst_text, rate_text);
+		break;
+	case SLUICE_RULE_LIMIT_WINDOW_TOO_SHORT:
+		snprintf(err, err_len,
+			 "invalid --burst '%s': at --rate %s a window (burst / rate) would last "
+			 "under 1us",
+			 burst_text, rate_text);
+		break;
+	default:
+		snprintf(err, err_len, "invalid limit: unknown algorithm or unit");
+	}
+}
+
+static const char *const algo_names[SLUICE_ALGO_COUNT] = {
+	[SLUICE_ALGO_TOKEN_BUCKET] = "token-bucket",
+	[SLUICE_ALGO_GCRA] = "gcra",
+	[SLUICE_ALGO_SLIDING_WINDOW] = "sliding-window",
+	[SLUICE_ALGO_FIXED_WINDOW] = "fixed-window",
+};
+
+int parse_algo(const char *arg, const char *text, enum sluice_algo *algo, char *err,
+	       size_t err_len)
+{
+	for (int i = 0; i < SLUICE_ALGO_COUNT; i++) {
+		if (strcmp(text, algo_names[i]) == 0) {
+			*algo = (enum sluice_algo)i;
+			return 0;
+		}
+	}
+	return fail(err, err_len,
+		    "invalid %s '%s': expected token-bucket, gcra, sliding-window or fixed-window",
+		    arg, text);
+}
+
+const char *algo_name(enum sluice_algo algo)
+{
+	return (unsigned)algo < SLUICE_ALGO_COUNT ? algo_names[algo] : "unknown";
 }

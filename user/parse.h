@@ -13,6 +13,7 @@
 #include <linux/types.h>
 
 #include "sluice.h"
+#include "algorithms.h"
 
 #define SLUICE_ERR_LEN 256
 /* Longest printed prefix: a full IPv6 address (INET6_ADDRSTRLEN) and "/128". */
@@ -41,5 +42,46 @@ int parse_duration_ms(const char *arg, const char *text, __u64 min_ms, __u64 max
 		      char *err, size_t err_len);
 /* Writes a rate as an operator would type it back: "500pps", "10kpps", "1.5Mpps". */
 void format_rate(__u64 pps, char *buf, size_t len);
+
+/*
+ * The rate of a limit, in packets or in bytes per second, and its unit:
+ *  - packets per second, whatever parse_rate() reads: 500, 500pps, 10kpps,
+ *    2Mpps, 1.5kpps; a bare k, M or G multiplies packets (10M is 10 Mpps);
+ *  - bits per second: bit, kbit, mbit, gbit (K, M, G capitals too), 1000-based
+ *    as in tc: 100mbit is 10^8 bits, 12500000 bytes per second. The bits must
+ *    come to a whole number of bytes (a multiple of 8), or it is refused;
+ *  - bytes per second: B, KB (or kB), MB, GB, 1000-based: 10MB is 10^7 bytes.
+ * Nothing else: "mbps", "Mb", "KiB" are refused rather than guessed at, as
+ * "kbps" means kilobytes to tc and kilobits to most people.
+ */
+int parse_limit_rate(const char *arg, const char *text, __u64 *value, enum sluice_unit *unit,
+		     char *err, size_t err_len);
+/*
+ * A burst in the unit of the rate it goes with. For a packet rate, a number
+ * of packets as parse_count() reads it (100, 10k). For a byte rate, bytes: a
+ * plain number (with k, M or G) or B, KB (kB), MB, GB, 1000-based: 1500,
+ * 1500B, 64KB, 1.5MB. Bits are refused (a burst is whole packets of bytes).
+ */
+int parse_limit_burst(const char *arg, const char *text, enum sluice_unit unit, __u64 *value,
+		      char *err, size_t err_len);
+/*
+ * Writes a limit's rate as an operator would type it back, parse_limit_rate()
+ * reading it to the same value and unit: packets as format_rate() does; bytes
+ * as bits, the way links are rated: 12500000 -> "100mbit", 1234 -> "9.872kbit".
+ */
+void format_limit_rate(__u64 value, enum sluice_unit unit, char *buf, size_t len);
+/* A burst, read back by parse_limit_burst(): packets "100", bytes "1500B", "1.5MB". */
+void format_limit_burst(__u64 value, enum sluice_unit unit, char *buf, size_t len);
+/*
+ * Says why sluice_rule_limit_init() refused a limit, naming --rate or
+ * --burst and what was typed (rate_text, burst_text), with the bound in the
+ * limit's unit.
+ */
+void format_limit_error(enum sluice_rule_limit_error error, enum sluice_unit unit,
+			const char *rate_text, const char *burst_text, char *err, size_t err_len);
+/* "token-bucket", "gcra", "sliding-window", "fixed-window". */
+int parse_algo(const char *arg, const char *text, enum sluice_algo *algo, char *err,
+	       size_t err_len);
+const char *algo_name(enum sluice_algo algo);
 
 #endif /* SLUICE_PARSE_H */

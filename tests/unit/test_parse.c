@@ -802,6 +802,443 @@ static void test_format_rate_small_buffer(void **state)
 		assert_int_equal(buf[j], 'X');
 }
 
+/* ---- limits in packets or bytes ---- */
+
+#define PACKETS SLUICE_UNIT_PACKETS
+#define BYTES SLUICE_UNIT_BYTES
+
+struct limit_rate_case {
+	const char *text;
+	uint64_t value;
+	enum sluice_unit unit;
+};
+
+static const struct limit_rate_case limit_rate_ok_cases[] = {
+	/* Packets: whatever parse_rate() reads, bare multipliers included. */
+	{ "500", 500, PACKETS },
+	{ "500pps", 500, PACKETS },
+	{ "10kpps", 10000, PACKETS },
+	{ "10Kpps", 10000, PACKETS },
+	{ "2Mpps", 2000000, PACKETS },
+	{ "1.5kpps", 1500, PACKETS },
+	{ "10k", 10000, PACKETS },
+	{ "10M", 10000000, PACKETS },
+	{ "1G", 1000000000, PACKETS },
+	{ "0", 0, PACKETS },
+	/* Bits per second, 1000-based, to bytes: 100mbit is 12.5 MB/s. */
+	{ "8bit", 1, BYTES },
+	{ "800bit", 100, BYTES },
+	{ "10kbit", 1250, BYTES },
+	{ "10Kbit", 1250, BYTES },
+	{ "100mbit", 12500000, BYTES },
+	{ "100Mbit", 12500000, BYTES },
+	{ "1gbit", 125000000, BYTES },
+	{ "1Gbit", 125000000, BYTES },
+	{ "2.5gbit", 312500000, BYTES },
+	{ "1.5mbit", 187500, BYTES },
+	{ "9.872kbit", 1234, BYTES },
+	{ "0.008kbit", 1, BYTES },
+	{ "1000gbit", 125000000000ULL, BYTES },
+	{ "0bit", 0, BYTES },
+	/* Bytes per second, 1000-based. */
+	{ "1B", 1, BYTES },
+	{ "1500B", 1500, BYTES },
+	{ "500KB", 500000, BYTES },
+	{ "500kB", 500000, BYTES },
+	{ "1.234KB", 1234, BYTES },
+	{ "10MB", 10000000, BYTES },
+	{ "1.5MB", 1500000, BYTES },
+	{ "1GB", 1000000000, BYTES },
+	{ "18446744073709551615B", UINT64_MAX, BYTES },
+	/* The most bits that fit, a multiple of 8. */
+	{ "18446744073709551608bit", UINT64_MAX / 8, BYTES },
+};
+
+static void test_parse_limit_rate_ok(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(limit_rate_ok_cases); i++) {
+		const struct limit_rate_case *c = &limit_rate_ok_cases[i];
+		char err[SLUICE_ERR_LEN] = "";
+		enum sluice_unit unit = SLUICE_UNIT_COUNT;
+		__u64 value = 12345;
+		int ret = parse_limit_rate("--rate", c->text, &value, &unit, err, sizeof(err));
+
+		if (ret != 0)
+			fail_msg("parse_limit_rate('%s') = %d: %s", c->text, ret, err);
+		ASSERT_U64(value, c->value, "parse_limit_rate value", c->text);
+		ASSERT_U64(unit, c->unit, "parse_limit_rate unit", c->text);
+	}
+}
+
+struct error_case {
+	const char *text;
+	const char *fragment;	/* part of the message that says what was wrong */
+};
+
+#define EXPECTED_RATE "expected packets per second (500, 10kpps, 2Mpps), bits per second " \
+		      "(100mbit, 1gbit) or bytes per second (500KB, 10MB)"
+#define NOT_WHOLE_BYTES "not a whole number of bytes per second (bits must come in multiples of 8)"
+
+static const struct error_case limit_rate_err_cases[] = {
+	{ "", EXPECTED_RATE },
+	{ "abc", EXPECTED_RATE },
+	{ "mbit", EXPECTED_RATE },
+	{ "KB", EXPECTED_RATE },
+	/* Spellings that mean bits to some and bytes to others are refused, not guessed. */
+	{ "10mb", EXPECTED_RATE },
+	{ "10Mb", EXPECTED_RATE },
+	{ "10b", EXPECTED_RATE },
+	{ "10mbps", EXPECTED_RATE },
+	{ "10Mbps", EXPECTED_RATE },
+	{ "10kbps", EXPECTED_RATE },
+	{ "10Bps", EXPECTED_RATE },
+	{ "10KBps", EXPECTED_RATE },
+	{ "10MB/s", EXPECTED_RATE },
+	{ "10mbit/s", EXPECTED_RATE },
+	/* Binary units and units not in the list. */
+	{ "10KiB", EXPECTED_RATE },
+	{ "10Mibit", EXPECTED_RATE },
+	{ "10bits", EXPECTED_RATE },
+	{ "10MBit", EXPECTED_RATE },
+	{ "10GBit", EXPECTED_RATE },
+	{ "1tbit", EXPECTED_RATE },
+	{ "1TB", EXPECTED_RATE },
+	{ "10mB", EXPECTED_RATE },
+	{ "10gB", EXPECTED_RATE },
+	{ "10mpps", EXPECTED_RATE },
+	/* Not numbers, or not written plainly. */
+	{ "10 mbit", EXPECTED_RATE },
+	{ "10mbit ", EXPECTED_RATE },
+	{ " 10mbit", EXPECTED_RATE },
+	{ "-1mbit", EXPECTED_RATE },
+	{ "+1mbit", EXPECTED_RATE },
+	{ "1e3mbit", EXPECTED_RATE },
+	{ "0x10B", EXPECTED_RATE },
+	{ "1,000KB", EXPECTED_RATE },
+	{ ".5MB", EXPECTED_RATE },
+	{ "1.MB", EXPECTED_RATE },
+	/* Fractions that do not come out whole in the unit itself. */
+	{ "1.5bit", EXPECTED_RATE },
+	{ "0.5B", EXPECTED_RATE },
+	{ "1.0001KB", EXPECTED_RATE },
+	{ "1.5pps", EXPECTED_RATE },
+	/* Too big for 64 bits. */
+	{ "18446744073709551616B", EXPECTED_RATE },
+	{ "18446744073709551616bit", EXPECTED_RATE },
+	{ "99999999999gbit", EXPECTED_RATE },
+	{ "18446744074GB", EXPECTED_RATE },
+	/* Whole bits, but not whole bytes. */
+	{ "1bit", NOT_WHOLE_BYTES },
+	{ "12bit", NOT_WHOLE_BYTES },
+	{ "1001bit", NOT_WHOLE_BYTES },
+	{ "1.5kbit", NOT_WHOLE_BYTES },
+	{ "0.001kbit", NOT_WHOLE_BYTES },
+	{ "1.000001mbit", NOT_WHOLE_BYTES },
+	{ "18446744073709551615bit", NOT_WHOLE_BYTES },
+};
+
+static void test_parse_limit_rate_errors(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(limit_rate_err_cases); i++) {
+		const struct error_case *c = &limit_rate_err_cases[i];
+		char err[SLUICE_ERR_LEN] = "";
+		enum sluice_unit unit = SLUICE_UNIT_COUNT;
+		__u64 value = 12345;
+		int ret = parse_limit_rate("--rate", c->text, &value, &unit, err, sizeof(err));
+
+		if (ret != -1)
+			fail_msg("parse_limit_rate('%s') = %d (%" PRIu64 ", unit %d), want -1",
+				 c->text, ret, (uint64_t)value, unit);
+		/* A refused value changes nothing. */
+		ASSERT_U64(value, 12345, "value after a refused rate", c->text);
+		ASSERT_U64(unit, SLUICE_UNIT_COUNT, "unit after a refused rate", c->text);
+		assert_error(err, "--rate", c->text, c->fragment);
+	}
+}
+
+struct limit_burst_case {
+	const char *text;
+	enum sluice_unit unit;	/* of the rate */
+	int ret;
+	uint64_t want;		/* when ret == 0 */
+	const char *fragment;	/* when ret == -1 */
+};
+
+#define EXPECTED_PACKETS "expected a number of packets such as 100 or 10k, as the rate is in " \
+			 "packets"
+#define EXPECTED_BYTES "expected bytes such as 1500, 1500B, 64KB or 1MB, as the rate is in bytes"
+
+static const struct limit_burst_case limit_burst_cases[] = {
+	/* For a packet rate, packets, as parse_count() reads them. */
+	{ "100", PACKETS, 0, 100, NULL },
+	{ "10k", PACKETS, 0, 10000, NULL },
+	{ "1.5k", PACKETS, 0, 1500, NULL },
+	{ "2M", PACKETS, 0, 2000000, NULL },
+	{ "0", PACKETS, 0, 0, NULL },
+	{ "100B", PACKETS, -1, 0, EXPECTED_PACKETS },
+	{ "64KB", PACKETS, -1, 0, EXPECTED_PACKETS },
+	{ "1kpps", PACKETS, -1, 0, EXPECTED_PACKETS },
+	{ "1mbit", PACKETS, -1, 0, EXPECTED_PACKETS },
+	{ "1.5", PACKETS, -1, 0, EXPECTED_PACKETS },
+	{ "", PACKETS, -1, 0, EXPECTED_PACKETS },
+	{ "-1", PACKETS, -1, 0, EXPECTED_PACKETS },
+	/* For a byte rate, bytes: plain (with k, M, G) or B, KB, kB, MB, GB. */
+	{ "1500", BYTES, 0, 1500, NULL },
+	{ "1500B", BYTES, 0, 1500, NULL },
+	{ "64KB", BYTES, 0, 64000, NULL },
+	{ "64kB", BYTES, 0, 64000, NULL },
+	{ "64k", BYTES, 0, 64000, NULL },
+	{ "1.518KB", BYTES, 0, 1518, NULL },
+	{ "1MB", BYTES, 0, 1000000, NULL },
+	{ "1.5MB", BYTES, 0, 1500000, NULL },
+	{ "2M", BYTES, 0, 2000000, NULL },
+	{ "4GB", BYTES, 0, 4000000000ULL, NULL },
+	{ "18446744073709551615B", BYTES, 0, UINT64_MAX, NULL },
+	{ "12000bit", BYTES, -1, 0, EXPECTED_BYTES },
+	{ "1Mb", BYTES, -1, 0, EXPECTED_BYTES },
+	{ "1mB", BYTES, -1, 0, EXPECTED_BYTES },
+	{ "1KiB", BYTES, -1, 0, EXPECTED_BYTES },
+	{ "1.5B", BYTES, -1, 0, EXPECTED_BYTES },
+	{ "10 KB", BYTES, -1, 0, EXPECTED_BYTES },
+	{ "100pps", BYTES, -1, 0, EXPECTED_BYTES },
+	{ "", BYTES, -1, 0, EXPECTED_BYTES },
+	{ "18446744073709551616", BYTES, -1, 0, EXPECTED_BYTES },
+};
+
+static void test_parse_limit_burst(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(limit_burst_cases); i++) {
+		const struct limit_burst_case *c = &limit_burst_cases[i];
+		char err[SLUICE_ERR_LEN] = "";
+		__u64 value = 777;
+		int ret = parse_limit_burst("--burst", c->text, c->unit, &value, err, sizeof(err));
+
+		if (ret != c->ret)
+			fail_msg("parse_limit_burst('%s', %s) = %d, want %d (%s)", c->text,
+				 c->unit == BYTES ? "bytes" : "packets", ret, c->ret, err);
+		if (ret == 0) {
+			ASSERT_U64(value, c->want, "parse_limit_burst", c->text);
+		} else {
+			assert_error(err, "--burst", c->text, c->fragment);
+			ASSERT_U64(value, 777, "parse_limit_burst leaves the value alone on error",
+				   c->text);
+		}
+	}
+}
+
+struct format_limit_case {
+	uint64_t value;
+	enum sluice_unit unit;
+	const char *want;
+};
+
+static const struct format_limit_case format_limit_rate_cases[] = {
+	/* Bytes print as bits, the way links are rated. */
+	{ 12500000, BYTES, "100mbit" },
+	{ 125000000, BYTES, "1gbit" },
+	{ 312500000, BYTES, "2.5gbit" },
+	{ 125000000000ULL, BYTES, "1000gbit" },
+	{ 187500, BYTES, "1.5mbit" },
+	{ 1250, BYTES, "10kbit" },
+	{ 1234, BYTES, "9.872kbit" },
+	{ 125, BYTES, "1kbit" },
+	{ 100, BYTES, "800bit" },
+	{ 1, BYTES, "8bit" },
+	{ 0, BYTES, "0bit" },
+	{ 124999, BYTES, "999.992kbit" },
+	/* Not exact in mbit with three decimals, and too long in kbit. */
+	{ 1250001, BYTES, "10000008bit" },
+	/* More bits than 64 bits hold: said in bytes. */
+	{ UINT64_MAX, BYTES, "18446744073709551615B" },
+	{ 4000000000000000000ULL, BYTES, "4000000000GB" },
+	/* Packets print as format_rate() has them. */
+	{ 1500, PACKETS, "1.5kpps" },
+	{ 500, PACKETS, "500pps" },
+	{ 1000000000, PACKETS, "1Gpps" },
+};
+
+static const struct format_limit_case format_limit_burst_cases[] = {
+	{ 1500, BYTES, "1.5KB" },
+	{ 1518, BYTES, "1.518KB" },
+	{ 64000, BYTES, "64KB" },
+	{ 1000000, BYTES, "1MB" },
+	{ 1500000, BYTES, "1.5MB" },
+	{ 4000000000ULL, BYTES, "4GB" },
+	{ 999, BYTES, "999B" },
+	{ 1234567, BYTES, "1234567B" },
+	{ 0, BYTES, "0B" },
+	{ 100, PACKETS, "100" },
+	{ 1500, PACKETS, "1500" },
+	{ 1000000000, PACKETS, "1000000000" },
+};
+
+static void test_format_limit(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(format_limit_rate_cases); i++) {
+		const struct format_limit_case *c = &format_limit_rate_cases[i];
+		char text[64], name[48];
+
+		snprintf(name, sizeof(name), "%" PRIu64 " %s", c->value,
+			 c->unit == BYTES ? "bytes/s" : "pps");
+		format_limit_rate(c->value, c->unit, text, sizeof(text));
+		ASSERT_STR(text, c->want, "format_limit_rate", name);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(format_limit_burst_cases); i++) {
+		const struct format_limit_case *c = &format_limit_burst_cases[i];
+		char text[64], name[48];
+
+		snprintf(name, sizeof(name), "%" PRIu64 " %s", c->value,
+			 c->unit == BYTES ? "bytes" : "packets");
+		format_limit_burst(c->value, c->unit, text, sizeof(text));
+		ASSERT_STR(text, c->want, "format_limit_burst", name);
+	}
+}
+
+/* What the formatters print, the parsers read back to the same value and unit. */
+static void test_format_limit_round_trip(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 100000; i++) {
+		uint64_t r = rng(), value;
+		enum sluice_unit unit = i % 3 ? BYTES : PACKETS, back_unit = SLUICE_UNIT_COUNT;
+		char text[64], err[SLUICE_ERR_LEN], name[48];
+		__u64 back = 0;
+
+		/* Operator-sized values, round bit rates, and any size at all. */
+		switch (i % 4) {
+		case 0: value = r % 125000000001ULL; break;
+		case 1: value = (r % 1000001) * 125; break;	/* whole kbit */
+		case 2: value = (r % 10001) * 125000; break;	/* whole mbit */
+		default: value = r >> (r % 64); break;
+		}
+		snprintf(name, sizeof(name), "%" PRIu64 " %s", value,
+			 unit == BYTES ? "bytes" : "packets");
+		format_limit_rate(value, unit, text, sizeof(text));
+		if (parse_limit_rate("--rate", text, &back, &back_unit, err, sizeof(err)) != 0)
+			fail_msg("format_limit_rate(%s) = '%s' does not parse: %s", name, text,
+				 err);
+		ASSERT_U64(back, value, "format_limit_rate then parse_limit_rate", text);
+		ASSERT_U64(back_unit, unit, "unit after format_limit_rate and back", text);
+
+		format_limit_burst(value, unit, text, sizeof(text));
+		back = 0;
+		if (parse_limit_burst("--burst", text, unit, &back, err, sizeof(err)) != 0)
+			fail_msg("format_limit_burst(%s) = '%s' does not parse: %s", name, text,
+				 err);
+		ASSERT_U64(back, value, "format_limit_burst then parse_limit_burst", text);
+	}
+}
+
+struct limit_error_case {
+	const char *rate, *burst;	/* as typed */
+	const char *algo;
+	const char *arg;		/* the argument the message names */
+	const char *fragment;
+};
+
+/*
+ * From what an operator types to what sluice_rule_limit_init() refuses and
+ * the message that says why: the argument, the input, and the bound in the
+ * limit's own unit.
+ */
+static const struct limit_error_case limit_error_cases[] = {
+	{ "0", "10", "token-bucket", "--rate", "must be above zero" },
+	{ "0mbit", "10KB", "gcra", "--rate", "must be above zero" },
+	{ "2Gpps", "10", "token-bucket", "--rate", "must be at most 1Gpps" },
+	{ "2000gbit", "1MB", "token-bucket", "--rate", "must be at most 1000gbit" },
+	{ "1001gbit", "1MB", "fixed-window", "--rate", "must be at most 1000gbit" },
+	{ "100", "0", "sliding-window", "--burst", "must be at least 1" },
+	{ "100mbit", "0", "token-bucket", "--burst",
+	  "must be at least 1.518KB, one full-size frame" },
+	{ "100mbit", "1500B", "gcra", "--burst", "must be at least 1.518KB, one full-size frame" },
+	{ "100", "1.000000001G", "token-bucket", "--burst", "must be at most 1000000000 packets" },
+	{ "100mbit", "5GB", "fixed-window", "--burst", "must be at most 4GB" },
+	{ "1", "5M", "token-bucket", "--burst", "at --rate 1 that is over 50 days of traffic" },
+	{ "8bit", "5MB", "sliding-window", "--burst",
+	  "at --rate 8bit that is over 50 days of traffic" },
+	{ "2Mpps", "1", "fixed-window", "--burst",
+	  "at --rate 2Mpps a window (burst / rate) would last under 1us" },
+	{ "1000gbit", "64KB", "sliding-window", "--burst", "would last under 1us" },
+};
+
+static void test_format_limit_error(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(limit_error_cases); i++) {
+		const struct limit_error_case *c = &limit_error_cases[i];
+		char err[SLUICE_ERR_LEN] = "";
+		struct sluice_rule_limit limit;
+		enum sluice_rule_limit_error error;
+		enum sluice_unit unit;
+		enum sluice_algo algo;
+		__u64 rate, burst;
+
+		if (parse_limit_rate("--rate", c->rate, &rate, &unit, err, sizeof(err)) ||
+		    parse_limit_burst("--burst", c->burst, unit, &burst, err, sizeof(err)) ||
+		    parse_algo("--algo", c->algo, &algo, err, sizeof(err)))
+			fail_msg("case %zu does not parse: %s", i, err);
+		error = sluice_rule_limit_init(&limit, algo, unit, rate, burst);
+		if (error == SLUICE_RULE_LIMIT_OK)
+			fail_msg("--rate %s --burst %s --algo %s was accepted", c->rate, c->burst,
+				 c->algo);
+		format_limit_error(error, unit, c->rate, c->burst, err, sizeof(err));
+		assert_error(err, c->arg, strcmp(c->arg, "--rate") ? c->burst : c->rate,
+			     c->fragment);
+	}
+	/* Errors the CLI cannot make still say something. */
+	for (int e = SLUICE_RULE_LIMIT_BAD_ALGO; e <= SLUICE_RULE_LIMIT_BAD_UNIT; e++) {
+		char err[SLUICE_ERR_LEN];
+
+		format_limit_error(e, PACKETS, "1", "1", err, sizeof(err));
+		ASSERT_STR(err, "invalid limit: unknown algorithm or unit", "format_limit_error",
+			   "an unknown algorithm or unit");
+	}
+}
+
+static void test_parse_algo(void **state)
+{
+	static const struct {
+		const char *text;
+		enum sluice_algo algo;
+	} ok[] = {
+		{ "token-bucket", SLUICE_ALGO_TOKEN_BUCKET },
+		{ "gcra", SLUICE_ALGO_GCRA },
+		{ "sliding-window", SLUICE_ALGO_SLIDING_WINDOW },
+		{ "fixed-window", SLUICE_ALGO_FIXED_WINDOW },
+	};
+	static const char *const bad[] = {
+		"", "token_bucket", "tokenbucket", "GCRA", "leaky-bucket", "sliding", "fixed",
+		"token-bucket ", "gcra2",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
+		enum sluice_algo algo = SLUICE_ALGO_COUNT;
+		char err[SLUICE_ERR_LEN];
+
+		if (parse_algo("--algo", ok[i].text, &algo, err, sizeof(err)))
+			fail_msg("parse_algo('%s'): %s", ok[i].text, err);
+		ASSERT_U64(algo, ok[i].algo, "parse_algo", ok[i].text);
+		ASSERT_STR(algo_name(algo), ok[i].text, "algo_name", ok[i].text);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		enum sluice_algo algo = SLUICE_ALGO_COUNT;
+		char err[SLUICE_ERR_LEN];
+
+		if (parse_algo("--algo", bad[i], &algo, err, sizeof(err)) != -1)
+			fail_msg("parse_algo('%s') accepted", bad[i]);
+		ASSERT_U64(algo, SLUICE_ALGO_COUNT, "parse_algo leaves the value alone", bad[i]);
+		assert_error(err, "--algo", bad[i],
+			     "expected token-bucket, gcra, sliding-window or fixed-window");
+	}
+	ASSERT_STR(algo_name(SLUICE_ALGO_COUNT), "unknown", "algo_name", "SLUICE_ALGO_COUNT");
+	ASSERT_STR(algo_name((enum sluice_algo)-1), "unknown", "algo_name", "-1");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -823,6 +1260,13 @@ int main(void)
 		cmocka_unit_test(test_format_rate),
 		cmocka_unit_test(test_format_rate_round_trip),
 		cmocka_unit_test(test_format_rate_small_buffer),
+		cmocka_unit_test(test_parse_limit_rate_ok),
+		cmocka_unit_test(test_parse_limit_rate_errors),
+		cmocka_unit_test(test_parse_limit_burst),
+		cmocka_unit_test(test_format_limit),
+		cmocka_unit_test(test_format_limit_round_trip),
+		cmocka_unit_test(test_format_limit_error),
+		cmocka_unit_test(test_parse_algo),
 	};
 
 	return cmocka_run_group_tests_name("parse", tests, NULL, NULL);

@@ -494,6 +494,27 @@ static void test_lowered_limit_gives_empty_bucket(void **state)
  * as any bucket. The LRU table evicts such buckets long before; this pins
  * down what happens if one survives.
  */
+/* A zero state, what a fresh map value holds, is a full bucket whatever the clock says. */
+static void test_zero_state_is_fresh(void **state)
+{
+	static const __u64 nows[] = { 1, 1000 * HOUR, SLUICE_TIME_HALF_RANGE,
+				      SLUICE_TIME_HALF_RANGE + 1, UINT64_MAX - 1 };
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(configs); i++) {
+		struct sluice_limit limit = make_limit(configs[i].rate, configs[i].burst);
+
+		for (size_t n = 0; n < ARRAY_SIZE(nows); n++) {
+			__u64 full_at = 0;
+
+			ASSERT_EQ(sluice_bucket_tokens(full_at, nows[n], &limit), limit.burst,
+				  "tokens of a zero state", limit.rate, limit.burst);
+			ASSERT_EQ(offer_many(&full_at, nows[n], &limit, limit.burst + 3), limit.burst,
+				  "passed from a zero state", limit.rate, limit.burst);
+		}
+	}
+}
+
 static void test_idle_half_the_range(void **state)
 {
 	(void)state;
@@ -503,6 +524,9 @@ static void test_idle_half_the_range(void **state)
 		for (size_t s = 0; s < ARRAY_SIZE(starts); s++) {
 			__u64 full = starts[s], full_at, now;
 
+			/* A state of 0 is a bucket never used: test_zero_state_is_fresh. */
+			if (full == 0)
+				continue;
 			/* Just under half the range, and exactly half: full. */
 			for (__u64 idle = SLUICE_TIME_HALF_RANGE - 1;
 			     idle <= SLUICE_TIME_HALF_RANGE; idle++) {
@@ -774,6 +798,7 @@ int main(void)
 		cmocka_unit_test(test_refused_take_leaves_state),
 		cmocka_unit_test(test_refusal_normalizes_overdrawn_bucket),
 		cmocka_unit_test(test_lowered_limit_gives_empty_bucket),
+		cmocka_unit_test(test_zero_state_is_fresh),
 		cmocka_unit_test(test_idle_half_the_range),
 		cmocka_unit_test(test_debt),
 		cmocka_unit_test(test_wrap),
