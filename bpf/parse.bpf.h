@@ -32,6 +32,9 @@
 #define IPV4_MORE_FRAGMENTS 0x2000
 #define IPV6_FRAG_OFFSET_MASK 0xfff8
 #define IPV6_MORE_FRAGMENTS 0x0001
+/* Bits of the TCP flags byte (struct sluice_packet's tcp_flags). */
+#define SLUICE_TCP_SYN 0x02
+#define SLUICE_TCP_ACK 0x10
 
 enum sluice_parse_result {
 	SLUICE_PARSE_OK,

@@ -2,9 +2,11 @@
 /*
  * The Sluice data path: one XDP program that parses, classifies, decides
  * and counts every packet, in that order:
- *   deny list -> allow list -> IPv6 neighbor discovery -> per-source limit.
- * It fails open: a packet it cannot parse, or a decision it cannot make,
- * passes and is counted.
+ *   deny list -> allow list -> IPv6 neighbor discovery -> the rules of each
+ *   level: source, prefix, port, global (include/sluice.h).
+ * A packet passes only if every rule that matches it lets it through; the
+ * first that refuses drops it, counted against its level. It fails open: a
+ * packet it cannot parse, or a decision it cannot make, passes and is counted.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -30,17 +32,55 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SLUICE_MAX_SOURCES);
-	__type(key, struct sluice_source_key);
+	__type(key, struct sluice_bucket_key);
 	__type(value, struct sluice_bucket);
 } buckets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SLUICE_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct sluice_rule);
+} rules SEC(".maps");
+
+/* The buckets of rules that share one: never evicted, unlike the table's. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SLUICE_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct sluice_bucket);
+} rule_state SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SLUICE_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct sluice_rule_counters);
+} rule_counters SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, SLUICE_MAX_PREFIXES);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct sluice_prefix_key);
-	__type(value, struct sluice_limit);
-} limits SEC(".maps");
+	__type(value, struct sluice_rule_ids);
+} source_rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, SLUICE_MAX_PREFIXES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct sluice_prefix_key);
+	__type(value, struct sluice_rule_ids);
+} prefix_rules SEC(".maps");
+
+/* Destination port rules: TCP ports, then UDP ports. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SLUICE_PORT_PROTOCOLS * 65536);
+	__type(key, __u32);
+	__type(value, struct sluice_rule_ids);
+} port_rules SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -124,11 +164,11 @@ static __always_inline int is_neighbor_discovery(const struct sluice_packet *pkt
 }
 
 /*
- * Finds the source's bucket, creating a full one for a new source: full as
+ * Finds a per-source bucket, creating a full one for a new source: full as
  * of `now`, since a zero full_at would read as the future in the last
  * `depth` before sluice time wraps.
  */
-static __always_inline struct sluice_bucket *source_bucket(const struct sluice_source_key *key,
+static __always_inline struct sluice_bucket *source_bucket(const struct sluice_bucket_key *key,
 							   __u64 now)
 {
 	struct sluice_bucket fresh = { .full_at = now };
@@ -141,15 +181,10 @@ static __always_inline struct sluice_bucket *source_bucket(const struct sluice_s
 	return bpf_map_lookup_elem(&buckets, key);
 }
 
-/* Takes one packet from the source's bucket, shared by all CPUs. */
-static __always_inline enum sluice_outcome limit_source(const struct sluice_packet *pkt,
-							const struct sluice_limit *limit)
+/* Takes a packet's cost from a bucket shared by all CPUs: 1 if it fits. */
+static __always_inline int take(struct sluice_bucket *bucket, const struct sluice_limit *limit,
+				__u64 now)
 {
-	__u64 now = sluice_now(limit);
-	struct sluice_bucket *bucket = source_bucket(&pkt->src, now);
-
-	if (!bucket)
-		return SLUICE_PASSED_FAULT;
 	for (int i = 0; i < SLUICE_CAS_TRIES; i++) {
 		__u64 seen = READ_ONCE(bucket->full_at);
 		__u64 next;
@@ -159,20 +194,232 @@ static __always_inline enum sluice_outcome limit_source(const struct sluice_pack
 			if (next != seen)
 				__sync_val_compare_and_swap(&bucket->full_at, seen, next);
 			__sync_fetch_and_add(&bucket->dropped, 1);
-			return SLUICE_DROPPED_RATE;
+			return 0;
 		}
 		if (__sync_val_compare_and_swap(&bucket->full_at, seen, next) == seen) {
 			__sync_fetch_and_add(&bucket->passed, 1);
-			return SLUICE_PASSED;
+			return 1;
 		}
 	}
-	return SLUICE_PASSED_FAULT;
+	return -1;	/* contended past all tries: the caller fails open */
 }
 
-static __always_inline enum sluice_outcome decide(const struct sluice_packet *pkt)
+/*
+ * An address as two host-order 64-bit halves, and the mask of its first
+ * `bits`: shifts instead of a loop over bytes, which keeps the verifier's
+ * work small.
+ */
+struct addr128 {
+	__u64 hi, lo;
+};
+
+static __always_inline struct addr128 addr_load(const __u8 *addr)
+{
+	struct addr128 a;
+	__u64 hi, lo;
+
+	__builtin_memcpy(&hi, addr, 8);
+	__builtin_memcpy(&lo, addr + 8, 8);
+	a.hi = bpf_be64_to_cpu(hi);
+	a.lo = bpf_be64_to_cpu(lo);
+	return a;
+}
+
+static __always_inline struct addr128 addr_mask(__u32 bits)
+{
+	struct addr128 m;
+
+	m.hi = bits >= 64 ? ~0ULL : bits ? ~0ULL << (64 - bits) : 0;
+	m.lo = bits >= 128 ? ~0ULL : bits > 64 ? ~0ULL << (128 - bits) : 0;
+	return m;
+}
+
+/* Whether a source lies in a rule's prefix (the tries match it for their levels). */
+static __always_inline int in_prefix(const struct sluice_prefix_key *prefix,
+				     const struct sluice_source_key *src)
+{
+	struct addr128 p, a, m;
+
+	if (prefix->prefixlen == 0)
+		return 1;
+	if (prefix->family != src->family)
+		return 0;
+	p = addr_load(prefix->addr);
+	a = addr_load(src->addr);
+	m = addr_mask(prefix->prefixlen - SLUICE_FAMILY_BITS);
+	return !((p.hi ^ a.hi) & m.hi) && !((p.lo ^ a.lo) & m.lo);
+}
+
+static __always_inline int rule_matches(const struct sluice_rule *rule,
+					const struct sluice_packet *pkt)
+{
+	int has_ports = pkt->flags & SLUICE_PKT_HAS_PORTS;
+
+	if (rule->proto) {
+		if (rule->proto == IPPROTO_ICMP) {
+			if (pkt->l4_proto != IPPROTO_ICMP && pkt->l4_proto != IPPROTO_ICMPV6)
+				return 0;
+		} else if (rule->proto != pkt->l4_proto) {
+			return 0;
+		}
+	}
+	/* SYN without ACK: a new connection, whatever else the flags say. */
+	if ((rule->flags & SLUICE_RULE_SYN) &&
+	    (pkt->l4_proto != IPPROTO_TCP || !has_ports ||
+	     (pkt->tcp_flags & (SLUICE_TCP_SYN | SLUICE_TCP_ACK)) != SLUICE_TCP_SYN))
+		return 0;
+	if (rule->level == SLUICE_LEVEL_PORT)
+		return in_prefix(&rule->prefix, &pkt->src);
+	return 1;
+}
+
+/* The bucket key of a per-source rule: the source masked to the rule's group. */
+static __always_inline void group_key(struct sluice_bucket_key *key, __u32 id,
+				      const struct sluice_rule *rule,
+				      const struct sluice_source_key *src)
+{
+	struct addr128 a = addr_load(src->addr);
+	struct addr128 m = addr_mask(src->family == SLUICE_FAMILY_IPV4 ? rule->group_v4 :
+									  rule->group_v6);
+	__u64 hi = bpf_cpu_to_be64(a.hi & m.hi), lo = bpf_cpu_to_be64(a.lo & m.lo);
+
+	key->rule = id;
+	key->family = src->family;
+	key->pad[0] = key->pad[1] = key->pad[2] = 0;
+	__builtin_memcpy(key->addr, &hi, 8);
+	__builtin_memcpy(key->addr + 8, &lo, 8);
+}
+
+enum rule_verdict {
+	RULE_SKIPPED,		/* does not match, or no rule */
+	RULE_UNLIMITED,		/* matches and limits nothing: passes as if unlimited */
+	RULE_PASSED,
+	RULE_REFUSED,
+	RULE_WOULD_REFUSE,	/* a dry-run rule's refusal */
+	RULE_FAULT,
+};
+
+static __always_inline void count_rule(__u32 id, enum rule_verdict verdict, __u64 bytes)
+{
+	struct sluice_rule_counters *c = bpf_map_lookup_elem(&rule_counters, &id);
+	struct sluice_counter *slot;
+
+	if (!c)
+		return;
+	if (verdict == RULE_PASSED || verdict == RULE_UNLIMITED)
+		slot = &c->passed;
+	else if (verdict == RULE_REFUSED)
+		slot = &c->dropped;
+	else if (verdict == RULE_WOULD_REFUSE)
+		slot = &c->would_drop;
+	else
+		return;
+	__sync_fetch_and_add(&slot->packets, 1);
+	__sync_fetch_and_add(&slot->bytes, bytes);
+}
+
+/*
+ * Applies one rule to a packet. A global function: the verifier checks it
+ * once, not at each of its sixteen call sites.
+ */
+__noinline int apply_rule(__u32 id, const struct sluice_packet *pkt, __u32 bytes)
+{
+	struct sluice_bucket_key key;
+	struct sluice_bucket *bucket;
+	struct sluice_rule *rule;
+	enum rule_verdict verdict;
+	__u64 now;
+	int taken;
+
+	if (!id || !pkt)	/* a global function's pointer may be NULL, says the verifier */
+		return RULE_SKIPPED;
+	rule = bpf_map_lookup_elem(&rules, &id);
+	if (!rule || !(rule->flags & SLUICE_RULE_IN_USE))
+		return RULE_SKIPPED;	/* an id with no rule (yet): fail open */
+	if (!rule_matches(rule, pkt))
+		return RULE_SKIPPED;
+	if (rule->limit.flags & SLUICE_LIMIT_UNLIMITED) {
+		count_rule(id, RULE_UNLIMITED, bytes);
+		return RULE_UNLIMITED;
+	}
+	now = sluice_now(&rule->limit);
+	if (rule->flags & SLUICE_RULE_PER_SOURCE) {
+		group_key(&key, id, rule, &pkt->src);
+		bucket = source_bucket(&key, now);
+	} else {
+		bucket = bpf_map_lookup_elem(&rule_state, &id);
+	}
+	if (!bucket)
+		return RULE_FAULT;
+	taken = take(bucket, &rule->limit, now);
+	if (taken < 0)
+		return RULE_FAULT;
+	if (taken)
+		verdict = RULE_PASSED;
+	else
+		verdict = rule->flags & SLUICE_RULE_DRY_RUN ? RULE_WOULD_REFUSE : RULE_REFUSED;
+	count_rule(id, verdict, bytes);
+	return verdict;
+}
+
+/* What the rules of every level say; the first level that refuses decides. */
+struct evaluation {
+	int applied;		/* a rule with a limit let the packet through */
+	int would_refuse;	/* a dry-run rule would have dropped it */
+	int fault;		/* a rule could not decide */
+};
+
+/* Applies the rules of one level: 1 when one refuses, and the packet is dropped. */
+static __always_inline int apply_level(const struct sluice_rule_ids *ids,
+				       const struct sluice_packet *pkt, __u32 bytes,
+				       struct evaluation *e)
+{
+	if (!ids)
+		return 0;
+#pragma unroll
+	for (int i = 0; i < SLUICE_RULES_PER_MATCH; i++) {
+		__u32 id = ids->id[i];
+
+		if (!id)	/* slots fill from the first: the rest are empty too */
+			break;
+		switch (apply_rule(id, pkt, bytes)) {
+		case RULE_REFUSED:
+			return 1;
+		case RULE_PASSED:
+			e->applied = 1;
+			break;
+		case RULE_WOULD_REFUSE:
+			e->would_refuse = 1;
+			break;
+		case RULE_FAULT:
+			e->fault = 1;
+			break;
+		default:
+			break;
+		}
+	}
+	return 0;
+}
+
+static __always_inline const struct sluice_rule_ids *port_level(const struct sluice_packet *pkt)
+{
+	__u32 index;
+
+	if (!(pkt->flags & SLUICE_PKT_HAS_PORTS))
+		return NULL;
+	if (pkt->l4_proto == IPPROTO_TCP)
+		index = pkt->dport;
+	else if (pkt->l4_proto == IPPROTO_UDP)
+		index = 65536 + pkt->dport;
+	else
+		return NULL;
+	return bpf_map_lookup_elem(&port_rules, &index);
+}
+
+static __always_inline enum sluice_outcome decide(const struct sluice_packet *pkt, __u32 bytes)
 {
 	struct sluice_prefix_key key;
-	struct sluice_limit *limit;
+	struct evaluation e = {};
 	__u32 zero = 0, flags = 0;
 	struct sluice_config *cfg = bpf_map_lookup_elem(&config, &zero);
 
@@ -185,10 +432,21 @@ static __always_inline enum sluice_outcome decide(const struct sluice_packet *pk
 		return SLUICE_PASSED_ALLOWED;
 	if (is_neighbor_discovery(pkt))
 		return SLUICE_PASSED_NEIGHBOR;
-	limit = bpf_map_lookup_elem(&limits, &key);
-	if (!limit || (limit->flags & SLUICE_LIMIT_UNLIMITED))
-		return SLUICE_PASSED_UNLIMITED;
-	return limit_source(pkt, limit);
+
+	if (apply_level(bpf_map_lookup_elem(&source_rules, &key), pkt, bytes, &e))
+		return SLUICE_DROPPED_RATE;
+	if (!(flags & SLUICE_PREFIX_RULES_EMPTY) &&
+	    apply_level(bpf_map_lookup_elem(&prefix_rules, &key), pkt, bytes, &e))
+		return SLUICE_DROPPED_PREFIX_RATE;
+	if (!(flags & SLUICE_PORT_RULES_EMPTY) && apply_level(port_level(pkt), pkt, bytes, &e))
+		return SLUICE_DROPPED_PORT_RATE;
+	if (cfg && apply_level(&cfg->global, pkt, bytes, &e))
+		return SLUICE_DROPPED_GLOBAL_RATE;
+	if (e.fault)
+		return SLUICE_PASSED_FAULT;
+	if (e.would_refuse)
+		return SLUICE_PASSED_DRY_RUN;
+	return e.applied ? SLUICE_PASSED : SLUICE_PASSED_UNLIMITED;
 }
 
 static __always_inline enum sluice_outcome classify(struct xdp_md *ctx)
@@ -197,7 +455,7 @@ static __always_inline enum sluice_outcome classify(struct xdp_md *ctx)
 
 	switch (sluice_parse(ctx, &pkt)) {
 	case SLUICE_PARSE_OK:
-		return decide(&pkt);
+		return decide(&pkt, ctx->data_end - ctx->data);
 	case SLUICE_PARSE_NOT_IP:
 		return SLUICE_PASSED_NOT_IP;
 	default:

@@ -61,11 +61,10 @@ enum sluice_limit_flags {
 };
 
 /*
- * A per-source limit: the value of the limits trie. The prefix of length 0
- * holds the default limit, so longest-prefix match picks an override or the default in
- * one lookup. rate and burst are what the operator set; interval and depth
- * are derived from them by sluice_limit_init() (include/token_bucket.h), the
- * one place that does it, so the data path never divides.
+ * A limit: what a rule allows. rate and burst are what the operator set;
+ * interval and depth are derived from them by sluice_limit_init()
+ * (include/token_bucket.h), the one place that does it, so the data path
+ * never divides.
  */
 struct sluice_limit {
 	__u64 rate;		/* packets per second */
@@ -78,14 +77,99 @@ struct sluice_limit {
 _Static_assert(sizeof(struct sluice_limit) == 40, "sluice_limit layout");
 
 /*
- * The token bucket of one source, shared by all CPUs (see token_bucket.h for
- * why one word of state is enough). The counters let `sluice top` rank sources
- * by what was dropped; all fields are updated with atomic instructions.
+ * Rules. A rule matches traffic and applies a limit at one of four levels,
+ * and every level that has a matching rule must let a packet through:
+ *   source: each source address (or group, IPv6 /64 by default) its own
+ *           bucket; the longest source prefix with rules wins, so a prefix
+ *           overrides the default for the sources inside it;
+ *   prefix: one bucket for all the sources of a prefix (the longest that
+ *           has rules), so a flood from many addresses is held as a whole;
+ *   port:   rules on a destination port or range, per source or shared;
+ *   global: shared buckets for the whole host.
+ * A rule may also ask for a protocol and for TCP SYNs only (new
+ * connections). Rules live in an array by id (1 to SLUICE_MAX_RULES - 1;
+ * 0 is "none"); the level tables say which rules a prefix or port carries.
+ */
+/* 256k rules: room for 100k prefix overrides; the arrays by id take about 40 MB. */
+#define SLUICE_MAX_RULES (1u << 18)
+#define SLUICE_RULES_PER_MATCH 4
+#define SLUICE_PORT_PROTOCOLS 2		/* TCP, UDP: the port table's two halves */
+
+enum sluice_level {
+	SLUICE_LEVEL_SOURCE,
+	SLUICE_LEVEL_PREFIX,
+	SLUICE_LEVEL_PORT,
+	SLUICE_LEVEL_GLOBAL,
+	SLUICE_LEVELS
+};
+
+enum sluice_rule_flags {
+	SLUICE_RULE_PER_SOURCE = 1 << 0,	/* a bucket per source group, not one shared */
+	SLUICE_RULE_SYN = 1 << 1,		/* TCP SYN without ACK only: new connections */
+	SLUICE_RULE_DRY_RUN = 1 << 2,		/* count what would be dropped, drop nothing */
+	SLUICE_RULE_IN_USE = 1 << 3,		/* on every rule written: a zero slot is none */
+};
+
+/* The rules a trie entry, a port or the global level carries (0: an empty slot). */
+struct sluice_rule_ids {
+	__u32 id[SLUICE_RULES_PER_MATCH];
+};
+_Static_assert(sizeof(struct sluice_rule_ids) == 16, "sluice_rule_ids layout");
+
+struct sluice_rule {
+	struct sluice_prefix_key prefix;	/* the sources it matches (length 0: all) */
+	__u16 port_min;				/* destination ports, for port rules */
+	__u16 port_max;
+	__u8 level;				/* enum sluice_level */
+	__u8 proto;				/* IPPROTO_TCP, _UDP, _ICMP (both ICMPs), 0: any */
+	__u8 group_v4;				/* per-source rules: a bucket per /group_v4 */
+	__u8 group_v6;				/* and per /group_v6 */
+	__u32 flags;				/* enum sluice_rule_flags */
+	__u32 pad;
+	struct sluice_limit limit;
+};
+_Static_assert(sizeof(struct sluice_rule) == 80, "sluice_rule layout");
+
+/* Packets and bytes: the per-CPU counters' value, by outcome and by rule. */
+struct sluice_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+_Static_assert(sizeof(struct sluice_counter) == 16, "sluice_counter layout");
+
+/*
+ * Per rule: what it let through, dropped, and would have dropped. Shared by
+ * the CPUs (atomic adds), since per-CPU copies of 256k rules' counters
+ * would cost megabytes per CPU.
+ */
+struct sluice_rule_counters {
+	struct sluice_counter passed;
+	struct sluice_counter dropped;
+	struct sluice_counter would_drop;
+};
+
+/*
+ * Key of the bucket table: a per-source rule's bucket for one source group.
+ * Rules that share one bucket keep it in an array by rule id instead, where
+ * no flood of new sources can evict it.
+ */
+struct sluice_bucket_key {
+	__u32 rule;
+	__u8 family;
+	__u8 addr[SLUICE_ADDR_LEN];		/* masked to the rule's group */
+	__u8 pad[3];
+};
+_Static_assert(sizeof(struct sluice_bucket_key) == 24, "sluice_bucket_key layout");
+
+/*
+ * A bucket's state, shared by all CPUs (see token_bucket.h for why one word
+ * is enough). The counters let `sluice top` rank sources by what was
+ * dropped; all fields are updated with atomic instructions.
  */
 struct sluice_bucket {
 	__u64 full_at;		/* sluice time at which the bucket is full again */
 	__u64 passed;		/* packets */
-	__u64 dropped;		/* packets */
+	__u64 dropped;		/* packets, or would-drop for a dry-run rule */
 };
 _Static_assert(sizeof(struct sluice_bucket) == 24, "sluice_bucket layout");
 
@@ -97,21 +181,24 @@ _Static_assert(sizeof(struct sluice_list_entry) == 8, "sluice_list_entry layout"
 
 /*
  * What the data path is told about the rules as a whole: the value of the
- * one-entry config array. A list marked empty is not looked up at all (an
- * LPM lookup costs about 13 ns a packet even on an empty trie). The marks
+ * one-entry config array. A list or level marked empty is not looked up at
+ * all (an LPM lookup costs about 13 ns a packet even on an empty trie). The marks
  * are derived from the lists by every sluice command that changes state, so
  * zero, the value of a fresh map, is the safe default: look everything up.
  */
 enum sluice_config_flags {
 	SLUICE_ALLOW_LIST_EMPTY = 1 << 0,
 	SLUICE_DENY_LIST_EMPTY = 1 << 1,
+	SLUICE_PREFIX_RULES_EMPTY = 1 << 2,	/* the prefix level has no rules */
+	SLUICE_PORT_RULES_EMPTY = 1 << 3,	/* nor the port level */
 };
 
 struct sluice_config {
-	__u32 flags;		/* enum sluice_config_flags */
+	__u32 flags;			/* enum sluice_config_flags */
 	__u32 pad;
+	struct sluice_rule_ids global;	/* the rules of the global level */
 };
-_Static_assert(sizeof(struct sluice_config) == 8, "sluice_config layout");
+_Static_assert(sizeof(struct sluice_config) == 24, "sluice_config layout");
 
 /*
  * Every packet ends in exactly one outcome, and each has a per-CPU counter.
@@ -120,7 +207,7 @@ _Static_assert(sizeof(struct sluice_config) == 8, "sluice_config layout");
  * all expand it.
  */
 #define SLUICE_OUTCOMES(X)                                                              \
-	X(PASSED, "passed", 0, "within its source's limit")                             \
+	X(PASSED, "passed", 0, "within every limit that applies")                       \
 	X(PASSED_UNLIMITED, "passed_unlimited", 0, "no limit applies to its source")    \
 	X(PASSED_ALLOWED, "passed_allowed", 0, "source on the allow list")              \
 	X(PASSED_NEIGHBOR, "passed_neighbor_discovery", 0,                              \
@@ -128,8 +215,12 @@ _Static_assert(sizeof(struct sluice_config) == 8, "sluice_config layout");
 	X(PASSED_NOT_IP, "passed_not_ip", 0, "not IPv4 or IPv6 (ARP, LLDP, ...)")       \
 	X(PASSED_MALFORMED, "passed_malformed", 0, "truncated or malformed header")     \
 	X(PASSED_FAULT, "passed_fault", 0, "sluice could not decide, so failed open")   \
+	X(PASSED_DRY_RUN, "passed_dry_run", 0, "over a dry-run rule: would have dropped") \
 	X(DROPPED_DENIED, "dropped_denied", 1, "source on the deny list")               \
-	X(DROPPED_RATE, "dropped_rate", 1, "source over its rate limit")
+	X(DROPPED_RATE, "dropped_rate", 1, "source over its own limit")                 \
+	X(DROPPED_PREFIX_RATE, "dropped_prefix_rate", 1, "its prefix over its shared limit") \
+	X(DROPPED_PORT_RATE, "dropped_port_rate", 1, "over its destination port's limit") \
+	X(DROPPED_GLOBAL_RATE, "dropped_global_rate", 1, "over the host's global limit")
 
 #define SLUICE_OUTCOME_ENUM(name, key, drops, help) SLUICE_##name,
 enum sluice_outcome {
@@ -150,12 +241,6 @@ static inline int sluice_outcome_drops(enum sluice_outcome outcome)
 #undef SLUICE_OUTCOME_DROPS
 }
 
-/* Value of the per-CPU counters array, indexed by enum sluice_outcome. */
-struct sluice_counter {
-	__u64 packets;
-	__u64 bytes;
-};
-_Static_assert(sizeof(struct sluice_counter) == 16, "sluice_counter layout");
 
 /*
  * Map sizes. The tries are not preallocated, so their size is only a cap.
@@ -171,7 +256,12 @@ _Static_assert(sizeof(struct sluice_counter) == 16, "sluice_counter layout");
 /* Names of the pinned objects under the pin root (kernel limit: 15 chars). */
 #define SLUICE_MAP_COUNTERS "counters"
 #define SLUICE_MAP_BUCKETS "buckets"
-#define SLUICE_MAP_LIMITS "limits"
+#define SLUICE_MAP_RULES "rules"
+#define SLUICE_MAP_SOURCE_RULES "source_rules"
+#define SLUICE_MAP_PREFIX_RULES "prefix_rules"
+#define SLUICE_MAP_PORT_RULES "port_rules"
+#define SLUICE_MAP_RULE_STATE "rule_state"
+#define SLUICE_MAP_RULE_COUNTERS "rule_counters"
 #define SLUICE_MAP_ALLOW "allow_list"
 #define SLUICE_MAP_DENY "deny_list"
 #define SLUICE_MAP_CONFIG "config"

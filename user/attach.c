@@ -14,6 +14,7 @@
 #include <getopt.h>
 #include <net/if.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -435,31 +436,39 @@ static json_t *collect_attachments(const char *root)
 /* The configuration in force, in brief: the default limit and how many rules of each kind. */
 static json_t *config_summary(const struct state *st)
 {
-	json_t *limits = limits_collect(st->limits), *default_limit = json_null();
 	json_t *allow = list_collect(st->allow_list), *deny = list_collect(st->deny_list);
-	json_t *limit, *summary = NULL;
+	json_t *default_limit = json_null(), *by_level = json_object(), *summary = NULL;
+	struct rule_entry *entries = NULL;
 	struct bpf_map_info buckets = {};
 	__u32 info_len = sizeof(buckets);
-	size_t overrides, i;
+	size_t levels[SLUICE_LEVELS] = {}, count = 0;
+	struct rule_maps maps;
 
-	if (!limits || !allow || !deny)
+	state_rule_maps(st, &maps);
+	if (!allow || !deny || rules_read(&maps, &entries, &count) ||
+	    bpf_obj_get_info_by_fd(st->buckets, &buckets, &info_len))
 		goto out;
-	overrides = json_array_size(limits);
-	json_array_foreach(limits, i, limit) {
-		if (strcmp(json_string_value(json_object_get(limit, "prefix")), "default") == 0) {
-			default_limit = json_incref(limit);
-			overrides--;
-		}
+	for (size_t i = 0; i < count; i++) {
+		const struct sluice_rule *r = &entries[i].rule;
+
+		levels[r->level % SLUICE_LEVELS]++;
+		/* The plain per-source default: what every source gets unless told otherwise. */
+		if (r->level == SLUICE_LEVEL_SOURCE && prefix_is_default(&r->prefix) && !r->proto &&
+		    json_is_null(default_limit))
+			default_limit = rule_json(&entries[i]);
 	}
-	if (bpf_obj_get_info_by_fd(st->buckets, &buckets, &info_len))
-		goto out;
-	summary = json_pack("{s:o, s:I, s:I, s:I, s:I}", "default_limit", default_limit,
-			    "limit_overrides", (json_int_t)overrides, "allow_prefixes",
-			    (json_int_t)json_array_size(allow), "deny_prefixes",
+	for (int level = 0; level < SLUICE_LEVELS; level++)
+		json_object_set_new(by_level, rule_level_name(level),
+				    json_integer((json_int_t)levels[level]));
+	summary = json_pack("{s:O, s:I, s:O, s:I, s:I, s:I}", "default_limit", default_limit,
+			    "rules", (json_int_t)count, "rules_by_level", by_level,
+			    "allow_prefixes", (json_int_t)json_array_size(allow), "deny_prefixes",
 			    (json_int_t)json_array_size(deny), "max_sources",
 			    (json_int_t)buckets.max_entries);
 out:
-	json_decref(limits);
+	free(entries);
+	json_decref(default_limit);
+	json_decref(by_level);
 	json_decref(allow);
 	json_decref(deny);
 	return summary;
@@ -468,13 +477,22 @@ out:
 static void config_summary_print(const json_t *config)
 {
 	const json_t *default_limit = json_object_get(config, "default_limit");
+	const json_t *by_level = json_object_get(config, "rules_by_level");
 
 	if (json_is_null(default_limit))
-		printf("default:     no limit\n");
+		printf("default:     no limit per source\n");
+	else if (json_is_true(json_object_get(default_limit, "unlimited")))
+		printf("default:     unlimited\n");
 	else
-		printf("default:     %s\n", limit_describe(default_limit));
-	printf("overrides:   %lld prefixes\n",
-	       json_integer_value(json_object_get(config, "limit_overrides")));
+		printf("default:     %lldpps per source, burst %lld\n",
+		       json_integer_value(json_object_get(default_limit, "rate")),
+		       json_integer_value(json_object_get(default_limit, "burst")));
+	printf("rules:       %lld (source %lld, prefix %lld, port %lld, global %lld)\n",
+	       json_integer_value(json_object_get(config, "rules")),
+	       json_integer_value(json_object_get(by_level, "source")),
+	       json_integer_value(json_object_get(by_level, "prefix")),
+	       json_integer_value(json_object_get(by_level, "port")),
+	       json_integer_value(json_object_get(by_level, "global")));
 	printf("allow list:  %lld prefixes\n",
 	       json_integer_value(json_object_get(config, "allow_prefixes")));
 	printf("deny list:   %lld prefixes\n",

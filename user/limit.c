@@ -1,216 +1,143 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * sluice limit set|del|list: per-source limits. The default limit is the
- * prefix ::/0 of the limits trie; a longer prefix overrides it for the
- * sources inside, so the data path finds either with one lookup.
+ * sluice limit set|del|list: the rules. A rule matches a source prefix
+ * (or `default`), optionally a protocol, destination ports and TCP SYNs,
+ * and limits it per source or shared (--per rule); its level follows from
+ * that (include/sluice.h). Setting a rule that matches what another does
+ * replaces it in place, so its buckets and counters carry on.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <bpf/bpf.h>
 
 #include "cli.h"
 #include "parse.h"
 #include "rules.h"
 #include "state.h"
-#include "token_bucket.h"
 
 static int limit_set(const struct cli *cli, int argc, char **argv);
 static int limit_del(const struct cli *cli, int argc, char **argv);
 static int limit_list(const struct cli *cli, int argc, char **argv);
 
 const struct command limit_commands[] = {
-	{ "set", limit_set, "default|PREFIX --rate RATE|unlimited [--burst N]",
-	  "limit each source (in PREFIX) to RATE packets/s (500, 10kpps, 2Mpps) with a burst "
-	  "of N packets (default: one second of RATE)" },
-	{ "del", limit_del, "default|PREFIX", "remove a limit" },
-	{ "list", limit_list, "", "show the default limit and the per-prefix overrides" },
+	{ "set", limit_set,
+	  "default|PREFIX [--per source|rule] [--proto tcp|udp|icmp] [--port P[-Q]] [--syn] "
+	  "--rate RATE|unlimited [--burst N] [--ipv4-group N] [--ipv6-group N] [--dry-run]",
+	  "limit what matches: each source its own bucket (IPv6 per /64), or one shared "
+	  "(--per rule); RATE in packets/s (500, 10kpps, 2Mpps), burst N packets (default: "
+	  "one second of RATE)" },
+	{ "del", limit_del, "default|PREFIX [--per source|rule] [--proto P] [--port P[-Q]] [--syn]",
+	  "remove the rule that matches this" },
+	{ "list", limit_list, "", "show every rule with what it passed, dropped and would drop" },
 	{ NULL },
 };
 
-/* Says why sluice_limit_init() refused a limit, naming the argument. */
-static void limit_error(enum sluice_limit_error error, const char *rate, const char *burst,
-			char *err, size_t err_len)
-{
-	switch (error) {
-	case SLUICE_LIMIT_ZERO_RATE:
-		snprintf(err, err_len, "invalid --rate '%s': must be above zero", rate);
-		break;
-	case SLUICE_LIMIT_RATE_TOO_HIGH:
-		snprintf(err, err_len, "invalid --rate '%s': at most %llupps", rate,
-			 SLUICE_MAX_RATE);
-		break;
-	case SLUICE_LIMIT_ZERO_BURST:
-		snprintf(err, err_len, "invalid --burst '%s': must be at least 1", burst);
-		break;
-	case SLUICE_LIMIT_BURST_TOO_HIGH:
-		snprintf(err, err_len, "invalid --burst '%s': at most %llu packets", burst,
-			 SLUICE_MAX_BURST);
-		break;
-	case SLUICE_LIMIT_TOO_DEEP:
-		snprintf(err, err_len,
-			 "invalid --burst '%s': at --rate %s it would take over 50 days to refill",
-			 burst, rate);
-		break;
-	default:
-		snprintf(err, err_len, "invalid limit");
-	}
-}
-
-int limit_parse(int argc, char **argv, struct sluice_prefix_key *key, struct sluice_limit *limit,
-		char *err, size_t err_len)
-{
-	static const struct option options[] = {
-		{ "rate", required_argument, NULL, 'r' },
-		{ "burst", required_argument, NULL, 'b' },
-		{},
-	};
-	const char *rate_arg = NULL, *burst_arg = NULL;
-	enum sluice_limit_error error;
-	struct sluice_limit parsed = {};
-	__u64 rate = 0, burst;
-	int opt;
-
-	optind = 0;	/* a fresh scan: restore parses many lines */
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":r:b:", options, NULL)) != -1) {
-		const char **slot = opt == 'r' ? &rate_arg : &burst_arg;
-
-		if (opt == '?' || opt == ':') {
-			snprintf(err, err_len, "limit set: %s option '%s'",
-				 opt == '?' ? "invalid" : "a value is missing after the",
-				 argv[optind - 1]);
-			return -1;
-		}
-		if (*slot) {
-			snprintf(err, err_len, "option '%s' given twice",
-				 opt == 'r' ? "--rate" : "--burst");
-			return -1;
-		}
-		*slot = optarg;
-	}
-	if (optind + 1 != argc) {
-		snprintf(err, err_len, "limit set takes one prefix: limit set default|PREFIX "
-				       "--rate RATE [--burst N]");
-		return -1;
-	}
-	if (parse_prefix("prefix", argv[optind], key, err, err_len))
-		return -1;
-	if (!rate_arg) {
-		snprintf(err, err_len, "limit set needs --rate RATE (or --rate unlimited)");
-		return -1;
-	}
-	if (strcmp(rate_arg, "unlimited") == 0) {
-		if (burst_arg) {
-			snprintf(err, err_len, "--burst does not apply to --rate unlimited");
-			return -1;
-		}
-		parsed.flags = SLUICE_LIMIT_UNLIMITED;
-		*limit = parsed;
-		return 0;
-	}
-	if (parse_rate("--rate", rate_arg, &rate, err, err_len))
-		return -1;
-	burst = rate;
-	if (burst_arg && parse_count("--burst", burst_arg, 0, UINT64_MAX, &burst, err, err_len))
-		return -1;
-	error = sluice_limit_init(&parsed, rate, burst);
-	if (error) {
-		limit_error(error, rate_arg, burst_arg ? burst_arg : rate_arg, err, err_len);
-		return -1;
-	}
-	*limit = parsed;
-	return 0;
-}
-
 static int limit_set(const struct cli *cli, int argc, char **argv)
 {
-	char err[SLUICE_ERR_LEN], prefix[SLUICE_PREFIX_STR_LEN];
-	struct sluice_prefix_key key;
-	struct sluice_limit limit;
-	json_t *doc;
+	char err[SLUICE_ERR_LEN], text[256];
+	struct sluice_rule rule;
+	struct rule_entry entry = {};
+	struct rule_maps maps;
 	struct state st;
-	int ret;
+	bool replaced;
+	__u32 id;
+	int ret = 0;
 
-	if (limit_parse(argc, argv, &key, &limit, err, sizeof(err)))
+	if (rule_parse(argc, argv, true, &rule, err, sizeof(err)))
 		return cli_fail(cli, "%s", err);
-
 	if (state_create(&st, cli->pin_root, cli->max_sources, err, sizeof(err)))
 		return cli_fail(cli, "failed to set the limit: %s", err);
-	/* One element update: the data path sees the old limit or the new, never a mix. */
-	ret = bpf_map_update_elem(st.limits, &key, &limit, BPF_ANY);
-	if (ret)
-		ret = cli_fail(cli, "failed to set the limit: %s", state_strerror(errno));
+	state_rule_maps(&st, &maps);
+	if (rule_set(&maps, &rule, &id, &replaced, err, sizeof(err)))
+		ret = cli_fail(cli, "failed to set the limit: %s", err);
 	state_close(&st);
 	if (ret)
 		return ret;
 
-	format_prefix(&key, prefix, sizeof(prefix));
-	doc = limit_json(prefix, &limit);
-	if (cli->json)
+	entry.id = id;
+	entry.rule = rule;
+	if (cli->json) {
+		json_t *doc = rule_json(&entry);
+
+		json_object_set_new(doc, "replaced", json_boolean(replaced));
 		return cli_print_json(doc);
-	printf("limit %s: %s\n", prefix, limit_describe(doc));
-	json_decref(doc);
+	}
+	rule_match_text(&rule, text, sizeof(text));
+	printf("limit %s: ", text);
+	rule_limit_text(&rule, text, sizeof(text));
+	printf("%s%s\n", text, replaced ? " (replaced)" : "");
 	return 0;
 }
 
 static int limit_del(const struct cli *cli, int argc, char **argv)
 {
-	char err[SLUICE_ERR_LEN], prefix[SLUICE_PREFIX_STR_LEN];
-	struct sluice_prefix_key key;
+	char err[SLUICE_ERR_LEN], text[256];
+	struct sluice_rule match;
+	struct rule_maps maps;
 	struct state st;
 	int ret = 0;
 
-	if (argc != 2 || argv[1][0] == '-')
-		return cli_fail(cli, "limit del takes one prefix: sluice limit del default|PREFIX");
-	if (parse_prefix("prefix", argv[1], &key, err, sizeof(err)))
+	if (rule_parse(argc, argv, false, &match, err, sizeof(err)))
 		return cli_fail(cli, "%s", err);
-	format_prefix(&key, prefix, sizeof(prefix));
 	if (state_open(&st, cli->pin_root, STATE_CHANGE, err, sizeof(err)))
 		return cli_fail(cli, "failed to delete the limit: %s", err);
-	if (bpf_map_delete_elem(st.limits, &key)) {
-		if (errno == ENOENT)
-			ret = cli_fail(cli, "no limit is set for %s", prefix);
-		else
-			ret = cli_fail(cli, "failed to delete the limit for %s: %s", prefix,
-				       state_strerror(errno));
-	}
+	state_rule_maps(&st, &maps);
+	if (rule_del(&maps, &match, err, sizeof(err)))
+		ret = cli_fail(cli, "%s", err);
 	state_close(&st);
 	if (ret)
 		return ret;
+	rule_match_text(&match, text, sizeof(text));
 	if (cli->json)
-		return cli_print_json(json_pack("{s:s, s:b}", "prefix", prefix, "deleted", 1));
-	printf("limit %s: deleted\n", prefix);
+		return cli_print_json(json_pack("{s:s, s:b}", "match", text, "deleted", 1));
+	printf("limit %s: deleted\n", text);
 	return 0;
 }
 
 static int limit_list(const struct cli *cli, int argc, char **argv)
 {
-	char err[SLUICE_ERR_LEN];
-	json_t *limits, *limit;
+	char err[SLUICE_ERR_LEN], match[256], limit[128];
+	struct rule_entry *entries = NULL;
+	struct rule_maps maps;
+	size_t count = 0;
 	struct state st;
-	size_t i;
+	json_t *list;
+	int ret;
 
 	(void)argv;
 	if (argc > 1)
 		return cli_fail(cli, "limit list takes no arguments");
 	if (state_open(&st, cli->pin_root, STATE_READ, err, sizeof(err)))
 		return cli_fail(cli, "%s", err);
-	limits = limits_collect(st.limits);
+	state_rule_maps(&st, &maps);
+	ret = rules_read(&maps, &entries, &count);
 	state_close(&st);
-	if (!limits)
+	if (ret)
 		return cli_fail(cli, "cannot read the limits: %s", state_strerror(errno));
-	if (cli->json)
-		return cli_print_json(json_pack("{s:o}", "limits", limits));
-
-	if (json_array_size(limits) == 0)
+	if (cli->json) {
+		list = json_array();
+		for (size_t i = 0; i < count; i++)
+			json_array_append_new(list, rule_json(&entries[i]));
+		free(entries);
+		return cli_print_json(json_pack("{s:o}", "limits", list));
+	}
+	if (count == 0)
 		printf("no limits: every source passes unlimited\n");
 	else
-		printf("%-44s %s\n", "PREFIX", "LIMIT PER SOURCE");
-	json_array_foreach(limits, i, limit)
-		printf("%-44s %s\n", json_string_value(json_object_get(limit, "prefix")),
-		       limit_describe(limit));
-	json_decref(limits);
+		printf("%-6s %-7s %-40s %-26s %12s %12s %12s\n", "ID", "LEVEL", "MATCH", "LIMIT",
+		       "PASSED", "DROPPED", "WOULD-DROP");
+	for (size_t i = 0; i < count; i++) {
+		const struct rule_entry *e = &entries[i];
+
+		rule_match_text(&e->rule, match, sizeof(match));
+		rule_limit_text(&e->rule, limit, sizeof(limit));
+		printf("%-6u %-7s %-40s %-26s %12llu %12llu %12llu\n", e->id,
+		       rule_level_name(e->rule.level), match, limit,
+		       (unsigned long long)e->counters.passed.packets,
+		       (unsigned long long)e->counters.dropped.packets,
+		       (unsigned long long)e->counters.would_drop.packets);
+	}
+	free(entries);
 	return 0;
 }

@@ -24,67 +24,83 @@
 #define RULESET_MAX_WORDS 16
 #define RULESET_MAX_BYTES (64u << 20)
 
-enum rule_kind { RULE_LIMIT, RULE_ALLOW, RULE_DENY, RULE_KINDS };
+enum item_kind { ITEM_LIMIT, ITEM_ALLOW, ITEM_DENY, ITEM_KINDS };
 
-static const char *const rule_commands[RULE_KINDS] = {
-	[RULE_LIMIT] = "limit set", [RULE_ALLOW] = "allow add", [RULE_DENY] = "deny add",
+static const char *const item_commands[ITEM_KINDS] = {
+	[ITEM_LIMIT] = "limit set", [ITEM_ALLOW] = "allow add", [ITEM_DENY] = "deny add",
 };
 
-/* One rule of a rule set: a prefix on a list, or a prefix and its limit. */
-struct rule {
-	enum rule_kind kind;
-	struct sluice_prefix_key key;
-	struct sluice_limit limit;	/* RULE_LIMIT only */
-	unsigned int line;		/* where restore read it; 0 for the maps' own */
+/* One thing a rule set holds: a rule, or a prefix on a list. */
+struct item {
+	enum item_kind kind;
+	struct sluice_prefix_key key;	/* lists */
+	struct sluice_rule rule;	/* limits */
+	__u32 id;			/* a rule read from the maps */
+	unsigned int line;		/* where restore read it */
 };
 
 struct ruleset {
-	struct rule *rules;
+	struct item *items;
 	size_t count, capacity;
 };
 
-static int ruleset_add(struct ruleset *set, const struct rule *rule)
+static int ruleset_add(struct ruleset *set, const struct item *item)
 {
 	if (set->count == set->capacity) {
 		size_t capacity = set->capacity ? set->capacity * 2 : 256;
-		struct rule *grown = realloc(set->rules, capacity * sizeof(*grown));
+		struct item *grown = realloc(set->items, capacity * sizeof(*grown));
 
 		if (!grown)
 			return -1;
-		set->rules = grown;
+		set->items = grown;
 		set->capacity = capacity;
 	}
-	set->rules[set->count++] = *rule;
+	set->items[set->count++] = *item;
 	return 0;
 }
 
-static int by_kind_and_key(const void *a, const void *b)
+/* By kind, then by what a rule matches or a list's prefix: equal means the same rule. */
+static int by_identity(const void *a, const void *b)
 {
-	const struct rule *x = a, *y = b;
+	const struct item *x = a, *y = b;
 
 	if (x->kind != y->kind)
 		return x->kind < y->kind ? -1 : 1;
+	if (x->kind == ITEM_LIMIT)
+		return rule_compare(&x->rule, &y->rule);
 	return memcmp(&x->key, &y->key, sizeof(x->key));
 }
 
-/* The rule set in force: every map entry, in the order save prints them. */
+/* The rule set in force, in the order save prints it. */
 static int ruleset_read(const struct state *st, struct ruleset *set)
 {
-	const int fds[RULE_KINDS] = { st->limits, st->allow_list, st->deny_list };
+	const int lists[ITEM_KINDS] = { [ITEM_ALLOW] = st->allow_list, [ITEM_DENY] = st->deny_list };
+	struct rule_entry *entries = NULL;
+	struct rule_maps maps;
+	size_t count = 0;
 
-	for (int kind = 0; kind < RULE_KINDS; kind++) {
+	state_rule_maps(st, &maps);
+	if (rules_read(&maps, &entries, &count))
+		return -1;
+	for (size_t i = 0; i < count; i++) {
+		struct item item = { .kind = ITEM_LIMIT, .rule = entries[i].rule,
+				     .id = entries[i].id };
+
+		if (ruleset_add(set, &item)) {
+			free(entries);
+			return -1;
+		}
+	}
+	free(entries);
+	for (int kind = ITEM_ALLOW; kind < ITEM_KINDS; kind++) {
 		struct sluice_prefix_key *keys = NULL;
-		size_t count = 0;
 
-		if (prefix_keys(fds[kind], &keys, &count))
+		if (prefix_keys(lists[kind], &keys, &count))
 			return -1;
 		for (size_t i = 0; i < count; i++) {
-			struct rule rule = { .kind = kind, .key = keys[i] };
+			struct item item = { .kind = kind, .key = keys[i] };
 
-			/* An entry deleted since its key was listed is simply not there. */
-			if (kind == RULE_LIMIT && bpf_map_lookup_elem(fds[kind], &keys[i], &rule.limit))
-				continue;
-			if (ruleset_add(set, &rule)) {
+			if (ruleset_add(set, &item)) {
 				free(keys);
 				return -1;
 			}
@@ -94,27 +110,23 @@ static int ruleset_read(const struct state *st, struct ruleset *set)
 	return 0;
 }
 
-/* The command that makes a rule, as save prints it and restore reads it. */
-static void rule_command(const struct rule *rule, char *buf, size_t len)
+/* The command that makes an item, as save prints it and restore reads it. */
+static void item_command(const struct item *item, char *buf, size_t len)
 {
-	char prefix[SLUICE_PREFIX_STR_LEN], rate[32];
+	char prefix[SLUICE_PREFIX_STR_LEN];
 
-	format_prefix(&rule->key, prefix, sizeof(prefix));
-	if (rule->kind != RULE_LIMIT) {
-		snprintf(buf, len, "%s %s", rule_commands[rule->kind], prefix);
-	} else if (rule->limit.flags & SLUICE_LIMIT_UNLIMITED) {
-		snprintf(buf, len, "limit set %s --rate unlimited", prefix);
-	} else {
-		format_rate(rule->limit.rate, rate, sizeof(rate));
-		snprintf(buf, len, "limit set %s --rate %s --burst %llu", prefix, rate,
-			 (unsigned long long)rule->limit.burst);
+	if (item->kind == ITEM_LIMIT) {
+		rule_command(&item->rule, buf, len);
+		return;
 	}
+	format_prefix(&item->key, prefix, sizeof(prefix));
+	snprintf(buf, len, "%s %s", item_commands[item->kind], prefix);
 }
 
 int cmd_save(const struct cli *cli, int argc, char **argv)
 {
 	struct ruleset set = {};
-	char err[SLUICE_ERR_LEN], line[256];
+	char err[SLUICE_ERR_LEN], line[512];
 	json_t *commands;
 	struct state st;
 	int ret;
@@ -127,15 +139,15 @@ int cmd_save(const struct cli *cli, int argc, char **argv)
 	ret = ruleset_read(&st, &set);
 	state_close(&st);
 	if (ret) {
-		free(set.rules);
+		free(set.items);
 		return cli_fail(cli, "cannot read the rules: %s", state_strerror(errno));
 	}
 	commands = json_array();
 	for (size_t i = 0; i < set.count; i++) {
-		rule_command(&set.rules[i], line, sizeof(line));
+		item_command(&set.items[i], line, sizeof(line));
 		json_array_append_new(commands, json_string(line));
 	}
-	free(set.rules);
+	free(set.items);
 	if (cli->json)
 		return cli_print_json(json_pack("{s:o}", "commands", commands));
 	printf("# sluice rule set: 'sluice restore FILE' makes the rules exactly these\n");
@@ -163,8 +175,8 @@ static int split_words(char *line, char **words, int max, char *err, size_t err_
 	return count;
 }
 
-/* Parses one line of a rule set; 0 with no rule for a blank or comment line. */
-static int parse_rule_line(char *text, struct rule *rule, bool *found, char *err, size_t err_len)
+/* Parses one line of a rule set; 0 with no item for a blank or comment line. */
+static int parse_line(char *text, struct item *item, bool *found, char *err, size_t err_len)
 {
 	char *words[RULESET_MAX_WORDS + 1];
 	int count = split_words(text, words, RULESET_MAX_WORDS, err, err_len);
@@ -173,19 +185,19 @@ static int parse_rule_line(char *text, struct rule *rule, bool *found, char *err
 	if (count <= 0)
 		return count;
 	words[count] = NULL;
-	memset(rule, 0, sizeof(*rule));
+	memset(item, 0, sizeof(*item));
 	if (count >= 2 && strcmp(words[0], "limit") == 0 && strcmp(words[1], "set") == 0) {
-		rule->kind = RULE_LIMIT;
-		if (limit_parse(count - 1, words + 1, &rule->key, &rule->limit, err, err_len))
+		item->kind = ITEM_LIMIT;
+		if (rule_parse(count - 1, words + 1, true, &item->rule, err, err_len))
 			return -1;
 	} else if (count >= 2 && strcmp(words[1], "add") == 0 &&
 		   (strcmp(words[0], "allow") == 0 || strcmp(words[0], "deny") == 0)) {
-		rule->kind = words[0][0] == 'a' ? RULE_ALLOW : RULE_DENY;
+		item->kind = words[0][0] == 'a' ? ITEM_ALLOW : ITEM_DENY;
 		if (count != 3) {
 			snprintf(err, err_len, "%s add takes one prefix", words[0]);
 			return -1;
 		}
-		if (parse_prefix("prefix", words[2], &rule->key, err, err_len))
+		if (parse_prefix("prefix", words[2], &item->key, err, err_len))
 			return -1;
 	} else {
 		snprintf(err, err_len, "expected 'limit set', 'allow add' or 'deny add', not '%s%s%s'",
@@ -205,7 +217,7 @@ static int ruleset_parse(FILE *in, const char *name, struct ruleset *set, char *
 	size_t bytes = 0;
 
 	while (fgets(line, sizeof(line), in)) {
-		struct rule rule;
+		struct item item;
 		bool found;
 
 		number++;
@@ -219,12 +231,12 @@ static int ruleset_parse(FILE *in, const char *name, struct ruleset *set, char *
 				 RULESET_MAX_LINE);
 			return -1;
 		}
-		if (parse_rule_line(line, &rule, &found, why, sizeof(why))) {
+		if (parse_line(line, &item, &found, why, sizeof(why))) {
 			snprintf(err, err_len, "%.256s:%u: %s", name, number, why);
 			return -1;
 		}
-		rule.line = number;
-		if (found && ruleset_add(set, &rule)) {
+		item.line = number;
+		if (found && ruleset_add(set, &item)) {
 			snprintf(err, err_len, "%.256s: %s", name, strerror(errno));
 			return -1;
 		}
@@ -236,139 +248,201 @@ static int ruleset_parse(FILE *in, const char *name, struct ruleset *set, char *
 	return 0;
 }
 
-/* A prefix set twice for the same kind of rule is an error at its second line. */
+/* A rule or prefix given twice is an error at its second line. */
 static int ruleset_check_duplicates(struct ruleset *set, const char *name, char *err,
 				    size_t err_len)
 {
-	const struct rule *first = NULL, *second = NULL;
-	char prefix[SLUICE_PREFIX_STR_LEN];
+	const struct item *first = NULL, *second = NULL;
+	char command[512];
 
-	qsort(set->rules, set->count, sizeof(*set->rules), by_kind_and_key);
+	qsort(set->items, set->count, sizeof(*set->items), by_identity);
 	for (size_t i = 1; i < set->count; i++) {
-		const struct rule *a = &set->rules[i - 1], *b = &set->rules[i];
-		const struct rule *later = a->line > b->line ? a : b;
+		const struct item *a = &set->items[i - 1], *b = &set->items[i];
+		const struct item *later = a->line > b->line ? a : b;
 
-		if (by_kind_and_key(a, b) == 0 && (!second || later->line < second->line)) {
+		if (by_identity(a, b) == 0 && (!second || later->line < second->line)) {
 			second = later;
 			first = later == a ? b : a;
 		}
 	}
 	if (!second)
 		return 0;
-	format_prefix(&second->key, prefix, sizeof(prefix));
-	snprintf(err, err_len, "%.256s:%u: %s %s is already on line %u", name, second->line,
-		 rule_commands[second->kind], prefix, first->line);
+	item_command(second, command, sizeof(command));
+	snprintf(err, err_len, "%.256s:%u: '%.300s' matches what line %u already does", name,
+		 second->line, command, first->line);
 	return -1;
 }
 
-/* One change to a map, and what undoes it. */
+/* One change made by restore, and what undoes it. */
 struct change {
-	int fd;
-	struct sluice_prefix_key key;
-	bool had_old;				/* the key was there before */
-	union {
-		struct sluice_limit limit;
-		struct sluice_list_entry entry;
-	} old;
+	enum item_kind kind;
+	bool removal;
+	struct item item;	/* what was added or removed */
+	bool had_old;		/* a rule changed in place: `old` was there */
+	struct sluice_rule old;
+	struct sluice_list_entry old_entry;
 };
 
-static const struct rule *find_rule(const struct ruleset *set, const struct rule *like)
+static const struct item *find_item(const struct ruleset *set, const struct item *like)
 {
-	return bsearch(like, set->rules, set->count, sizeof(*set->rules), by_kind_and_key);
+	return bsearch(like, set->items, set->count, sizeof(*set->items), by_identity);
+}
+
+static int list_fd_of(const struct state *st, enum item_kind kind)
+{
+	return kind == ITEM_ALLOW ? st->allow_list : st->deny_list;
 }
 
 /* Undoes changes in reverse, so the maps are as they were before restore began. */
-static void undo(const struct change *changes, size_t count)
+static void undo(const struct state *st, const struct rule_maps *maps,
+		 const struct change *changes, size_t count)
 {
+	char ignored[SLUICE_ERR_LEN];
+
 	while (count--) {
 		const struct change *c = &changes[count];
+		const struct item *it = &c->item;
 
-		if (c->had_old)
-			bpf_map_update_elem(c->fd, &c->key, &c->old, BPF_ANY);
-		else
-			bpf_map_delete_elem(c->fd, &c->key);
+		if (it->kind != ITEM_LIMIT && c->removal)
+			bpf_map_update_elem(list_fd_of(st, it->kind), &it->key, &c->old_entry, BPF_ANY);
+		else if (it->kind != ITEM_LIMIT)
+			bpf_map_delete_elem(list_fd_of(st, it->kind), &it->key);
+		else if (c->removal && !rule_write(maps, it->id, &it->rule))
+			rule_attach(maps, it->id, &it->rule, ignored, sizeof(ignored));
+		else if (c->had_old)
+			rule_write(maps, it->id, &c->old);
+		else if (!c->removal && !rule_detach(maps, it->id, &it->rule))
+			rule_clear(maps, it->id);
 	}
+}
+
+/* Applies one change; 0, or -1 with errno. */
+static int apply_change(const struct state *st, const struct rule_maps *maps, struct change *c,
+			char *err, size_t err_len)
+{
+	struct item *it = &c->item;
+	struct sluice_list_entry fresh = {};
+	int fd;
+
+	if (it->kind != ITEM_LIMIT) {
+		fd = list_fd_of(st, it->kind);
+		if (c->removal) {
+			if (bpf_map_lookup_elem(fd, &it->key, &c->old_entry))
+				return 0;	/* gone already */
+			return bpf_map_delete_elem(fd, &it->key);
+		}
+		if (state_mark_list_used(st, fd))
+			return -1;
+		if (bpf_map_update_elem(fd, &it->key, &fresh, BPF_NOEXIST) && errno != EEXIST)
+			return -1;
+		return 0;
+	}
+	if (c->removal) {
+		/* Detached before cleared: the data path never meets an id without its rule. */
+		return rule_detach(maps, it->id, &it->rule) || rule_clear(maps, it->id) ? -1 : 0;
+	}
+	if (c->had_old)
+		return rule_write(maps, it->id, &it->rule);
+	if (rule_clear(maps, it->id) || rule_write(maps, it->id, &it->rule))
+		return -1;
+	return rule_attach(maps, it->id, &it->rule, err, err_len);
 }
 
 /*
  * Makes the maps hold exactly `want` (sorted). Stricter changes go first
- * (deny additions, then limits), looser ones last (allow additions, then
+ * (deny additions, then rules), looser ones last (allow additions, then
  * removals), so while restore runs, traffic is never let through that
  * neither the old rules nor the new would let through. Counts what it did.
  */
 static int ruleset_apply(const struct state *st, const struct ruleset *have,
-			 const struct ruleset *want, size_t counts[3], char *err, size_t err_len)
+			 struct ruleset *want, size_t counts[3], char *err, size_t err_len)
 {
 	static const struct {
-		enum rule_kind kind;
+		enum item_kind kind;
 		bool removal;
 	} order[] = {
-		{ RULE_DENY, false }, { RULE_LIMIT, false }, { RULE_ALLOW, false },
-		{ RULE_ALLOW, true },  { RULE_DENY, true },  { RULE_LIMIT, true },
+		{ ITEM_DENY, false }, { ITEM_LIMIT, false }, { ITEM_ALLOW, false },
+		{ ITEM_ALLOW, true },  { ITEM_DENY, true },  { ITEM_LIMIT, true },
 	};
-	const int fds[RULE_KINDS] = { st->limits, st->allow_list, st->deny_list };
 	struct change *changes = calloc(have->count + want->count + 1, sizeof(*changes));
-	size_t done = 0;
+	unsigned char *removed = calloc(SLUICE_MAX_RULES, 1);
+	struct rule_entry *ids = calloc(have->count + want->count + 1, sizeof(*ids));
+	size_t done = 0, used = 0;
+	struct rule_maps maps;
+	__u32 next_id = 1;
 
-	if (!changes) {
+	state_rule_maps(st, &maps);
+	if (!changes || !removed || !ids) {
 		snprintf(err, err_len, "%s", strerror(ENOMEM));
-		return -1;
+		goto fail_early;
 	}
+	/* The ids in use, so that new rules get free ones. */
+	for (size_t i = 0; i < have->count; i++)
+		if (have->items[i].kind == ITEM_LIMIT)
+			ids[used++].id = have->items[i].id;
+
 	for (size_t step = 0; step < sizeof(order) / sizeof(order[0]); step++) {
 		const struct ruleset *from = order[step].removal ? have : want;
 
 		for (size_t i = 0; i < from->count; i++) {
-			const struct rule *rule = &from->rules[i], *old = find_rule(have, rule);
+			const struct item *it = &from->items[i], *old = find_item(have, it);
 			struct change *c = &changes[done];
-			struct sluice_list_entry fresh = {};
-			int fd = fds[rule->kind], ret;
+			char command[512], why[SLUICE_ERR_LEN] = "";
 
-			if (rule->kind != order[step].kind)
+			if (it->kind != order[step].kind)
 				continue;
-			c->fd = fd;
-			c->key = rule->key;
-			if (order[step].removal) {
-				if (find_rule(want, rule))
+			memset(c, 0, sizeof(*c));
+			c->item = *it;
+			c->removal = order[step].removal;
+			if (c->removal) {
+				if (find_item(want, it))
+					continue;
+			} else if (old && it->kind != ITEM_LIMIT) {
+				continue;	/* kept as it is, hit count and all */
+			} else if (old) {
+				struct sluice_rule stored = it->rule;
+
+				stored.flags |= SLUICE_RULE_IN_USE;
+				if (!memcmp(&stored, &old->rule, sizeof(stored)))
 					continue;
 				c->had_old = true;
-				if (bpf_map_lookup_elem(fd, &rule->key, &c->old))
-					continue;	/* gone already */
-				ret = bpf_map_delete_elem(fd, &rule->key);
-				counts[2]++;
-			} else if (rule->kind == RULE_LIMIT) {
-				if (old && !memcmp(&old->limit, &rule->limit, sizeof(rule->limit)))
-					continue;
-				c->had_old = old && !bpf_map_lookup_elem(fd, &rule->key, &c->old);
-				ret = bpf_map_update_elem(fd, &rule->key, &rule->limit, BPF_ANY);
-				counts[old ? 1 : 0]++;
-			} else {
-				if (old)
-					continue;	/* kept as it is, hit count and all */
-				if (state_mark_list_used(st, fd)) {
-					ret = -1;
-				} else {
-					ret = bpf_map_update_elem(fd, &rule->key, &fresh, BPF_NOEXIST);
-					if (ret && errno == EEXIST)
-						continue;
+				c->old = old->rule;
+				c->item.id = old->id;
+			} else if (it->kind == ITEM_LIMIT) {
+				c->item.id = rule_free_id(ids, used, next_id);
+				if (!c->item.id) {
+					snprintf(err, err_len, "no room for another rule");
+					goto fail;
 				}
-				counts[0]++;
+				next_id = c->item.id + 1;
+				ids[used++].id = c->item.id;
 			}
-			if (ret) {
-				char command[256];
-
-				rule_command(rule, command, sizeof(command));
-				snprintf(err, err_len, "%s '%s' failed: %s; nothing was changed",
-					 order[step].removal ? "removing" : "applying", command,
-					 state_strerror(errno));
-				undo(changes, done);
-				free(changes);
-				return -1;
+			if (apply_change(st, &maps, c, why, sizeof(why))) {
+				item_command(it, command, sizeof(command));
+				snprintf(err, err_len, "%s '%.300s' failed: %s; nothing was changed",
+					 c->removal ? "removing" : "applying", command,
+					 why[0] ? why : state_strerror(errno));
+				goto fail;
 			}
+			if (c->removal && it->kind == ITEM_LIMIT)
+				removed[it->id] = 1;
+			counts[c->removal ? 2 : c->had_old ? 1 : 0]++;
 			done++;
 		}
 	}
+	/* Removed rules' per-source buckets go last, once, after nothing can fail. */
+	rule_purge_buckets(&maps, removed);
 	free(changes);
+	free(removed);
+	free(ids);
 	return 0;
+fail:
+	undo(st, &maps, changes, done);
+fail_early:
+	free(changes);
+	free(removed);
+	free(ids);
+	return -1;
 }
 
 int cmd_restore(const struct cli *cli, int argc, char **argv)
@@ -391,7 +465,7 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 	if (in != stdin)
 		fclose(in);
 	if (ret || ruleset_check_duplicates(&want, name, err, sizeof(err))) {
-		free(want.rules);
+		free(want.items);
 		return cli_fail(cli, "%s; nothing was changed", err);
 	}
 
@@ -404,7 +478,7 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 		cli_fail(cli, "failed to restore: cannot read the rules: %s; nothing was changed",
 			 state_strerror(errno));
 	} else {
-		qsort(have.rules, have.count, sizeof(*have.rules), by_kind_and_key);
+		qsort(have.items, have.count, sizeof(*have.items), by_identity);
 		if (ruleset_apply(&st, &have, &want, counts, err, sizeof(err)))
 			cli_fail(cli, "failed to restore: %s", err);
 		else
@@ -421,8 +495,8 @@ int cmd_restore(const struct cli *cli, int argc, char **argv)
 		printf("restored %zu rules: %zu added, %zu changed, %zu removed\n", want.count,
 		       counts[0], counts[1], counts[2]);
 out:
-	free(want.rules);
-	free(have.rules);
+	free(want.items);
+	free(have.items);
 	return ret;
 }
 

@@ -17,6 +17,7 @@
 
 #include "sluice.h"
 #include "sluice.skel.h"
+#include "rules.h"
 #include "state.h"
 #include "token_bucket.h"
 
@@ -29,7 +30,12 @@ static const struct {
 } pinned_maps[] = {
 	{ SLUICE_MAP_COUNTERS, offsetof(struct state, counters) },
 	{ SLUICE_MAP_BUCKETS, offsetof(struct state, buckets) },
-	{ SLUICE_MAP_LIMITS, offsetof(struct state, limits) },
+	{ SLUICE_MAP_RULES, offsetof(struct state, rules) },
+	{ SLUICE_MAP_SOURCE_RULES, offsetof(struct state, source_rules) },
+	{ SLUICE_MAP_PREFIX_RULES, offsetof(struct state, prefix_rules) },
+	{ SLUICE_MAP_PORT_RULES, offsetof(struct state, port_rules) },
+	{ SLUICE_MAP_RULE_STATE, offsetof(struct state, rule_state) },
+	{ SLUICE_MAP_RULE_COUNTERS, offsetof(struct state, rule_counters) },
 	{ SLUICE_MAP_ALLOW, offsetof(struct state, allow_list) },
 	{ SLUICE_MAP_DENY, offsetof(struct state, deny_list) },
 	{ SLUICE_MAP_CONFIG, offsetof(struct state, config) },
@@ -317,6 +323,20 @@ fail:
 	return -1;
 }
 
+void state_rule_maps(const struct state *st, struct rule_maps *m)
+{
+	*m = (struct rule_maps){
+		.rules = st->rules,
+		.source_rules = st->source_rules,
+		.prefix_rules = st->prefix_rules,
+		.port_rules = st->port_rules,
+		.rule_state = st->rule_state,
+		.rule_counters = st->rule_counters,
+		.config = st->config,
+		.buckets = st->buckets,
+	};
+}
+
 void state_remove(struct state *st)
 {
 	char path[PATH_MAX];
@@ -351,26 +371,57 @@ static bool trie_is_empty(int trie_fd)
 
 int state_mark_list_used(const struct state *st, int list_fd)
 {
-	struct sluice_config cfg;
-
-	if (config_read(st, &cfg))
-		return -1;
-	cfg.flags &= ~(list_fd == st->allow_list ? SLUICE_ALLOW_LIST_EMPTY : SLUICE_DENY_LIST_EMPTY);
-	return config_write(st, &cfg);
+	return config_mark_used(st->config, list_fd == st->allow_list ? SLUICE_ALLOW_LIST_EMPTY :
+									 SLUICE_DENY_LIST_EMPTY);
 }
 
-/* The config flags as the lists are now; a failure leaves them cleared, the safe side. */
+/* Whether no port carries a rule: one batched read of the port table. */
+static bool port_rules_empty(int port_rules)
+{
+	static __u32 keys[8192];
+	static struct sluice_rule_ids values[8192];
+	__u32 token = 0, got;
+	bool first = true, done = false;
+
+	while (!done) {
+		LIBBPF_OPTS(bpf_map_batch_opts, opts);
+
+		got = 8192;
+		if (bpf_map_lookup_batch(port_rules, first ? NULL : &token, &token, keys, values,
+					 &got, &opts)) {
+			if (errno != ENOENT)
+				return false;	/* cannot tell: not empty, the safe side */
+			done = true;
+		}
+		first = false;
+		for (__u32 i = 0; i < got; i++)
+			if (values[i].id[0])
+				return false;
+	}
+	return true;
+}
+
+/*
+ * The config flags as the lists and levels are now: the data path skips what
+ * they mark empty. A failure leaves them cleared, the safe side.
+ */
 static void sync_config(const struct state *st)
 {
+	__u32 derived = SLUICE_ALLOW_LIST_EMPTY | SLUICE_DENY_LIST_EMPTY |
+			SLUICE_PREFIX_RULES_EMPTY | SLUICE_PORT_RULES_EMPTY;
 	struct sluice_config cfg;
 
 	if (config_read(st, &cfg))
 		return;
-	cfg.flags &= ~(SLUICE_ALLOW_LIST_EMPTY | SLUICE_DENY_LIST_EMPTY);
+	cfg.flags &= ~derived;
 	if (trie_is_empty(st->allow_list))
 		cfg.flags |= SLUICE_ALLOW_LIST_EMPTY;
 	if (trie_is_empty(st->deny_list))
 		cfg.flags |= SLUICE_DENY_LIST_EMPTY;
+	if (trie_is_empty(st->prefix_rules))
+		cfg.flags |= SLUICE_PREFIX_RULES_EMPTY;
+	if (port_rules_empty(st->port_rules))
+		cfg.flags |= SLUICE_PORT_RULES_EMPTY;
 	config_write(st, &cfg);
 }
 

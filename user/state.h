@@ -25,11 +25,20 @@ struct state {
 	int lock_fd;
 	int counters;
 	int buckets;
-	int limits;
+	int rules;
+	int source_rules;
+	int prefix_rules;
+	int port_rules;
+	int rule_state;
+	int rule_counters;
 	int allow_list;
 	int deny_list;
 	int config;
 };
+
+struct rule_maps;
+/* The maps of an open state that rules live in. */
+void state_rule_maps(const struct state *st, struct rule_maps *m);
 
 /*
  * Opens the pinned maps under `root`. In STATE_CREATE mode it mounts bpffs

@@ -215,8 +215,9 @@ int cmd_stats(const struct cli *cli, int argc, char **argv)
 	return ret;
 }
 
+/* A per-source bucket: one source (group) under one rule. */
 struct source {
-	struct sluice_source_key key;
+	struct sluice_bucket_key key;
 	struct sluice_bucket bucket;
 };
 
@@ -230,7 +231,7 @@ static int by_drops(const void *a, const void *b)
 		return x->dropped < y->dropped ? 1 : -1;
 	if (x->passed != y->passed)
 		return x->passed < y->passed ? 1 : -1;
-	return memcmp(a, b, sizeof(struct sluice_source_key));
+	return memcmp(a, b, sizeof(struct sluice_bucket_key));
 }
 
 /*
@@ -288,7 +289,7 @@ static void top_offer(struct top_sources *top, const struct source *s)
 /* Reads the whole bucket table in batches, keeping the best `rows` sources, sorted. */
 static int read_top_sources(int buckets_fd, struct top_sources *top, size_t rows)
 {
-	static struct sluice_source_key keys[TOP_BATCH];
+	static struct sluice_bucket_key keys[TOP_BATCH];
 	static struct sluice_bucket values[TOP_BATCH];
 	__u32 batch_token[4], n;
 	void *in_batch = NULL;
@@ -331,17 +332,36 @@ static __u64 sluice_time_now(void)
 	return sluice_time_from_ns((__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec);
 }
 
-/* Tokens left in a source's bucket, under the limit that applies to it now. */
-static json_t *tokens_json(int limits_fd, const struct source *s, __u64 now)
+/*
+ * One row of `top`: the source as its rule groups it ("198.18.0.1", or
+ * "2001:db8:1::/64" for an IPv6 /64), the rule, and the tokens left under
+ * the rule's limit as it is now.
+ */
+static json_t *source_json(int rules_fd, const struct source *s, __u64 now)
 {
-	struct sluice_prefix_key key;
-	struct sluice_limit limit;
+	struct sluice_source_key src = { .family = s->key.family };
+	char addr[SLUICE_PREFIX_STR_LEN], text[SLUICE_PREFIX_STR_LEN + 8];
+	struct sluice_rule rule;
+	json_t *tokens = json_null();
+	unsigned int group = 0, full;
 
-	sluice_source_prefix(&key, &s->key);
-	if (bpf_map_lookup_elem(limits_fd, &key, &limit) ||
-	    (limit.flags & SLUICE_LIMIT_UNLIMITED))
-		return json_null();
-	return json_integer(sluice_bucket_tokens(s->bucket.full_at, now, &limit));
+	memcpy(src.addr, s->key.addr, SLUICE_ADDR_LEN);
+	format_address(&src, addr, sizeof(addr));
+	full = src.family == SLUICE_FAMILY_IPV4 ? 32 : 128;
+	if (!bpf_map_lookup_elem(rules_fd, &s->key.rule, &rule) &&
+	    (rule.flags & SLUICE_RULE_IN_USE)) {
+		group = src.family == SLUICE_FAMILY_IPV4 ? rule.group_v4 : rule.group_v6;
+		if (!(rule.limit.flags & SLUICE_LIMIT_UNLIMITED))
+			tokens = json_integer(
+				sluice_bucket_tokens(s->bucket.full_at, now, &rule.limit));
+	}
+	if (group && group < full)
+		snprintf(text, sizeof(text), "%s/%u", addr, group);
+	else
+		snprintf(text, sizeof(text), "%s", addr);
+	return json_pack("{s:s, s:I, s:I, s:I, s:o}", "source", text, "rule",
+			 (json_int_t)s->key.rule, "passed", (json_int_t)s->bucket.passed,
+			 "dropped", (json_int_t)s->bucket.dropped, "tokens", tokens);
 }
 
 int cmd_top(const struct cli *cli, int argc, char **argv)
@@ -350,7 +370,7 @@ int cmd_top(const struct cli *cli, int argc, char **argv)
 		{ "count", required_argument, NULL, 'n' },
 		{},
 	};
-	char err[SLUICE_ERR_LEN], addr[SLUICE_PREFIX_STR_LEN];
+	char err[SLUICE_ERR_LEN];
 	const char *count_arg = NULL;
 	struct top_sources top;
 	struct source *sources;
@@ -381,27 +401,22 @@ int cmd_top(const struct cli *cli, int argc, char **argv)
 	now = sluice_time_now();
 
 	list = json_array();
-	for (size_t i = 0; i < shown; i++) {
-		format_address(&sources[i].key, addr, sizeof(addr));
-		json_array_append_new(
-			list, json_pack("{s:s, s:I, s:I, s:o}", "source", addr, "passed",
-					(json_int_t)sources[i].bucket.passed, "dropped",
-					(json_int_t)sources[i].bucket.dropped, "tokens",
-					tokens_json(st.limits, &sources[i], now)));
-	}
+	for (size_t i = 0; i < shown; i++)
+		json_array_append_new(list, source_json(st.rules, &sources[i], now));
 	state_close(&st);
 	free(sources);
 
 	if (cli->json)
 		return cli_print_json(json_pack("{s:I, s:o}", "tracked_sources",
 						(json_int_t)count, "sources", list));
-	printf("%zu sources tracked\n", count);
+	printf("%zu buckets tracked (a source has one per per-source rule it meets)\n", count);
 	if (shown)
-		printf("%-40s %14s %14s %10s\n", "SOURCE", "DROPPED", "PASSED", "TOKENS");
+		printf("%-44s %6s %14s %14s %10s\n", "SOURCE", "RULE", "DROPPED", "PASSED", "TOKENS");
 	for (size_t i = 0; i < shown; i++) {
 		json_t *s = json_array_get(list, i), *tokens = json_object_get(s, "tokens");
 
-		printf("%-40s %14lld %14lld ", json_string_value(json_object_get(s, "source")),
+		printf("%-44s %6lld %14lld %14lld ", json_string_value(json_object_get(s, "source")),
+		       json_integer_value(json_object_get(s, "rule")),
 		       json_integer_value(json_object_get(s, "dropped")),
 		       json_integer_value(json_object_get(s, "passed")));
 		if (json_is_null(tokens))

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * The control plane at scale: how long 100k prefix rules take to load (batch
- * map updates), how long the commands an operator runs take over them
+ * The control plane at scale: how long 100k source-level rules (one per
+ * prefix) take to load (batch updates of the rules array and the
+ * source_rules trie), how long the commands an operator runs take over them
  * (`limit list`) and over a full 1M-entry bucket table (`top`, `stats`), and
  * the kernel memory each tracked source and each rule costs.
  *
@@ -39,6 +40,7 @@
 #include "sluice.h"
 #include "token_bucket.h"
 #include "parse.h"
+#include "rules.h"
 #include "state.h"
 #include "testing.h"
 
@@ -261,19 +263,33 @@ static void random_prefix(__u64 *rng, bool v6, struct sluice_prefix_key *key)
 		fail("generated prefix %s is not keyed as the CLI keys it", text);
 }
 
-/* A valid limit: rates from 1pps to 10Mpps, bursts up to two seconds of rate, a few unlimited. */
-static void random_limit(__u64 *rng, struct sluice_limit *limit)
+/*
+ * A source-level rule on `prefix` as `sluice limit set` makes it, from its
+ * command line: rates from 1pps to 10Mpps, bursts up to two seconds of rate,
+ * a few unlimited.
+ */
+static void random_rule(__u64 *rng, const struct sluice_prefix_key *prefix,
+			struct sluice_rule *rule)
 {
 	__u64 rate = 1 + test_rng_next(rng) % 10000000, burst = 1 + test_rng_next(rng) % (2 * rate);
+	char text[SLUICE_PREFIX_STR_LEN], rate_arg[24], burst_arg[24], err[SLUICE_ERR_LEN];
+	char *argv[] = { "set", text, "--rate", rate_arg, "--burst", burst_arg, NULL };
+	int argc = 6;
 
-	memset(limit, 0, sizeof(*limit));
+	format_prefix(prefix, text, sizeof(text));
+	snprintf(rate_arg, sizeof(rate_arg), "%llu", (unsigned long long)rate);
+	snprintf(burst_arg, sizeof(burst_arg), "%llu", (unsigned long long)burst);
 	if (test_rng_next(rng) % 20 == 0) {
-		limit->flags = SLUICE_LIMIT_UNLIMITED;
-		return;
+		snprintf(rate_arg, sizeof(rate_arg), "unlimited");
+		argc = 4;
+		argv[4] = NULL;
 	}
-	if (sluice_limit_init(limit, rate, burst) != SLUICE_LIMIT_OK)
-		fail("generated limit %llupps burst %llu is invalid", (unsigned long long)rate,
-		     (unsigned long long)burst);
+	if (rule_parse(argc, argv, true, rule, err, sizeof(err)))
+		fail("generated rule for %s is invalid: %s", text, err);
+	if (rule->level != SLUICE_LEVEL_SOURCE || memcmp(&rule->prefix, prefix, sizeof(*prefix)))
+		fail("generated rule for %s is not a source-level rule on it", text);
+	/* What rule_write() stores: the data path takes a slot without this for empty. */
+	rule->flags |= SLUICE_RULE_IN_USE;
 }
 
 /* The map's memory as the kernel estimates it (the "memlock:" line of its fdinfo). */
@@ -437,70 +453,118 @@ static double time_sluice(const char *const *args, int runs)
 	return median(samples, runs);
 }
 
-/* Loads the rules; returns the seconds it took and whether batch updates did it. */
-static double load_rules(int fd, const struct sluice_prefix_key *keys,
-			 const struct sluice_limit *limits, size_t n, bool *batch)
+/* How the rules were loaded: batch updates or one update each, per map. */
+struct load_method {
+	bool rules_batch, trie_batch;
+};
+
+/* "batch", "single", or which map took which. */
+static const char *load_method_name(const struct load_method *how)
+{
+	if (how->rules_batch && how->trie_batch)
+		return "batch";
+	if (!how->rules_batch && !how->trie_batch)
+		return "single";
+	return how->rules_batch ? "rules array batch, source_rules trie single" :
+				  "rules array single, source_rules trie batch";
+}
+
+/*
+ * Writes n keys and values with batch updates, or one update each (with
+ * `single_flags`) where the map has none; returns whether it batched.
+ */
+static bool update_all(int fd, const char *what, const void *keys, size_t key_size,
+		       const void *values, size_t value_size, size_t n, bool batch,
+		       __u64 single_flags)
 {
 	/* Batch updates take no BPF_NOEXIST (elem_flags is for BPF_F_LOCK only). */
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	double start = now_seconds();
 	__u32 count = n;
 	int ret;
 
-	if (*batch) {
-		ret = bpf_map_update_batch(fd, keys, limits, &count, &opts);
+	if (batch) {
+		ret = bpf_map_update_batch(fd, keys, values, &count, &opts);
 		if (ret == 0 && count == n)
-			return now_seconds() - start;
+			return true;
 		/* -ENOTSUPP (524) is what the kernel says for a map type without batch ops. */
-		if ((ret != -EOPNOTSUPP && ret != -524) || !map_empty(fd))
-			fail("batch update of %zu rules failed (%u done): %s", n, count,
-			     strerror(-ret));
-		progress("the limits trie has no batch updates on this kernel (%s): "
-			 "timing one update per rule", ret == -524 ? "ENOTSUPP" : strerror(-ret));
-		*batch = false;
-		start = now_seconds();
+		if (ret != -EOPNOTSUPP && ret != -524)
+			fail("batch update of %zu entries of %s failed (%u done): %s", n, what,
+			     count, strerror(ret ? -ret : EIO));
+		progress("%s has no batch updates on this kernel (%s): one update per rule", what,
+			 ret == -524 ? "ENOTSUPP" : strerror(-ret));
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (bpf_map_update_elem(fd, &keys[i], &limits[i], BPF_NOEXIST))
-			fail("update of rule %zu of %zu failed: %s", i, n, strerror(errno));
+		if (bpf_map_update_elem(fd, (const __u8 *)keys + i * key_size,
+					(const __u8 *)values + i * value_size, single_flags))
+			fail("update %zu of %zu in %s failed: %s", i, n, what, strerror(errno));
 	}
+	return false;
+}
+
+/*
+ * Loads the rules as restore loads a snapshot: written to the rules array
+ * under their ids, then attached to their prefixes in the source_rules trie
+ * (the data path never meets an id without its rule). Returns the seconds
+ * it took. A map found without batch updates is loaded one by one after.
+ */
+static double load_rules(const struct rule_maps *maps, const __u32 *ids,
+			 const struct sluice_rule *rules, const struct sluice_prefix_key *keys,
+			 const struct sluice_rule_ids *attached, size_t n, struct load_method *how)
+{
+	double start = now_seconds();
+
+	how->rules_batch = update_all(maps->rules, "the rules array", ids, sizeof(*ids), rules,
+				      sizeof(*rules), n, how->rules_batch, BPF_ANY);
+	how->trie_batch = update_all(maps->source_rules, "the source_rules trie", keys,
+				     sizeof(*keys), attached, sizeof(*attached), n, how->trie_batch,
+				     BPF_NOEXIST);
 	return now_seconds() - start;
 }
 
-static void empty_rules(int fd, const struct sluice_prefix_key *keys, size_t n)
+/* Detaches and clears every rule, as `limit del` would, but in batches. */
+static void empty_rules(const struct rule_maps *maps, const __u32 *ids,
+			const struct sluice_prefix_key *keys, size_t n)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	struct sluice_rule *zeros = xcalloc(n, sizeof(*zeros));
 	__u32 count = n;
 
-	if (bpf_map_delete_batch(fd, keys, &count, &opts)) {
+	if (bpf_map_delete_batch(maps->source_rules, keys, &count, &opts)) {
 		for (size_t i = 0; i < n; i++) {
-			if (bpf_map_delete_elem(fd, &keys[i]) && errno != ENOENT)
-				fail("cannot delete rule %zu: %s", i, strerror(errno));
+			if (bpf_map_delete_elem(maps->source_rules, &keys[i]) && errno != ENOENT)
+				fail("cannot detach rule %u: %s", ids[i], strerror(errno));
 		}
 	}
-	if (!map_empty(fd))
-		fail("the limits map is not empty after deleting every rule");
+	if (!map_empty(maps->source_rules))
+		fail("the source_rules trie is not empty after detaching every rule");
+	count = n;
+	if (bpf_map_update_batch(maps->rules, ids, zeros, &count, &opts))
+		fail("cannot clear the rules array: %s", strerror(errno));
+	free(zeros);
 }
 
-/* Every rule reads back as it was written. */
-static void check_rules(int fd, const struct sluice_prefix_key *keys,
-			const struct sluice_limit *limits, size_t n)
+/* Every rule reads back as it was written, and its prefix carries its id. */
+static void check_rules(const struct rule_maps *maps, const __u32 *ids,
+			const struct sluice_rule *rules, const struct sluice_prefix_key *keys,
+			size_t n)
 {
 	char text[SLUICE_PREFIX_STR_LEN];
-	struct sluice_limit got;
+	struct sluice_rule_ids attached;
+	struct sluice_rule got;
 
 	for (size_t i = 0; i < n; i++) {
-		if (bpf_map_lookup_elem(fd, &keys[i], &got) ||
-		    memcmp(&got, &limits[i], sizeof(got))) {
-			format_prefix(&keys[i], text, sizeof(text));
-			fail("rule %s does not read back as loaded", text);
-		}
+		format_prefix(&keys[i], text, sizeof(text));
+		if (bpf_map_lookup_elem(maps->rules, &ids[i], &got) ||
+		    memcmp(&got, &rules[i], sizeof(got)))
+			fail("rule %u (%s) does not read back as loaded", ids[i], text);
+		if (bpf_map_lookup_elem(maps->source_rules, &keys[i], &attached) ||
+		    attached.id[0] != ids[i] || attached.id[1] || attached.id[2] || attached.id[3])
+			fail("source_rules %s does not carry rule %u alone", text, ids[i]);
 	}
 }
 
-/* `limit list --json` shows every rule, and one of them with its limit. */
-static void check_limit_list(const struct sluice_prefix_key *keys,
-			     const struct sluice_limit *limits, size_t n)
+/* `limit list --json` shows every rule, and one of them with its id and limit. */
+static void check_limit_list(const __u32 *ids, const struct sluice_rule *rules, size_t n)
 {
 	static const char *const args[] = { "limit", "list", NULL };
 	json_t *doc = sluice_json(args), *list = json_object_get(doc, "limits"), *entry;
@@ -511,79 +575,110 @@ static void check_limit_list(const struct sluice_prefix_key *keys,
 	if (!json_is_array(list) || json_array_size(list) != n)
 		fail("limit list --json shows %zu limits, want %zu", json_array_size(list), n);
 	/* A limited rule (most are): its rate and burst must come through. */
-	while (pick < n && (limits[pick].flags & SLUICE_LIMIT_UNLIMITED))
+	while (pick < n && (rules[pick].limit.flags & SLUICE_LIMIT_UNLIMITED))
 		pick++;
 	if (pick == n)
 		fail("no generated rule has a rate");
-	format_prefix(&keys[pick], want, sizeof(want));
+	format_prefix(&rules[pick].prefix, want, sizeof(want));
 	json_array_foreach(list, i, entry) {
 		if (strcmp(json_string_value(json_object_get(entry, "prefix")) ?: "", want))
 			continue;
-		found = json_integer_value(json_object_get(entry, "rate")) ==
-				(json_int_t)limits[pick].rate &&
+		found = json_integer_value(json_object_get(entry, "id")) == (json_int_t)ids[pick] &&
+			!strcmp(json_string_value(json_object_get(entry, "level")) ?: "", "source") &&
+			json_integer_value(json_object_get(entry, "rate")) ==
+				(json_int_t)rules[pick].limit.rate &&
 			json_integer_value(json_object_get(entry, "burst")) ==
-				(json_int_t)limits[pick].burst;
+				(json_int_t)rules[pick].limit.burst;
 		break;
 	}
 	if (!found)
-		fail("limit list --json does not show %s with the limit that was loaded", want);
+		fail("limit list --json does not show %s as source rule %u with the limit that "
+		     "was loaded", want, ids[pick]);
 	json_decref(doc);
 }
 
 struct rules_result {
-	double load_seconds, list_seconds, bytes_per_rule;
-	bool batch;
+	double load_seconds, list_seconds, bytes_per_rule, trie_bytes_per_rule;
+	double slot_bytes;	/* what each of the SLUICE_MAX_RULES slots costs, used or not */
+	struct load_method how;
 };
 
-static struct rules_result bench_rules(int limits_fd, int runs)
+/* The memory of the arrays by rule id, which take their size whether slots are used or not. */
+static unsigned long long rule_arrays_memlock(const struct state *st)
+{
+	return map_memlock(st->rules) + map_memlock(st->rule_state) +
+	       map_memlock(st->rule_counters);
+}
+
+static struct rules_result bench_rules(const struct state *st, int runs)
 {
 	static const char *const list_args[] = { "limit", "list", NULL };
 	struct sluice_prefix_key *keys = xcalloc(RULES, sizeof(*keys));
-	struct sluice_limit *limits = xcalloc(RULES, sizeof(*limits));
-	struct bpf_map_info info = map_info(limits_fd, "limits");
-	struct rules_result r = { .batch = true };
+	struct sluice_rule *rules = xcalloc(RULES, sizeof(*rules));
+	struct sluice_rule_ids *attached = xcalloc(RULES, sizeof(*attached));
+	__u32 *ids = xcalloc(RULES, sizeof(*ids));
+	struct bpf_map_info trie = map_info(st->source_rules, "source_rules");
+	struct bpf_map_info array = map_info(st->rules, "rules");
+	struct rules_result r = { .how = { true, true } };
 	unsigned long long empty, full = 0;
+	struct rule_maps maps;
 	struct keyset set;
 	double samples[16];
 	__u64 rng = 0x51c3;
 
-	if (info.type != BPF_MAP_TYPE_LPM_TRIE || info.key_size != sizeof(*keys) ||
-	    info.value_size != sizeof(*limits) || info.max_entries < RULES)
-		fail("the limits map is not an LPM trie of %zu-byte keys and %zu-byte values "
-		     "with room for %d rules", sizeof(*keys), sizeof(*limits), RULES);
-	if (!map_empty(limits_fd))
-		fail("the limits map of a new pin root is not empty");
+	state_rule_maps(st, &maps);
+	if (trie.type != BPF_MAP_TYPE_LPM_TRIE || trie.key_size != sizeof(*keys) ||
+	    trie.value_size != sizeof(*attached) || trie.max_entries < RULES)
+		fail("the source_rules map is not an LPM trie of %zu-byte keys and %zu-byte "
+		     "values with room for %d prefixes", sizeof(*keys), sizeof(*attached), RULES);
+	if (array.type != BPF_MAP_TYPE_ARRAY || array.value_size != sizeof(*rules) ||
+	    array.max_entries <= RULES)
+		fail("the rules map is not an array of %zu-byte rules with room for %d",
+		     sizeof(*rules), RULES);
+	if (!map_empty(st->source_rules))
+		fail("the source_rules trie of a new pin root is not empty");
 
-	/* Half IPv4, half IPv6, in random order, no prefix twice. */
+	/* Half IPv4, half IPv6, in random order, no prefix twice; ids 1..RULES as rule_set() gives them. */
 	keyset_init(&set, keys, sizeof(*keys), RULES);
 	for (__u32 i = 0; i < RULES;) {
 		random_prefix(&rng, test_rng_next(&rng) & 1, &keys[i]);
-		if (keyset_add(&set, i))
-			random_limit(&rng, &limits[i++]);
+		if (!keyset_add(&set, i))
+			continue;
+		random_rule(&rng, &keys[i], &rules[i]);
+		ids[i] = i + 1;
+		attached[i] = (struct sluice_rule_ids){ .id = { i + 1 } };
+		i++;
 	}
 	free(set.slots);
 
-	empty = map_memlock(limits_fd);
+	empty = map_memlock(st->source_rules);
 	for (int run = 0; run < runs; run++) {
 		if (run)
-			empty_rules(limits_fd, keys, RULES);
-		samples[run] = load_rules(limits_fd, keys, limits, RULES, &r.batch);
-		progress("load %d rules (%s), run %d/%d: %.3f s", RULES,
-			 r.batch ? "batch" : "single", run + 1, runs, samples[run]);
+			empty_rules(&maps, ids, keys, RULES);
+		samples[run] = load_rules(&maps, ids, rules, keys, attached, RULES, &r.how);
+		progress("load %d source-level rules (rules array: %s, source_rules trie: %s), "
+			 "run %d/%d: %.3f s", RULES, r.how.rules_batch ? "batch" : "single",
+			 r.how.trie_batch ? "batch" : "single", run + 1, runs, samples[run]);
 		if (run == 0) {
-			check_rules(limits_fd, keys, limits, RULES);
-			full = map_memlock(limits_fd);
+			check_rules(&maps, ids, rules, keys, RULES);
+			full = map_memlock(st->source_rules);
 		}
 	}
 	r.load_seconds = median(samples, runs);
-	r.bytes_per_rule = (double)(full - empty) / RULES;
-	progress("limits trie: memlock %llu bytes empty, %llu with %d rules", empty, full, RULES);
+	r.trie_bytes_per_rule = (double)(full - empty) / RULES;
+	r.slot_bytes = (double)rule_arrays_memlock(st) / SLUICE_MAX_RULES;
+	r.bytes_per_rule = r.trie_bytes_per_rule + r.slot_bytes;
+	progress("source_rules trie: memlock %llu bytes empty, %llu with %d prefixes; the arrays "
+		 "by rule id: %llu bytes for %u slots, used or not", empty, full, RULES,
+		 rule_arrays_memlock(st), SLUICE_MAX_RULES);
 
-	check_limit_list(keys, limits, RULES);
+	check_limit_list(ids, rules, RULES);
 	r.list_seconds = time_sluice(list_args, runs);
 	progress("sluice limit list --json over %d rules: %.3f s", RULES, r.list_seconds);
 	free(keys);
-	free(limits);
+	free(rules);
+	free(attached);
+	free(ids);
 	return r;
 }
 
@@ -601,7 +696,7 @@ static bool ranks_above(const struct sluice_bucket *x, const struct sluice_bucke
 /* Reads the whole bucket table in batches, as `sluice top` does; returns the count. */
 static size_t read_buckets(int fd, __u32 max_entries)
 {
-	struct sluice_source_key *keys = xcalloc(max_entries, sizeof(*keys));
+	struct sluice_bucket_key *keys = xcalloc(max_entries, sizeof(*keys));
 	struct sluice_bucket *values = xcalloc(max_entries, sizeof(*values));
 	__u32 token[4], n;
 	void *in_batch = NULL;
@@ -627,13 +722,33 @@ static size_t read_buckets(int fd, __u32 max_entries)
 	return total;
 }
 
-/* `top -n 20 --json` lists the heaviest sources, in order, with their counters. */
-static void check_top(const struct sluice_source_key *keys, const struct sluice_bucket *values,
+/*
+ * How `top` names a bucket's source: the address, with the rule's group
+ * length when the group is wider than one address (IPv6 /64 by default).
+ * Every rule here has the default groups.
+ */
+static void bucket_source_text(const struct sluice_bucket_key *key, char *buf, size_t len)
+{
+	struct sluice_source_key src = { .family = key->family };
+	char addr[SLUICE_PREFIX_STR_LEN];
+
+	memcpy(src.addr, key->addr, sizeof(src.addr));
+	format_address(&src, addr, sizeof(addr));
+	if (key->family == SLUICE_FAMILY_IPV6 && SLUICE_DEFAULT_GROUP_V6 < 128)
+		snprintf(buf, len, "%s/%u", addr, SLUICE_DEFAULT_GROUP_V6);
+	else if (key->family == SLUICE_FAMILY_IPV4 && SLUICE_DEFAULT_GROUP_V4 < 32)
+		snprintf(buf, len, "%s/%u", addr, SLUICE_DEFAULT_GROUP_V4);
+	else
+		snprintf(buf, len, "%s", addr);
+}
+
+/* `top -n 20 --json` lists the heaviest sources, in order, with their rule and counters. */
+static void check_top(const struct sluice_bucket_key *keys, const struct sluice_bucket *values,
 		      const __u32 *expected, size_t tracked)
 {
 	static const char *const args[] = { "top", "-n", "20", NULL };
 	json_t *doc = sluice_json(args), *list = json_object_get(doc, "sources"), *row;
-	char want[SLUICE_PREFIX_STR_LEN];
+	char want[SLUICE_PREFIX_STR_LEN + 8];
 	const char *got;
 
 	if (json_integer_value(json_object_get(doc, "tracked_sources")) != (json_int_t)tracked)
@@ -646,13 +761,17 @@ static void check_top(const struct sluice_source_key *keys, const struct sluice_
 
 		row = json_array_get(list, i);
 		got = json_string_value(json_object_get(row, "source")) ?: "(none)";
-		format_address(&keys[expected[i]], want, sizeof(want));
+		bucket_source_text(&keys[expected[i]], want, sizeof(want));
 		if (strcmp(got, want) ||
+		    json_integer_value(json_object_get(row, "rule")) !=
+			    (json_int_t)keys[expected[i]].rule ||
 		    json_integer_value(json_object_get(row, "dropped")) != (json_int_t)b->dropped ||
 		    json_integer_value(json_object_get(row, "passed")) != (json_int_t)b->passed)
-			fail("top --json row %zu is %s with %lld dropped, want %s with %llu%s", i + 1,
-			     got, json_integer_value(json_object_get(row, "dropped")), want,
-			     (unsigned long long)b->dropped,
+			fail("top --json row %zu is %s under rule %lld with %lld dropped, want %s "
+			     "under rule %u with %llu%s", i + 1, got,
+			     json_integer_value(json_object_get(row, "rule")),
+			     json_integer_value(json_object_get(row, "dropped")), want,
+			     keys[expected[i]].rule, (unsigned long long)b->dropped,
 			     i == 0 ? " (the source given the most drops)" : "");
 	}
 	json_decref(doc);
@@ -674,7 +793,7 @@ static struct sources_result bench_sources(int buckets_fd, int runs)
 	static const char *const top_args[] = { "top", "-n", "20", NULL };
 	static const char *const stats_args[] = { "stats", NULL };
 	struct bpf_map_info info = map_info(buckets_fd, "buckets");
-	struct sluice_source_key *keys;
+	struct sluice_bucket_key *keys;
 	struct sluice_bucket *values;
 	struct sources_result r = {};
 	__u32 expected[TOP_ROWS + 1];
@@ -697,17 +816,20 @@ static struct sources_result bench_sources(int buckets_fd, int runs)
 	now = sluice_time_from_ns((__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec);
 
 	/*
-	 * Half IPv4, half IPv6. Half the sources dropped nothing; the rest have
-	 * distinct drop counts (the index in the low bits), so the top 20 has one
-	 * right order. One source in the middle of the fill gets the most drops.
+	 * Half IPv4, half IPv6 (a /64: the group of bench_rules()' rules, which
+	 * are still loaded), each under one of those rules. Half the sources
+	 * dropped nothing; the rest have distinct drop counts (the index in the
+	 * low bits), so the top 20 has one right order. One source in the middle
+	 * of the fill gets the most drops.
 	 */
 	keyset_init(&set, keys, sizeof(*keys), SOURCES);
 	for (__u32 i = 0; i < SOURCES;) {
 		bool v6 = test_rng_next(&rng) & 1;
 
 		memset(&keys[i], 0, sizeof(keys[i]));
+		keys[i].rule = 1 + test_rng_next(&rng) % RULES;
 		keys[i].family = v6 ? SLUICE_FAMILY_IPV6 : SLUICE_FAMILY_IPV4;
-		random_bytes(&rng, keys[i].addr, v6 ? 16 : 4);
+		random_bytes(&rng, keys[i].addr, v6 ? SLUICE_DEFAULT_GROUP_V6 / 8 : 4);
 		if (!keyset_add(&set, i))
 			continue;
 		values[i].full_at = now - test_rng_next(&rng) % SLUICE_TIME_PER_SEC;
@@ -760,10 +882,10 @@ static struct sources_result bench_sources(int buckets_fd, int runs)
 		     SOURCES);
 	for (size_t i = 0; i < TOP_ROWS; i++) {
 		struct sluice_bucket got;
-		char addr[SLUICE_PREFIX_STR_LEN];
+		char addr[SLUICE_PREFIX_STR_LEN + 8];
 
 		if (bpf_map_lookup_elem(buckets_fd, &keys[expected[i]], &got)) {
-			format_address(&keys[expected[i]], addr, sizeof(addr));
+			bucket_source_text(&keys[expected[i]], addr, sizeof(addr));
 			fail("source %s was evicted from the bucket table while filling it", addr);
 		}
 	}
@@ -798,6 +920,7 @@ int main(int argc, char **argv)
 	const char *json_path = NULL;
 	struct rules_result rules;
 	struct sources_result sources;
+	const char *method;
 	char err[SLUICE_ERR_LEN];
 	struct state st;
 	int opt, runs = 3;
@@ -838,13 +961,16 @@ int main(int argc, char **argv)
 		fail("%s", err);
 	progress("pin root %s, %d run%s of each", pin_root, runs, runs > 1 ? "s" : "");
 
-	rules = bench_rules(st.limits, runs);
+	rules = bench_rules(&st, runs);
 	sources = bench_sources(st.buckets, runs);
 	state_close(&st);
 
+	method = load_method_name(&rules.how);
 	printf("%-44s %12s %10s\n", "CONTROL PLANE", "MEDIAN", "TARGET");
 	printf("%-44s %10.3f s %10s\n",
-	       rules.batch ? "load 100k rules (batch update)" : "load 100k rules (one by one)",
+	       !strcmp(method, "batch") ? "load 100k source rules (batch update)" :
+	       !strcmp(method, "single") ? "load 100k source rules (one by one)" :
+					   "load 100k source rules (partly batched)",
 	       rules.load_seconds, "< 1 s");
 	printf("%-44s %10.3f s %10s\n", "sluice limit list --json (100k rules)",
 	       rules.list_seconds, "");
@@ -857,14 +983,23 @@ int main(int argc, char **argv)
 	printf("%-44s %10.0f B %10s\n", "kernel memory per tracked source",
 	       sources.bytes_per_source, "");
 	printf("%-44s %10.0f B %10s\n", "kernel memory per rule", rules.bytes_per_rule, "");
+	printf("%-44s %10.0f B %10s\n", "  its source_rules trie entry", rules.trie_bytes_per_rule,
+	       "");
+	printf("%-44s %10.0f B %10s\n", "  its slot in the arrays by id (preallocated)",
+	       rules.slot_bytes, "");
 
 	if (json_path) {
-		doc = json_pack("{s:f, s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:i, s:I, s:i}",
-				"rules_load_seconds", rules.load_seconds, "rules_load_method",
-				rules.batch ? "batch" : "single", "limit_list_seconds",
+		doc = json_pack("{s:f, s:s, s:s, s:s, s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, "
+				"s:f, s:i, s:I, s:i}",
+				"rules_load_seconds", rules.load_seconds, "rules_load_method", method,
+				"rules_array_load_method", rules.how.rules_batch ? "batch" : "single",
+				"source_rules_load_method", rules.how.trie_batch ? "batch" : "single",
+				"rule_level", "source", "limit_list_seconds",
 				rules.list_seconds, "top_1m_seconds", sources.top_seconds,
 				"stats_seconds", sources.stats_seconds, "bytes_per_source",
 				sources.bytes_per_source, "bytes_per_rule", rules.bytes_per_rule,
+				"bytes_per_rule_trie", rules.trie_bytes_per_rule,
+				"bytes_per_rule_slot", rules.slot_bytes,
 				"bucket_fill_seconds", sources.fill_seconds,
 				"bucket_read_seconds", sources.read_seconds, "rules", RULES,
 				"tracked_sources", (json_int_t)sources.tracked, "runs", runs);

@@ -8,10 +8,11 @@
  *   bench_packet_cost [-r REPEAT] [-n RUNS] [-q] [-j FILE]
  *
  * -q (quick, for `make bench QUICK=1`) takes fewer repeats and runs; -r and -n
- * still override it. Every Sluice case presets its maps so the repeated frame
- * takes the path it is named for, and is checked afterwards against the
- * outcome counters and the bucket table: a case that took another path ends
- * the bench with an error instead of timing the wrong thing under its name.
+ * still override it. Every Sluice case sets its rules as `sluice limit set`
+ * does (user/rules.h) so the repeated frame takes the path it is named for,
+ * and is checked afterwards against the outcome counters, the bucket table
+ * and the rules' counters: a case that took another path ends the bench with
+ * an error instead of timing the wrong thing under its name.
  *
  * Cases that need another source for every packet run behind a program that
  * rewrites the frame's source first (tests/bench/sluice_wrap.bpf.c). The
@@ -36,6 +37,7 @@
 #include <jansson.h>
 
 #include "sluice.skel.h"
+#include "rules.h"
 #include "state.h"
 #include "baseline.skel.h"
 #include "sluice_wrap.skel.h"
@@ -66,6 +68,7 @@
 /* A reference program's table: it never touches it, so it need not take 100 MB. */
 #define REFERENCE_TABLE_SIZE 1024
 
+/* Source-level rules, each on its own prefix, that the override is found among. */
 #define OVERRIDE_PREFIXES 100000
 #define PREFIX_SEED 0x5eedULL
 #define OVERRIDE_PREFIX "198.18.4.0/24"
@@ -266,13 +269,31 @@ static void add_net(const struct bench *b, struct result *r, double rewrite_ns)
 
 /* ---- Sluice's maps ------------------------------------------------------ */
 
-/* The maps every case checks, whichever object (sluice or sluice_wrap) holds them. */
+/* The maps every case sets and checks, whichever object (sluice or sluice_wrap) holds them. */
 struct sluice_maps {
-	const struct bpf_map *counters, *buckets, *limits;
+	const struct bpf_map *counters, *buckets, *rules, *source_rules, *prefix_rules,
+		*port_rules, *rule_state, *rule_counters, *config;
 };
 
-#define SLUICE_MAPS(skel) \
-	((struct sluice_maps){ (skel)->maps.counters, (skel)->maps.buckets, (skel)->maps.limits })
+#define SLUICE_MAPS(skel)                                                               \
+	((struct sluice_maps){ (skel)->maps.counters, (skel)->maps.buckets, (skel)->maps.rules, \
+			       (skel)->maps.source_rules, (skel)->maps.prefix_rules,     \
+			       (skel)->maps.port_rules, (skel)->maps.rule_state,         \
+			       (skel)->maps.rule_counters, (skel)->maps.config })
+
+static struct rule_maps rule_maps_of(const struct sluice_maps *m)
+{
+	return (struct rule_maps){
+		.rules = bpf_map__fd(m->rules),
+		.source_rules = bpf_map__fd(m->source_rules),
+		.prefix_rules = bpf_map__fd(m->prefix_rules),
+		.port_rules = bpf_map__fd(m->port_rules),
+		.rule_state = bpf_map__fd(m->rule_state),
+		.rule_counters = bpf_map__fd(m->rule_counters),
+		.config = bpf_map__fd(m->config),
+		.buckets = bpf_map__fd(m->buckets),
+	};
+}
 
 static void prefix_or_die(const char *text, struct sluice_prefix_key *key)
 {
@@ -282,38 +303,37 @@ static void prefix_or_die(const char *text, struct sluice_prefix_key *key)
 		die("%s", err);
 }
 
-static struct sluice_limit limit_or_die(__u64 rate, __u64 burst)
-{
-	struct sluice_limit limit = {};
-
-	if (sluice_limit_init(&limit, rate, burst))
-		die("bad bench limit %llu/s burst %llu", (unsigned long long)rate,
-		    (unsigned long long)burst);
-	return limit;
-}
-
 /* A limit that always has room, and one that has none after its first packet. */
-#define ROOMY_LIMIT() limit_or_die(SLUICE_MAX_RATE, SLUICE_MAX_BURST)
-#define STRICT_LIMIT() limit_or_die(1, 1)
+#define ROOMY "--rate 1000000000 --burst 1000000000"
+#define STRICT "--rate 1 --burst 1"
 
-/* Sets a prefix's limit, keyed as the CLI keys it. */
-static void set_limit(const struct sluice_maps *m, const char *prefix,
-		      const struct sluice_limit *limit)
+/* The rule of a `limit set` command line ("198.18.1.0/24 --rate 1"), parsed as the CLI does. */
+static struct sluice_rule rule_or_die(const char *words)
 {
-	struct sluice_prefix_key key;
-	int err;
+	char buf[256], *argv[16] = { "set" }, *save = NULL, err[SLUICE_ERR_LEN];
+	struct sluice_rule rule;
+	int argc = 1;
 
-	prefix_or_die(prefix, &key);
-	err = bpf_map__update_elem(m->limits, &key, sizeof(key), limit, sizeof(*limit), BPF_ANY);
-	if (err)
-		die("cannot set the limit of %s: %s", prefix, strerror(-err));
+	snprintf(buf, sizeof(buf), "%s", words);
+	for (char *w = strtok_r(buf, " ", &save); w && argc < 15; w = strtok_r(NULL, " ", &save))
+		argv[argc++] = w;
+	if (rule_parse(argc, argv, true, &rule, err, sizeof(err)))
+		die("bad bench rule '%s': %s", words, err);
+	return rule;
 }
 
-static void set_unlimited(const struct sluice_maps *m, const char *prefix)
+/* `sluice limit set WORDS` on the object's maps; returns the rule's id. */
+static __u32 set_rule(const struct sluice_maps *m, const char *words)
 {
-	struct sluice_limit limit = { .flags = SLUICE_LIMIT_UNLIMITED };
+	struct rule_maps maps = rule_maps_of(m);
+	struct sluice_rule rule = rule_or_die(words);
+	char err[SLUICE_ERR_LEN];
+	bool replaced;
+	__u32 id;
 
-	set_limit(m, prefix, &limit);
+	if (rule_set(&maps, &rule, &id, &replaced, err, sizeof(err)))
+		die("cannot set the rule '%s': %s", words, err);
+	return id;
 }
 
 #define OUTCOME_KEY(name, key, drops, help) key,
@@ -372,31 +392,60 @@ static void expect_outcome(const char *name, const struct outcomes *before,
 			  others ? "nearly all" : "all", used ? counted : "nothing");
 }
 
-/* The bucket of one source, or false if it has none. */
-static bool bucket_of(const struct sluice_maps *m, const char *addr, struct sluice_bucket *bucket)
+/*
+ * The bucket of one source under a per-source rule, keyed as the data path
+ * keys it (the address masked to the rule's group), or false if it has none.
+ */
+static bool bucket_of(const struct sluice_maps *m, __u32 rule_id, const char *addr,
+		      struct sluice_bucket *bucket)
 {
-	struct sluice_source_key key = {};
+	struct sluice_bucket_key key = { .rule = rule_id };
 	struct sluice_prefix_key prefix;
+	struct sluice_rule rule;
+	unsigned int bits;
 
+	if (bpf_map__lookup_elem(m->rules, &rule_id, sizeof(rule_id), &rule, sizeof(rule), 0) ||
+	    !(rule.flags & SLUICE_RULE_IN_USE))
+		die("no rule has id %u", rule_id);
 	prefix_or_die(addr, &prefix);
+	bits = prefix.family == SLUICE_FAMILY_IPV4 ? rule.group_v4 : rule.group_v6;
 	key.family = prefix.family;
-	memcpy(key.addr, prefix.addr, sizeof(key.addr));
+	for (unsigned int i = 0; i < SLUICE_ADDR_LEN; i++) {
+		unsigned int keep = bits > i * 8 ? bits - i * 8 : 0;
+
+		key.addr[i] = keep >= 8 ? prefix.addr[i] : prefix.addr[i] & (__u8)(0xff << (8 - keep));
+	}
 	return !bpf_map__lookup_elem(m->buckets, &key, sizeof(key), bucket, sizeof(*bucket), 0);
 }
 
-/* Checks that the source's bucket counted `passed` and `dropped` packets. */
-static void expect_bucket(const char *name, const struct sluice_maps *m, const char *addr,
-			  __u64 passed, __u64 dropped)
+/* Checks that the source's bucket under a rule counted `passed` and `dropped` packets. */
+static void expect_bucket(const char *name, const struct sluice_maps *m, __u32 rule_id,
+			  const char *addr, __u64 passed, __u64 dropped)
 {
 	struct sluice_bucket bucket;
 
-	if (!bucket_of(m, addr, &bucket))
-		fail_path(name, "%s has no bucket", addr);
+	if (!bucket_of(m, rule_id, addr, &bucket))
+		fail_path(name, "%s has no bucket under rule %u", addr, rule_id);
 	if (bucket.passed != passed || bucket.dropped != dropped)
 		fail_path(name, "bucket of %s passed %llu and dropped %llu, want %llu and %llu",
 			  addr, (unsigned long long)bucket.passed,
 			  (unsigned long long)bucket.dropped, (unsigned long long)passed,
 			  (unsigned long long)dropped);
+}
+
+/* Checks what a rule's counters say it passed (at least `passed`: some cases run it before). */
+static void expect_rule_passed(const char *name, const struct sluice_maps *m, __u32 rule_id,
+			       __u64 passed)
+{
+	struct sluice_rule_counters c;
+
+	if (bpf_map__lookup_elem(m->rule_counters, &rule_id, sizeof(rule_id), &c, sizeof(c), 0))
+		die("cannot read the counters of rule %u: %s", rule_id, strerror(errno));
+	if (c.passed.packets != passed || c.dropped.packets || c.would_drop.packets)
+		fail_path(name, "rule %u counted %llu passed, %llu dropped, %llu would drop; "
+			  "want %llu passed", rule_id, (unsigned long long)c.passed.packets,
+			  (unsigned long long)c.dropped.packets,
+			  (unsigned long long)c.would_drop.packets, (unsigned long long)passed);
 }
 
 struct table_scan {
@@ -408,10 +457,10 @@ struct table_scan {
 static struct table_scan scan_buckets(const struct sluice_maps *m)
 {
 	enum { CHUNK = 65536 };
-	struct sluice_source_key *keys = calloc(CHUNK, sizeof(*keys));
+	struct sluice_bucket_key *keys = calloc(CHUNK, sizeof(*keys));
 	struct sluice_bucket *values = calloc(CHUNK, sizeof(*values));
 	/* The hash table's batch position is a bucket index; the size of a key covers it. */
-	struct sluice_source_key in_batch, out_batch;
+	struct sluice_bucket_key in_batch, out_batch;
 	struct table_scan scan = {};
 	int fd = bpf_map__fd(m->buckets);
 	bool first = true;
@@ -437,12 +486,19 @@ static struct table_scan scan_buckets(const struct sluice_maps *m)
 	return scan;
 }
 
-/* The config a sluice command leaves when the allow and deny lists are empty. */
+/*
+ * The config a sluice command leaves when the allow and deny lists and the
+ * prefix and port levels are empty, as in every case here (global rules kept).
+ */
 static void mark_lists_empty(struct bpf_map *config)
 {
-	struct sluice_config cfg = { .flags = SLUICE_ALLOW_LIST_EMPTY | SLUICE_DENY_LIST_EMPTY };
+	struct sluice_config cfg;
 	__u32 zero = 0;
 
+	if (bpf_map__lookup_elem(config, &zero, sizeof(zero), &cfg, sizeof(cfg), 0))
+		die("cannot read the config map: %s", strerror(errno));
+	cfg.flags = SLUICE_ALLOW_LIST_EMPTY | SLUICE_DENY_LIST_EMPTY | SLUICE_PREFIX_RULES_EMPTY |
+		    SLUICE_PORT_RULES_EMPTY;
 	if (bpf_map__update_elem(config, &zero, sizeof(zero), &cfg, sizeof(cfg), BPF_ANY))
 		die("cannot write the config map: %s", strerror(errno));
 }
@@ -556,9 +612,8 @@ static void time_tracked(struct bench *b)
 		      unlimited = udp_packet("198.18.3.1", false),
 		      ipv6 = udp_packet("2001:db8:1::1", false), vlan = udp_packet("198.18.1.2", true);
 	struct sluice_bpf *skel = load_sluice();
-	struct sluice_limit roomy = ROOMY_LIMIT(), strict = STRICT_LIMIT();
 	__u64 packets = (__u64)b->runs * b->repeat;
-	struct sluice_bucket bucket;
+	__u32 roomy_v4, unlimited_v4, roomy_v6;
 	struct sluice_maps m;
 	int fd;
 
@@ -566,18 +621,19 @@ static void time_tracked(struct bench *b)
 		die("cannot load sluice: %s", strerror(errno));
 	m = SLUICE_MAPS(skel);
 	fd = bpf_program__fd(skel->progs.sluice_xdp);
-	set_limit(&m, "198.18.1.0/24", &roomy);
-	set_limit(&m, "198.18.2.0/24", &strict);
-	set_unlimited(&m, "198.18.3.0/24");
-	set_limit(&m, "2001:db8:1::/48", &roomy);
+	roomy_v4 = set_rule(&m, "198.18.1.0/24 " ROOMY);
+	set_rule(&m, "198.18.2.0/24 " STRICT);
+	unlimited_v4 = set_rule(&m, "198.18.3.0/24 --rate unlimited");
+	roomy_v6 = set_rule(&m, "2001:db8:1::/48 " ROOMY);
 
 	time_sluice(b, "no_limit", "sluice: no limit applies", fd, &m, &unlimited,
 		    SLUICE_PASSED_UNLIMITED, 0);
-	if (bucket_of(&m, "198.18.3.1", &bucket))
+	if (scan_buckets(&m).entries)
 		fail_path("sluice: no limit applies", "%s", "an unlimited source got a bucket");
+	expect_rule_passed("sluice: no limit applies", &m, unlimited_v4, packets);
 	time_sluice(b, "tracked_pass", "sluice: tracked source, pass", fd, &m, &pass,
 		    SLUICE_PASSED, 0);
-	expect_bucket("sluice: tracked source, pass", &m, "198.18.1.1", packets, 0);
+	expect_bucket("sluice: tracked source, pass", &m, roomy_v4, "198.18.1.1", packets, 0);
 
 	/* The first packet takes the one token; a token comes back each second. */
 	run_once("sluice: tracked source, drop", fd, &drop, 1, XDP_PASS);
@@ -586,10 +642,13 @@ static void time_tracked(struct bench *b)
 
 	time_sluice(b, "ipv6_pass", "sluice: IPv6 tracked source, pass", fd, &m, &ipv6,
 		    SLUICE_PASSED, 0);
-	expect_bucket("sluice: IPv6 tracked source, pass", &m, "2001:db8:1::1", packets, 0);
+	expect_bucket("sluice: IPv6 tracked source, pass", &m, roomy_v6, "2001:db8:1::1", packets,
+		      0);
 	time_sluice(b, "vlan_pass", "sluice: VLAN-tagged, tracked source, pass", fd, &m, &vlan,
 		    SLUICE_PASSED, 0);
-	expect_bucket("sluice: VLAN-tagged, tracked source, pass", &m, "198.18.1.2", packets, 0);
+	expect_bucket("sluice: VLAN-tagged, tracked source, pass", &m, roomy_v4, "198.18.1.2",
+		      packets, 0);
+	expect_rule_passed("sluice: VLAN-tagged, tracked source, pass", &m, roomy_v4, 2 * packets);
 	sluice_bpf__destroy(skel);
 }
 
@@ -656,60 +715,107 @@ static struct sluice_prefix_key *random_prefixes(__u32 count)
 	return keys;
 }
 
-/* A source under an override, in a limits trie of 100k prefixes and a default. */
+/*
+ * Writes n keys and values with batch updates, or one update each where the
+ * map has no batch operations; returns whether it batched.
+ */
+static bool update_all(const struct bpf_map *map, const char *what, const void *keys,
+		       const void *values, __u32 n)
+{
+	size_t key_size = bpf_map__key_size(map), value_size = bpf_map__value_size(map);
+	__u32 count = n;
+	int err = bpf_map_update_batch(bpf_map__fd(map), keys, values, &count, NULL);
+
+	if (!err && count == n)
+		return true;
+	if (err != -EOPNOTSUPP && err != -524 /* the kernel's ENOTSUPP: no batch operations */)
+		die("cannot load %u entries into %s (%u loaded): %s", n, what, count,
+		    strerror(err ? -err : EIO));
+	for (count = 0; count < n; count++) {
+		err = bpf_map__update_elem(map, (const char *)keys + count * key_size, key_size,
+					   (const char *)values + count * value_size, value_size,
+					   BPF_ANY);
+		if (err)
+			die("cannot load %u entries into %s (%u loaded): %s", n, what, count,
+			    strerror(-err));
+	}
+	return false;
+}
+
+/*
+ * A source under an override among 100k source-level rules, each on its own
+ * prefix, and a default. The rules are loaded as restore loads a snapshot:
+ * written to the rules array under ids 1..100k, then attached to their
+ * prefixes in the source_rules trie, each with batch updates (rule_set()
+ * reads every rule to find a free id, so 100k of them one by one would take
+ * hours). The default and the override go through rule_set(), as `sluice
+ * limit set` does. Only the packets are timed, not the load.
+ */
 static void time_prefix_override(struct bench *b)
 {
 	const char *name = "sluice: override among 100k prefixes, pass";
 	struct packet pkt = udp_packet(OVERRIDE_SOURCE, false);
 	struct sluice_bpf *skel = load_sluice();
 	struct sluice_prefix_key *keys = random_prefixes(OVERRIDE_PREFIXES);
-	struct sluice_limit roomy = ROOMY_LIMIT(), strict = STRICT_LIMIT();
-	struct sluice_limit *values = calloc(OVERRIDE_PREFIXES, sizeof(*values));
-	__u32 count = OVERRIDE_PREFIXES;
+	struct sluice_rule strict = rule_or_die("default " STRICT);
+	struct sluice_rule *rules = calloc(OVERRIDE_PREFIXES, sizeof(*rules));
+	struct sluice_rule_ids *ids = calloc(OVERRIDE_PREFIXES, sizeof(*ids));
+	__u32 *rule_ids = calloc(OVERRIDE_PREFIXES, sizeof(*rule_ids)), override;
+	bool rules_batched, trie_batched;
+	struct rule_entry *entries;
 	struct sluice_maps m;
-	bool batched = true;
 	double start, seconds;
-	int err, ipv4 = 0;
+	size_t count;
+	int ipv4 = 0;
 
 	if (!skel)
 		die("cannot load sluice: %s", strerror(errno));
-	if (!values)
+	if (!rules || !ids || !rule_ids)
 		die("out of memory");
 	m = SLUICE_MAPS(skel);
 	/*
-	 * Every prefix but the override drops after one packet, so a packet
-	 * that found any other limit would show up as dropped.
+	 * Every rule but the override drops after one packet, so a packet that
+	 * met any other rule would show up as dropped.
 	 */
-	for (__u32 i = 0; i < count; i++)
-		values[i] = strict;
-	start = now_seconds();
-	err = bpf_map_update_batch(bpf_map__fd(m.limits), keys, values, &count, NULL);
-	if (err == -EOPNOTSUPP || err == -524 /* the kernel's ENOTSUPP: no batch operations */) {
-		batched = false;
-		for (count = 0; count < OVERRIDE_PREFIXES; count++) {
-			err = bpf_map__update_elem(m.limits, &keys[count], sizeof(keys[0]),
-						   &values[count], sizeof(values[0]), BPF_ANY);
-			if (err)
-				break;
-		}
-	}
-	if (err)
-		die("cannot load %u prefixes (%u loaded): %s", OVERRIDE_PREFIXES, count,
-		    strerror(-err));
-	seconds = now_seconds() - start;
-	for (__u32 i = 0; i < OVERRIDE_PREFIXES; i++)
+	for (__u32 i = 0; i < OVERRIDE_PREFIXES; i++) {
+		rule_ids[i] = i + 1;
+		rules[i] = strict;
+		rules[i].prefix = keys[i];
+		rules[i].flags |= SLUICE_RULE_IN_USE;
+		ids[i] = (struct sluice_rule_ids){ .id = { i + 1 } };
 		ipv4 += keys[i].family == SLUICE_FAMILY_IPV4;
-	b->prefix_load = json_pack("{s:i, s:i, s:i, s:b, s:f}", "prefixes", OVERRIDE_PREFIXES,
-				   "ipv4", ipv4, "ipv6", OVERRIDE_PREFIXES - ipv4, "batch", batched,
+	}
+	start = now_seconds();
+	/* Written before attached: the data path never meets an id without its rule. */
+	rules_batched = update_all(m.rules, "the rules array", rule_ids, rules, OVERRIDE_PREFIXES);
+	trie_batched = update_all(m.source_rules, "the source_rules trie", keys, ids,
+				  OVERRIDE_PREFIXES);
+	seconds = now_seconds() - start;
+	b->prefix_load = json_pack("{s:i, s:i, s:i, s:s, s:b, s:b, s:b, s:f}", "prefixes",
+				   OVERRIDE_PREFIXES, "ipv4", ipv4, "ipv6", OVERRIDE_PREFIXES - ipv4,
+				   "level", "source", "batch", rules_batched && trie_batched,
+				   "rules_batch", rules_batched, "source_rules_batch", trie_batched,
 				   "seconds", round2(seconds * 1000) / 1000);
-	set_limit(&m, "default", &strict);
-	set_limit(&m, OVERRIDE_PREFIX, &roomy);
+	set_rule(&m, "default " STRICT);
+	override = set_rule(&m, OVERRIDE_PREFIX " " ROOMY);
+	/* The library reads back what was batch-loaded, and the override took a free id. */
+	if (rules_read(&(struct rule_maps){ .rules = bpf_map__fd(m.rules),
+					    .rule_counters = bpf_map__fd(m.rule_counters) },
+		       &entries, &count))
+		die("cannot read the rules back: %s", strerror(errno));
+	free(entries);
+	if (count != OVERRIDE_PREFIXES + 2 || override <= OVERRIDE_PREFIXES)
+		fail_path(name, "%zu rules read back, the override has id %u; want %d and an id "
+			  "over %d", count, override, OVERRIDE_PREFIXES + 2, OVERRIDE_PREFIXES);
 	free(keys);
-	free(values);
+	free(rules);
+	free(ids);
+	free(rule_ids);
 
 	time_sluice(b, "prefix_override", name, bpf_program__fd(skel->progs.sluice_xdp), &m, &pkt,
 		    SLUICE_PASSED, 0);
-	expect_bucket(name, &m, OVERRIDE_SOURCE, (__u64)b->runs * b->repeat, 0);
+	expect_bucket(name, &m, override, OVERRIDE_SOURCE, (__u64)b->runs * b->repeat, 0);
+	expect_rule_passed(name, &m, override, (__u64)b->runs * b->repeat);
 	sluice_bpf__destroy(skel);
 }
 
@@ -728,7 +834,6 @@ static void time_insert(struct bench *b, double rewrite_ns)
 	const char *name = "sluice: new source per packet (insert)";
 	__u32 repeat = insert_repeat(b);
 	struct packet pkt = udp_packet("10.0.0.0", false);
-	struct sluice_limit roomy = ROOMY_LIMIT();
 	double samples[MAX_RUNS];
 	struct result *r;
 
@@ -738,7 +843,7 @@ static void time_insert(struct bench *b, double rewrite_ns)
 		struct outcomes before, after;
 		struct table_scan scan;
 
-		set_limit(&m, "default", &roomy);
+		set_rule(&m, "default " ROOMY);
 		before = read_outcomes(&m);
 		samples[i] = run_once(name, bpf_program__fd(skel->progs.xdp_new_src), &pkt, repeat,
 				      XDP_PASS);
@@ -771,13 +876,12 @@ static void time_churn(struct bench *b, const char *id, const char *name, int so
 	int fd = bpf_program__fd(skel->progs.xdp_rand_src);
 	struct packet pkt = udp_packet("10.0.0.0", false);
 	__u64 sources = 1ull << sources_log2, packets;
-	struct sluice_limit roomy = ROOMY_LIMIT();
 	struct outcomes before, after;
 	struct table_scan scan;
 	double hit_rate, evicted_share;
 	struct result *r;
 
-	set_limit(&m, "default", &roomy);
+	set_rule(&m, "default " ROOMY);
 	before = read_outcomes(&m);
 	run_once(name, fd, &pkt, CHURN_WARMUP, XDP_PASS);
 	r = time_case(b, id, name, fd, &pkt, XDP_PASS);
@@ -928,10 +1032,13 @@ int main(int argc, char **argv)
 	printf("repeat %u, runs %d; insert: %u per run on a fresh table; churn: %u untimed first\n",
 	       b.repeat, b.runs, insert_repeat(&b), CHURN_WARMUP);
 	if (b.prefix_load)
-		printf("%d prefixes loaded %s in %.3f s\n", OVERRIDE_PREFIXES,
-		       json_is_true(json_object_get(b.prefix_load, "batch")) ?
+		printf("%d source-level rules loaded in %.3f s (rules array %s, source_rules trie "
+		       "%s)\n", OVERRIDE_PREFIXES,
+		       json_real_value(json_object_get(b.prefix_load, "seconds")),
+		       json_is_true(json_object_get(b.prefix_load, "rules_batch")) ?
 			       "with bpf_map_update_batch" : "one by one (no batch support)",
-		       json_real_value(json_object_get(b.prefix_load, "seconds")));
+		       json_is_true(json_object_get(b.prefix_load, "source_rules_batch")) ?
+			       "with bpf_map_update_batch" : "one by one (no batch support)");
 	printf("done in %.1f s\n", now_seconds() - start);
 	if (json_path)
 		write_json(&b, json_path);

@@ -5,9 +5,10 @@
  * before Sluice sees it. The *_rw programs do the same rewrite and return, so
  * the bench can take the rewrite's cost out of Sluice's.
  *
- * This object has its own copy of Sluice's maps (and of sluice_xdp). The
- * frame must be untagged IPv4; anything else is XDP_ABORTED, which the bench
- * sees as packets that Sluice never counted.
+ * This object has its own copy of Sluice's maps (and of sluice_xdp), into
+ * which the bench sets its rules with rule_set() (user/rules.h), as on
+ * Sluice's own. The frame must be untagged IPv4; anything else is
+ * XDP_ABORTED, which the bench sees as packets that Sluice never counted.
  */
 #include "sluice.bpf.c"
 

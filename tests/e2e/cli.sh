@@ -163,12 +163,14 @@ is "$(xdp_on "$RX")" 0 "--pin-root off bpffs: nothing was attached"
 cli limit set 2001:db8:1::/48 --rate 2.5kpps --burst 100
 ok "$((CLI_RC == 0))" "limit set 2001:db8:1::/48 --rate 2.5kpps --burst 100"
 cli limit list --json
-is "$(json '[.limits[] | select(.prefix == "2001:db8:1::/48" or .prefix == "198.18.0.128/25")]' <<<"$CLI_OUT")" \
-	'[{"prefix":"198.18.0.128/25","unlimited":false,"rate":10000,"burst":500},{"prefix":"2001:db8:1::/48","unlimited":false,"rate":2500,"burst":100}]' \
+is "$(json '[.limits[] | select(.prefix == "2001:db8:1::/48" or .prefix == "198.18.0.128/25")
+	| {prefix, level, unlimited, rate, burst}]' <<<"$CLI_OUT")" \
+	'[{"prefix":"198.18.0.128/25","level":"source","unlimited":false,"rate":10000,"burst":500},{"prefix":"2001:db8:1::/48","level":"source","unlimited":false,"rate":2500,"burst":100}]' \
 	"limits survive the CLI: a new process lists them"
-dump=$(live && bpftool map dump pinned "$PIN_ROOT/limits")
-ok "$([[ $dump == *'"prefixlen":'* && $dump == *'"rate": 2500'* && $dump == *'"burst": 100'* ]] && echo 1)" \
-	"bpftool map dump shows the limits with field names (prefixlen, rate, burst)"
+id=$(json '.limits[] | select(.prefix == "2001:db8:1::/48") | .id' <<<"$CLI_OUT")
+dump=$(live && bpftool map lookup pinned "$PIN_ROOT/rules" key $((id & 255)) $((id >> 8 & 255)) 0 0)
+ok "$([[ $dump == *'"prefixlen": 56'* && $dump == *'"rate": 2500'* && $dump == *'"burst": 100'* ]] && echo 1)" \
+	"bpftool map lookup shows the rule with field names (prefixlen, rate, burst)"
 cli limit del 2001:db8:1::/48
 cli limit list --json
 is "$CLI_RC $(json '[.limits[].prefix] | index("2001:db8:1::/48")' <<<"$CLI_OUT")" "0 null" "limit del removes it"
@@ -200,7 +202,7 @@ done
 
 # The config map tells the data path which lists it may skip: every change
 # keeps it true to the lists (1 = allow list empty, 2 = deny list empty).
-config_flags() { live && bpftool -j map dump pinned "$PIN_ROOT/config" | jq '.[0].formatted.value.flags'; }
+config_flags() { live && bpftool -j map dump pinned "$PIN_ROOT/config" | jq '.[0].formatted.value.flags % 4'; }  # the lists' two bits
 is "$(config_flags)" 1 "config: the allow list is empty, the deny list is not (198.18.0.99)"
 cli allow add 198.18.5.0/24
 is "$(config_flags)" 0 "config: after allow add, neither list is skipped"

@@ -28,7 +28,7 @@ done < <(jq -r '.commands[].name' <<<"$help")
 
 while read -r option; do
 	ok 'grep -qF -- "$option" README.md' "README documents option $option"
-done < <(jq -r '.. | .usage? // empty' <<<"$help" | grep -oE -- '--[a-z-]+' | sort -u)
+done < <(jq -r '.. | .usage? // empty' <<<"$help" | grep -oE -- '--[a-z0-9-]+' | sort -u)
 
 while read -r documented; do
 	ok 'jq -e --arg c "$documented" "any(.commands[]; .name == \$c)" <<<"$help" >/dev/null' \

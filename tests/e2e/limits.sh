@@ -7,7 +7,8 @@
 #
 # 1. Mixed rules: a default limit, a prefix override (IPv4 and IPv6), an
 #    unlimited prefix, an allowed and a denied source; 11 IPv4 and 4 IPv6
-#    sources sending above and below their limits for 8 s. Per source, what
+#    sources (each in a /64 of its own: per-source limits group IPv6 by /64)
+#    sending above and below their limits for 8 s. Per source, what
 #    arrives must be what the token bucket allows: rate * T + burst within
 #    5% over the limit, everything (within 1%) under it, nothing when
 #    denied. `sluice stats` and `sluice top` must agree with what was sent
@@ -29,7 +30,7 @@ FRAME=$((14 + 20 + 8 + PAYLOAD))	# what XDP counts for an IPv4 datagram
 NOISE=32		# IPv6 MLD reports and the like, counted in their own outcomes or as "passed"
 
 DEFAULT_RATE=200 DEFAULT_BURST=40
-OVERRIDE4=198.18.0.32/28 OVERRIDE6=2001:db8::100/120 OVERRIDE_RATE=400 OVERRIDE_BURST=40
+OVERRIDE4=198.18.0.32/28 OVERRIDE6=2001:db8:0:100::/56 OVERRIDE_RATE=400 OVERRIDE_BURST=40
 UNLIMITED=198.18.0.48/28
 ALLOWED=198.18.0.60
 DENIED=198.18.0.61
@@ -49,10 +50,10 @@ FLOWS=(
 	"198.18.0.49 500 unlimited"
 	"$ALLOWED 500 allowed"
 	"$DENIED 100 denied"
-	"2001:db8::10 400 default"
-	"2001:db8::11 500 default"
-	"2001:db8::20 100 default"
-	"2001:db8::101 600 override"
+	"2001:db8:0:10::1 400 default"
+	"2001:db8:0:11::1 500 default"
+	"2001:db8:0:20::1 100 default"
+	"2001:db8:0:101::1 600 override"
 )
 HOST_SOURCE=198.18.0.70 HOST_RATE=$DEFAULT_RATE	# each of two senders sends HOST_RATE
 
@@ -60,6 +61,8 @@ HOST_SOURCE=198.18.0.70 HOST_RATE=$DEFAULT_RATE	# each of two senders sends HOST
 sent_of() { live || return 0; json -s --arg s "$2" '[.[] | select(.source == $s) | .sent] | add // 0' <"$1"; }
 span_of() { live || return 0; json -s --arg s "$2" '[.[] | select(.source == $s) | .sent + .skipped] | add // 0' <"$1"; }
 got_of() { json --arg s "$2" '.sources[$s] // 0' <<<"$1"; }
+# top_key SOURCE: how `sluice top` names a source's bucket: IPv6 by its /64.
+top_key() { if [[ $1 == *:* ]]; then echo "${1%::1}::/64"; else echo "$1"; fi; }
 stat_of() { json -r "$2" <<<"$1"; }
 # stat_delta BEFORE AFTER OUTCOME [packets|bytes]
 stat_delta() {
@@ -103,7 +106,7 @@ done
 ok "$((rules_rc == 0))" "rules set: default, two overrides, unlimited, allow, deny"
 cli limit list --json
 is "$(json '[.limits[].prefix]' <<<"$CLI_OUT")" \
-	'["default","198.18.0.32/28","198.18.0.48/28","2001:db8::100/120"]' "limit list shows the rules"
+	'["default","198.18.0.32/28","198.18.0.48/28","2001:db8:0:100::/56"]' "limit list shows the rules"
 
 attach_rx "$RX" --json
 ok "$((CLI_RC == 0))" "attach $RX"
@@ -202,7 +205,7 @@ for flow in "${FLOWS[@]}"; do
 	[[ $class == default || $class == override ]] || continue
 	sent=$(sent_of "$T_DIR/main.json" "$addr")
 	got=$(got_of "$received" "$addr")
-	row=$(json -r --arg s "$addr" '.sources[] | select(.source == $s) | "\(.passed) \(.dropped)"' <<<"$top")
+	row=$(json -r --arg s "$(top_key "$addr")" '.sources[] | select(.source == $s) | "\(.passed) \(.dropped)"' <<<"$top")
 	read -r t_passed t_dropped <<<"${row:-x x}"
 	live || continue
 	if ! [[ $t_passed =~ ^[0-9]+$ ]] || ((t_passed - got > 2 || got - t_passed > 2 ||

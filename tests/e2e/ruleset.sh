@@ -65,7 +65,8 @@ bad_files=(
 	"deny add 198.18.0.1|allow add|bad:2: allow add takes one prefix"
 	"deny add 198.18.0.1|limit set 10.0.0.0/8 --rate 0|bad:2: invalid --rate '0'"
 	"limit set default --rate 5|attach eth0|bad:2: expected 'limit set', 'allow add' or 'deny add'"
-	"deny add 198.18.0.1|deny add 198.18.0.2|deny add 198.18.0.1/32|bad:3: deny add 198.18.0.1/32 is already on line 1"
+	"deny add 198.18.0.1|deny add 198.18.0.2|deny add 198.18.0.1/32|bad:3: 'deny add 198.18.0.1/32' matches what line 1 already does"
+	"limit set default --rate 5|limit set default --rate 6 --burst 2|bad:2: 'limit set default --rate 6pps --burst 2' matches what line 1 already does"
 )
 for case in "${bad_files[@]}"; do
 	IFS='|' read -ra parts <<<"$case"
@@ -87,7 +88,14 @@ fi
 is "$CLI_RC $(json -c '[.rules, .changed, .removed]' <<<"$CLI_OUT")" "0 [1,1,2]" "restore - reads stdin"
 
 # Replacing rules while traffic flows: a source under its limit loses nothing
-# and keeps its bucket, however often the rules around it change.
+# and keeps its bucket, however often the rules around it change. Both rule
+# sets keep the source's own rule and change everything else.
+if live; then
+	printf '%s\n' "limit set 198.18.0.0/24 --rate 200 --burst 40" "limit set default --rate 300" \
+		"limit set default --per rule --rate 1Mpps" "deny add 192.0.2.0/24" >"$T_DIR/saved"
+	printf '%s\n' "limit set 198.18.0.0/24 --rate 200 --burst 40" "limit set 10.0.0.0/8 --rate 5" \
+		"limit set default --syn --rate 100" "allow add 192.0.2.7" >"$T_DIR/small"
+fi
 cli restore "$T_DIR/saved"
 attach_rx "$RX"
 count_start "$PORT" 30

@@ -7,7 +7,8 @@
  *  - soft checks that name what they check and print actual against
  *    expected, and hard ones that end the test;
  *  - helpers that run a frame through an XDP program with
- *    bpf_prog_test_run_opts and read or preset Sluice's maps;
+ *    bpf_prog_test_run_opts and read or preset Sluice's maps, rules set
+ *    through user/rules.h as `sluice limit set` sets them;
  *  - a fixture that loads Sluice on the fake clock, or says why it cannot.
  */
 #ifndef SLUICE_TEST_PACKETS_H
@@ -35,6 +36,7 @@
 #include "sluice.h"
 #include "token_bucket.h"
 #include "parse.h"
+#include "rules.h"
 #include "sluice.skel.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -595,33 +597,6 @@ cleanup:
 	return err;
 }
 
-/*
- * Sets the limit of a prefix through sluice_limit_init: "default" covers
- * both families, "0.0.0.0/0" IPv4 only, "::/0" IPv6 only.
- */
-static inline int limit_set(const struct bpf_map *limits, const char *prefix, __u64 rate,
-			    __u64 burst)
-{
-	struct sluice_prefix_key key;
-	struct sluice_limit limit = {};
-
-	if (prefix_key(prefix, &key))
-		return -EINVAL;
-	if (sluice_limit_init(&limit, rate, burst) != SLUICE_LIMIT_OK)
-		return -ERANGE;
-	return bpf_map__update_elem(limits, &key, sizeof(key), &limit, sizeof(limit), BPF_ANY);
-}
-
-static inline int limit_set_unlimited(const struct bpf_map *limits, const char *prefix)
-{
-	struct sluice_prefix_key key;
-	struct sluice_limit limit = { .flags = SLUICE_LIMIT_UNLIMITED };
-
-	if (prefix_key(prefix, &key))
-		return -EINVAL;
-	return bpf_map__update_elem(limits, &key, sizeof(key), &limit, sizeof(limit), BPF_ANY);
-}
-
 /* Adds a prefix to the allow or deny list with zero hits. */
 static inline int list_add(const struct bpf_map *list, const char *prefix)
 {
@@ -645,27 +620,6 @@ static inline int list_hits(const struct bpf_map *list, const char *prefix, __u6
 	if (!err)
 		*hits = entry.hits;
 	return err;
-}
-
-/* A source's bucket; -ENOENT when the source has none. */
-static inline int bucket_read(const struct bpf_map *buckets, const char *addr,
-			      struct sluice_bucket *bucket)
-{
-	struct sluice_source_key key;
-
-	if (source_key(addr, &key))
-		return -EINVAL;
-	return bpf_map__lookup_elem(buckets, &key, sizeof(key), bucket, sizeof(*bucket), 0);
-}
-
-static inline int bucket_write(const struct bpf_map *buckets, const char *addr,
-			       const struct sluice_bucket *bucket)
-{
-	struct sluice_source_key key;
-
-	if (source_key(addr, &key))
-		return -EINVAL;
-	return bpf_map__update_elem(buckets, &key, sizeof(key), bucket, sizeof(*bucket), BPF_ANY);
 }
 
 /* ---- Fixture ----------------------------------------------------------- */
@@ -720,27 +674,101 @@ static inline void sluice_fixture_teardown(struct sluice_fixture *fx)
 	fx->skel = NULL;
 }
 
-/* Sets the flags of the config map (0: every list is looked up, as in a fresh map). */
-static inline int config_write(const struct bpf_map *config, __u32 flags)
+/* The map fds user/rules.h works on, from the fixture's skeleton. */
+static inline struct rule_maps fixture_rule_maps(const struct sluice_fixture *fx)
 {
-	struct sluice_config cfg = { .flags = flags };
+	const struct sluice_bpf *skel = fx->skel;
+
+	return (struct rule_maps){
+		.rules = bpf_map__fd(skel->maps.rules),
+		.source_rules = bpf_map__fd(skel->maps.source_rules),
+		.prefix_rules = bpf_map__fd(skel->maps.prefix_rules),
+		.port_rules = bpf_map__fd(skel->maps.port_rules),
+		.rule_state = bpf_map__fd(skel->maps.rule_state),
+		.rule_counters = bpf_map__fd(skel->maps.rule_counters),
+		.config = bpf_map__fd(skel->maps.config),
+		.buckets = bpf_map__fd(skel->maps.buckets),
+	};
+}
+
+/* The config map's one value. */
+static inline int config_read(const struct bpf_map *config, struct sluice_config *cfg)
+{
 	__u32 zero = 0;
 
+	return bpf_map__lookup_elem(config, &zero, sizeof(zero), cfg, sizeof(*cfg), 0);
+}
+
+/*
+ * Sets the flags of the config map (0: every list is looked up, as in a
+ * fresh map), keeping the global rules it carries.
+ */
+static inline int config_write(const struct bpf_map *config, __u32 flags)
+{
+	struct sluice_config cfg;
+	__u32 zero = 0;
+	int err = config_read(config, &cfg);
+
+	if (err)
+		return err;
+	cfg.flags = flags;
 	return bpf_map__update_elem(config, &zero, sizeof(zero), &cfg, sizeof(cfg), BPF_ANY);
+}
+
+/*
+ * Zeroes every slot of an array map with batch updates: arrays have no
+ * delete, and the rules' arrays hold 256k slots, too many for one update
+ * each.
+ */
+static inline int array_zero(const struct bpf_map *map)
+{
+	enum { CHUNK = 8192 };
+	__u32 entries = bpf_map__max_entries(map), *keys;
+	size_t value_size = bpf_map__value_size(map);
+	void *zeros;
+	int err = 0;
+
+	keys = calloc(CHUNK, sizeof(*keys));
+	zeros = calloc(CHUNK, value_size);
+	if (!keys || !zeros) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (__u32 first = 0; first < entries && !err; first += CHUNK) {
+		LIBBPF_OPTS(bpf_map_batch_opts, opts);
+		__u32 count = entries - first < CHUNK ? entries - first : CHUNK;
+
+		for (__u32 i = 0; i < count; i++)
+			keys[i] = first + i;
+		err = bpf_map_update_batch(bpf_map__fd(map), keys, zeros, &count, &opts);
+	}
+cleanup:
+	free(keys);
+	free(zeros);
+	return err;
 }
 
 /* Empties every map and sets the fake clock, so each test starts alike. */
 static inline int sluice_fixture_reset(struct sluice_fixture *fx, __u64 now_ns)
 {
+	struct sluice_bpf *skel = fx->skel;
+	struct sluice_config cfg = {};
+	__u32 zero = 0;
 	int err;
 
-	err = map_clear(fx->skel->maps.buckets);
-	err = err ? err : map_clear(fx->skel->maps.limits);
-	err = err ? err : map_clear(fx->skel->maps.allow_list);
-	err = err ? err : map_clear(fx->skel->maps.deny_list);
-	err = err ? err : counters_zero(fx->skel->maps.counters);
-	err = err ? err : config_write(fx->skel->maps.config, 0);
-	fx->skel->bss->fake_now_ns = now_ns;
+	err = map_clear(skel->maps.buckets);
+	err = err ? err : map_clear(skel->maps.source_rules);
+	err = err ? err : map_clear(skel->maps.prefix_rules);
+	err = err ? err : array_zero(skel->maps.port_rules);
+	err = err ? err : array_zero(skel->maps.rules);
+	err = err ? err : array_zero(skel->maps.rule_state);
+	err = err ? err : array_zero(skel->maps.rule_counters);
+	err = err ? err : map_clear(skel->maps.allow_list);
+	err = err ? err : map_clear(skel->maps.deny_list);
+	err = err ? err : counters_zero(skel->maps.counters);
+	err = err ? err : bpf_map__update_elem(skel->maps.config, &zero, sizeof(zero), &cfg,
+					       sizeof(cfg), BPF_ANY);
+	skel->bss->fake_now_ns = now_ns;
 	return err;
 }
 
@@ -748,6 +776,243 @@ static inline int sluice_fixture_reset(struct sluice_fixture *fx, __u64 now_ns)
 static inline __u64 sluice_fake_now(const struct sluice_fixture *fx)
 {
 	return sluice_time_from_ns(fx->skel->bss->fake_now_ns);
+}
+
+/* ---- Rules ------------------------------------------------------------- */
+
+#define RULE_MAX_WORDS 24
+
+/*
+ * Parses the words of a `limit set` (with_limit) or `limit del` command,
+ * "default --rate 100 --burst 10" say, through rule_parse() as the CLI does.
+ * 0, or -EINVAL with the parser's message in err.
+ */
+static inline int rule_from_words(const char *words, bool with_limit, struct sluice_rule *rule,
+				  char *err, size_t err_len)
+{
+	char buf[512], *argv[RULE_MAX_WORDS + 2], *save = NULL;
+	int argc = 0;
+
+	if (strlen(words) >= sizeof(buf)) {
+		snprintf(err, err_len, "rule words too long: %.64s...", words);
+		return -EINVAL;
+	}
+	strcpy(buf, words);
+	argv[argc++] = with_limit ? "set" : "del";
+	for (char *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+		if (argc > RULE_MAX_WORDS) {
+			snprintf(err, err_len, "too many words: %.64s...", words);
+			return -EINVAL;
+		}
+		argv[argc++] = w;
+	}
+	argv[argc] = NULL;
+	return rule_parse(argc, argv, with_limit, rule, err, err_len) ? -EINVAL : 0;
+}
+
+/*
+ * `limit set WORDS` through rule_set(): 0 with the rule's id (and whether
+ * it replaced one), or -errno with rule_set()'s message in err.
+ */
+static inline int rule_try(const struct sluice_fixture *fx, const char *words, __u32 *id,
+			   bool *replaced, char *err, size_t err_len)
+{
+	struct rule_maps maps = fixture_rule_maps(fx);
+	struct sluice_rule rule;
+	bool was = false;
+	__u32 got = 0;
+	int ret = rule_from_words(words, true, &rule, err, err_len);
+
+	if (ret)
+		return ret;
+	errno = 0;
+	if (rule_set(&maps, &rule, &got, &was, err, err_len))
+		return errno ? -errno : -EIO;
+	if (id)
+		*id = got;
+	if (replaced)
+		*replaced = was;
+	return 0;
+}
+
+/* `limit set WORDS`: the rule's id (1 or more), or -errno after saying why. */
+static inline int rule_add(const struct sluice_fixture *fx, const char *words)
+{
+	char err[SLUICE_ERR_LEN];
+	__u32 id;
+	int ret = rule_try(fx, words, &id, NULL, err, sizeof(err));
+
+	if (ret) {
+		print_message("# limit set %s: %s\n", words, err);
+		return ret;
+	}
+	return (int)id;
+}
+
+/* `limit del WORDS`: 0, or -errno after saying why. */
+static inline int rule_remove(const struct sluice_fixture *fx, const char *words)
+{
+	struct rule_maps maps = fixture_rule_maps(fx);
+	char err[SLUICE_ERR_LEN];
+	struct sluice_rule match;
+	int ret = rule_from_words(words, false, &match, err, sizeof(err));
+
+	if (!ret) {
+		errno = 0;
+		if (rule_del(&maps, &match, err, sizeof(err)))
+			ret = errno ? -errno : -EIO;
+	}
+	if (ret)
+		print_message("# limit del %s: %s\n", words, err);
+	return ret;
+}
+
+/* The rule under an id as the maps hold it (flags 0 when the slot is empty). */
+static inline int rule_read(const struct sluice_fixture *fx, __u32 id, struct sluice_rule *rule)
+{
+	return bpf_map__lookup_elem(fx->skel->maps.rules, &id, sizeof(id), rule, sizeof(*rule), 0);
+}
+
+static inline int rule_counters_read(const struct sluice_fixture *fx, __u32 id,
+				     struct sluice_rule_counters *c)
+{
+	return bpf_map__lookup_elem(fx->skel->maps.rule_counters, &id, sizeof(id), c, sizeof(*c),
+				    0);
+}
+
+/* The bucket of a rule that shares one (--per rule). */
+static inline int rule_state_read(const struct sluice_fixture *fx, __u32 id,
+				  struct sluice_bucket *bucket)
+{
+	return bpf_map__lookup_elem(fx->skel->maps.rule_state, &id, sizeof(id), bucket,
+				    sizeof(*bucket), 0);
+}
+
+/*
+ * The bucket key of a source under a per-source rule, built as the program
+ * builds it: the rule's id, the family, the address masked to the rule's
+ * group (group_v4 or group_v6 bits), the rest zero.
+ */
+static inline int bucket_key(const struct sluice_fixture *fx, __u32 rule_id, const char *addr,
+			     struct sluice_bucket_key *key)
+{
+	struct sluice_source_key src;
+	struct sluice_rule rule;
+	unsigned int bits;
+	int err;
+
+	if (source_key(addr, &src))
+		return -EINVAL;
+	err = rule_read(fx, rule_id, &rule);
+	if (err)
+		return err;
+	if (!(rule.flags & SLUICE_RULE_IN_USE)) {
+		print_message("# no rule has id %u\n", rule_id);
+		return -ENOENT;
+	}
+	bits = src.family == SLUICE_FAMILY_IPV4 ? rule.group_v4 : rule.group_v6;
+	memset(key, 0, sizeof(*key));
+	key->rule = rule_id;
+	key->family = src.family;
+	for (unsigned int i = 0; i < SLUICE_ADDR_LEN; i++) {
+		unsigned int keep = bits > i * 8 ? bits - i * 8 : 0;
+
+		key->addr[i] = keep >= 8 ? src.addr[i] : src.addr[i] & (__u8)(0xff << (8 - keep));
+	}
+	return 0;
+}
+
+/* A source's bucket under a per-source rule; -ENOENT when it has none. */
+static inline int bucket_read(const struct sluice_fixture *fx, __u32 rule_id, const char *addr,
+			      struct sluice_bucket *bucket)
+{
+	struct sluice_bucket_key key;
+	int err = bucket_key(fx, rule_id, addr, &key);
+
+	if (err)
+		return err;
+	return bpf_map__lookup_elem(fx->skel->maps.buckets, &key, sizeof(key), bucket,
+				    sizeof(*bucket), 0);
+}
+
+static inline int bucket_write(const struct sluice_fixture *fx, __u32 rule_id, const char *addr,
+			       const struct sluice_bucket *bucket)
+{
+	struct sluice_bucket_key key;
+	int err = bucket_key(fx, rule_id, addr, &key);
+
+	if (err)
+		return err;
+	return bpf_map__update_elem(fx->skel->maps.buckets, &key, sizeof(key), bucket,
+				    sizeof(*bucket), BPF_ANY);
+}
+
+/* How many buckets the bucket table holds under a rule (0: under every rule). */
+static inline int buckets_count(const struct sluice_fixture *fx, __u32 rule_id, size_t *count)
+{
+	const struct bpf_map *map = fx->skel->maps.buckets;
+	struct sluice_bucket_key key, next;
+	void *prev = NULL;
+	int err;
+
+	*count = 0;
+	while (!(err = bpf_map__get_next_key(map, prev, &next, sizeof(next)))) {
+		if (!rule_id || next.rule == rule_id)
+			(*count)++;
+		key = next;
+		prev = &key;
+	}
+	return err == -ENOENT ? 0 : err;
+}
+
+/*
+ * The ids the source level gives a source: the longest prefix in the
+ * source_rules trie that covers it, as the program looks it up. -ENOENT
+ * when no prefix does.
+ */
+static inline int source_rule_ids(const struct sluice_fixture *fx, const char *addr,
+				  struct sluice_rule_ids *ids)
+{
+	struct sluice_source_key src;
+	struct sluice_prefix_key key;
+
+	if (source_key(addr, &src))
+		return -EINVAL;
+	sluice_source_prefix(&key, &src);
+	return bpf_map__lookup_elem(fx->skel->maps.source_rules, &key, sizeof(key), ids,
+				    sizeof(*ids), 0);
+}
+
+/* The first rule the source level gives a source, or 0 if none. */
+static inline __u32 source_rule_first(const struct sluice_fixture *fx, const char *addr)
+{
+	struct sluice_rule_ids ids;
+
+	if (source_rule_ids(fx, addr, &ids))
+		return 0;
+	for (int i = 0; i < SLUICE_RULES_PER_MATCH; i++)
+		if (ids.id[i])
+			return ids.id[i];
+	return 0;
+}
+
+/* The ids the port table carries for a protocol (IPPROTO_TCP or _UDP) and port. */
+static inline int port_rule_ids(const struct sluice_fixture *fx, __u8 proto, __u16 port,
+				struct sluice_rule_ids *ids)
+{
+	__u32 index = (proto == IPPROTO_UDP ? 65536 : 0) + port;
+
+	return bpf_map__lookup_elem(fx->skel->maps.port_rules, &index, sizeof(index), ids,
+				    sizeof(*ids), 0);
+}
+
+/* Whether a rule set carries an id. */
+static inline int ids_have(const struct sluice_rule_ids *ids, __u32 id)
+{
+	for (int i = 0; i < SLUICE_RULES_PER_MATCH; i++)
+		if (id && ids->id[i] == id)
+			return 1;
+	return 0;
 }
 
 #endif /* SLUICE_TEST_PACKETS_H */

@@ -2,14 +2,16 @@
 /*
  * Packet tests of the XDP program, in the style of the kernel's
  * prog_tests/xdp.c. One table of frames drives three groups:
- *  - "xdp": each row presets Sluice's maps, sends its frame one or more
- *    times through sluice_xdp, and checks the last verdict, every outcome
- *    counter's packet and byte deltas, the source's bucket and list hits;
+ *  - "xdp": each row sets source-level rules (as `sluice limit set` does)
+ *    and lists, sends its frame one or more times through sluice_xdp, and
+ *    checks the last verdict, every outcome counter's packet and byte
+ *    deltas, the rules' counters, the source's bucket and list hits;
  *  - "parser": each row's frame through parse_probe.bpf.c, which runs only
  *    bpf/parse.bpf.h, checking every field the parser reports;
  *  - "fuzz": seeded random frames, and every truncation of every row's
- *    frame: the verdict is always PASS or DROP, exactly one outcome counts
- *    each frame, and the parser's output is self-consistent.
+ *    frame, under rules of every level: the verdict is always PASS or DROP,
+ *    exactly one outcome counts each frame, and the parser's output is
+ *    self-consistent.
  */
 #define _GNU_SOURCE	/* asprintf */
 #include "packets.h"
@@ -31,18 +33,13 @@
 #define DEFAULT_RATE 1000
 #define DEFAULT_BURST 2
 
-struct limit_rule {
-	const char *prefix;
-	__u64 rate;
-	__u64 burst;
-	int unlimited;
-};
+#define PRESET_RULES 4
 
 struct preset {
-	struct limit_rule limits[4];	/* ends at a NULL prefix */
+	const char *rules[PRESET_RULES];	/* `limit set` arguments, in order; ends at NULL */
 	const char *allow[2];
 	const char *deny[2];
-	int empty_bucket;		/* the source's bucket starts empty under limits[0] */
+	int empty_bucket;		/* the source's bucket starts empty under rules[0] */
 };
 
 struct delta {
@@ -52,6 +49,10 @@ struct delta {
 
 enum bucket_state { BUCKET_UNCHECKED, BUCKET_ABSENT, BUCKET_PRESENT };
 
+/*
+ * The bucket of the row's source under the source-level rule that the
+ * source_rules trie gives it; absent means the table holds no bucket at all.
+ */
 struct bucket_expect {
 	enum bucket_state state;
 	__u64 passed;
@@ -103,27 +104,29 @@ struct xdp_case {
 #define F_PORTS PROBE_HAS_PORTS
 #define F_TRUNC PROBE_L4_TRUNCATED
 
-/* Map state */
-#define LIMIT(p, r, b) { .prefix = (p), .rate = (r), .burst = (b) }
-#define UNLIMITED(p) { .prefix = (p), .unlimited = 1 }
+/* Map state: rules as `sluice limit set` takes them */
+#define STR(x) #x
+#define XSTR(x) STR(x)
+#define LIMIT(p, r, b) p " --rate " XSTR(r) " --burst " XSTR(b)
+#define UNLIMITED(p) p " --rate unlimited"
 #define DEFAULT_LIMIT LIMIT("default", DEFAULT_RATE, DEFAULT_BURST)
-#define LIMITED { .limits = { DEFAULT_LIMIT } }
-#define LIMITED_EMPTY { .limits = { DEFAULT_LIMIT }, .empty_bucket = 1 }
+#define LIMITED { .rules = { DEFAULT_LIMIT } }
+#define LIMITED_EMPTY { .rules = { DEFAULT_LIMIT }, .empty_bucket = 1 }
 /* The default inside a /16 inside a /24 inside a /32, each more generous. */
 #define OVERRIDES_V4                                                                    \
-	{ .limits = { LIMIT("default", 10, 1), LIMIT("198.18.0.0/16", 100, 5),          \
-		      LIMIT("198.18.1.0/24", 1000, 50), UNLIMITED("198.18.1.7/32") } }
+	{ .rules = { LIMIT("default", 10, 1), LIMIT("198.18.0.0/16", 100, 5),           \
+		     LIMIT("198.18.1.0/24", 1000, 50), UNLIMITED("198.18.1.7/32") } }
 #define OVERRIDES_V6                                                                    \
-	{ .limits = { LIMIT("default", 10, 1), LIMIT("2001:db8:1::/48", 1000, 4),        \
-		      UNLIMITED("2001:db8:1:2::/64") } }
+	{ .rules = { LIMIT("default", 10, 1), LIMIT("2001:db8:1::/48", 1000, 4),         \
+		     UNLIMITED("2001:db8:1:2::/64") } }
 /* Each family's /0 inside the default, which covers both. */
 #define FAMILY_DEFAULTS                                                                 \
-	{ .limits = { LIMIT("default", 10, 1), LIMIT("0.0.0.0/0", 100, 5),              \
-		      LIMIT("::/0", 1000, 4) } }
+	{ .rules = { LIMIT("default", 10, 1), LIMIT("0.0.0.0/0", 100, 5),               \
+		     LIMIT("::/0", 1000, 4) } }
 /* An IPv4 override, and one for the IPv6 sources that spell an IPv4 address. */
 #define OVERRIDES_V4_MAPPED                                                             \
-	{ .limits = { LIMIT("default", 10, 1), LIMIT("198.18.0.0/24", 1000, 50),        \
-		      LIMIT("::ffff:0:0/96", 1000, 4) } }
+	{ .rules = { LIMIT("default", 10, 1), LIMIT("198.18.0.0/24", 1000, 50),         \
+		     LIMIT("::ffff:0:0/96", 1000, 4) } }
 
 /* Expectations */
 #define ONE(o) { { (o), 1 } }
@@ -475,12 +478,12 @@ static const struct xdp_case cases[] = {
 	/* Deny and allow lists */
 	{ .name = "deny_ipv4_prefix",
 	  .pkt = { V4(SRC4), UDP },
-	  .preset = { .limits = { DEFAULT_LIMIT }, .deny = { "198.18.0.0/24" } },
+	  .preset = { .rules = { DEFAULT_LIMIT }, .deny = { "198.18.0.0/24" } },
 	  .verdict = XDP_DROP, .deltas = ONE(SLUICE_DROPPED_DENIED), .bucket = NO_BUCKET,
 	  .deny_hits = 1, .parse = { P4, P_UDP, .flags = F_PORTS } },
 	{ .name = "deny_ipv6_prefix_three_times",
 	  .pkt = { V6(SRC6), TCP },
-	  .preset = { .limits = { DEFAULT_LIMIT }, .deny = { "2001:db8::/64" } },
+	  .preset = { .rules = { DEFAULT_LIMIT }, .deny = { "2001:db8::/64" } },
 	  .verdict = XDP_DROP, .deltas = { { SLUICE_DROPPED_DENIED, 3 } }, .bucket = NO_BUCKET,
 	  .deny_hits = 3, .parse = { P6, P_TCP, .flags = F_PORTS } },
 	{ .name = "deny_without_any_limit",
@@ -489,76 +492,76 @@ static const struct xdp_case cases[] = {
 	  .deny_hits = 1, .parse = { P4, P_UDP, .flags = F_PORTS } },
 	{ .name = "deny_other_prefix_does_not_match",
 	  .pkt = { V4(SRC4), UDP },
-	  .preset = { .limits = { DEFAULT_LIMIT }, .deny = { "198.18.9.0/24" } },
+	  .preset = { .rules = { DEFAULT_LIMIT }, .deny = { "198.18.9.0/24" } },
 	  .verdict = XDP_PASS, .deltas = ONE(SLUICE_PASSED), .bucket = BUCKET(1, 0),
 	  .deny_hits = 0, .parse = { P4, P_UDP, .flags = F_PORTS } },
 	{ .name = "deny_ipv4_later_fragment",
 	  .pkt = { V4(SRC4), UDP, .frag_offset = 8, .payload_len = 16 },
-	  .preset = { .limits = { DEFAULT_LIMIT }, .deny = { "198.18.0.0/15" } },
+	  .preset = { .rules = { DEFAULT_LIMIT }, .deny = { "198.18.0.0/15" } },
 	  .verdict = XDP_DROP, .deltas = ONE(SLUICE_DROPPED_DENIED), .bucket = NO_BUCKET,
 	  .deny_hits = 1, .parse = { P4, .l4 = IPPROTO_UDP, .flags = F_FRAG | F_LATER } },
 	{ .name = "deny_beats_neighbor_discovery",
 	  .pkt = { V6(SRC6), ICMP6(135), .ttl = 255 },
-	  .preset = { .limits = { DEFAULT_LIMIT }, .deny = { "2001:db8::/32" } },
+	  .preset = { .rules = { DEFAULT_LIMIT }, .deny = { "2001:db8::/32" } },
 	  .verdict = XDP_DROP, .deltas = ONE(SLUICE_DROPPED_DENIED), .bucket = NO_BUCKET,
 	  .deny_hits = 1, .parse = { P6, .l4 = IPPROTO_ICMPV6, .icmp_type = 135 } },
 	{ .name = "deny_not_consulted_for_malformed_ipv4",
 	  .pkt = { V4(SRC4), UDP, .ihl = 4 },
-	  .preset = { .limits = { DEFAULT_LIMIT }, .deny = { "198.18.0.0/24" } },
+	  .preset = { .rules = { DEFAULT_LIMIT }, .deny = { "198.18.0.0/24" } },
 	  .verdict = XDP_PASS, .deltas = ONE(SLUICE_PASSED_MALFORMED), .bucket = NO_BUCKET,
 	  .deny_hits = 0, .parse = { P_MALFORMED } },
 	{ .name = "allow_ipv4_prefix_with_empty_bucket",
 	  .pkt = { V4(SRC4), UDP },
-	  .preset = { .limits = { DEFAULT_LIMIT }, .allow = { "198.18.0.0/24" }, .empty_bucket = 1 },
+	  .preset = { .rules = { DEFAULT_LIMIT }, .allow = { "198.18.0.0/24" }, .empty_bucket = 1 },
 	  .verdict = XDP_PASS, .deltas = ONE(SLUICE_PASSED_ALLOWED), .bucket = BUCKET(0, 0),
 	  .allow_hits = 1, .parse = { P4, P_UDP, .flags = F_PORTS } },
 	{ .name = "allow_ipv6_prefix_beyond_burst",
 	  .pkt = { V6(SRC6), UDP },
-	  .preset = { .limits = { DEFAULT_LIMIT }, .allow = { "2001:db8::/48" } },
+	  .preset = { .rules = { DEFAULT_LIMIT }, .allow = { "2001:db8::/48" } },
 	  .verdict = XDP_PASS, .deltas = { { SLUICE_PASSED_ALLOWED, 5 } }, .bucket = NO_BUCKET,
 	  .allow_hits = 5, .parse = { P6, P_UDP, .flags = F_PORTS } },
 	{ .name = "deny_wins_over_allow",
 	  .pkt = { V4(SRC4), UDP },
-	  .preset = { .limits = { DEFAULT_LIMIT }, .allow = { "198.18.0.0/16" },
+	  .preset = { .rules = { DEFAULT_LIMIT }, .allow = { "198.18.0.0/16" },
 		      .deny = { "198.18.0.1/32" } },
 	  .verdict = XDP_DROP, .deltas = ONE(SLUICE_DROPPED_DENIED), .bucket = NO_BUCKET,
 	  .deny_hits = 1, .allow_hits = 0, .parse = { P4, P_UDP, .flags = F_PORTS } },
 
 	/* A list entry covers its own family only: no IPv6 prefix covers an IPv4 source */
 	{ .name = "deny_ipv6_slash_8_spares_ipv4_within_limit", .pkt = { V4(SRC4), UDP },
-	  .preset = { .limits = { DEFAULT_LIMIT }, .deny = { "::/8" } },
+	  .preset = { .rules = { DEFAULT_LIMIT }, .deny = { "::/8" } },
 	  .verdict = XDP_PASS, .deltas = ONE(SLUICE_PASSED), .bucket = BUCKET(1, 0),
 	  .deny_hits = 0, .parse = { P4, P_UDP, .flags = F_PORTS } },
 	{ .name = "deny_ipv6_slash_8_spares_ipv4_over_limit", .pkt = { V4(SRC4), UDP },
-	  .preset = { .limits = { DEFAULT_LIMIT }, .deny = { "::/8" } },
+	  .preset = { .rules = { DEFAULT_LIMIT }, .deny = { "::/8" } },
 	  .verdict = XDP_DROP, .deltas = OVER_BY_ONE, .bucket = BUCKET(2, 1),
 	  .deny_hits = 0, .parse = { P4, P_UDP, .flags = F_PORTS } },
 	{ .name = "deny_ipv6_slash_8_drops_ipv6_loopback", .pkt = { V6("::1"), UDP },
-	  .preset = { .limits = { DEFAULT_LIMIT }, .deny = { "::/8" } },
+	  .preset = { .rules = { DEFAULT_LIMIT }, .deny = { "::/8" } },
 	  .verdict = XDP_DROP, .deltas = ONE(SLUICE_DROPPED_DENIED), .bucket = NO_BUCKET,
 	  .deny_hits = 1, .parse = { P6, P_UDP, .flags = F_PORTS } },
 	{ .name = "deny_v4_mapped_prefix_spares_ipv4", .pkt = { V4(SRC4), UDP },
-	  .preset = { .limits = { DEFAULT_LIMIT }, .deny = { "::ffff:0:0/96" } },
+	  .preset = { .rules = { DEFAULT_LIMIT }, .deny = { "::ffff:0:0/96" } },
 	  .verdict = XDP_PASS, .deltas = ONE(SLUICE_PASSED), .bucket = BUCKET(1, 0),
 	  .deny_hits = 0, .parse = { P4, P_UDP, .flags = F_PORTS } },
 	{ .name = "deny_v4_mapped_prefix_drops_v4_mapped_ipv6", .pkt = { V6(SRC6_MAPPED), UDP },
-	  .preset = { .limits = { DEFAULT_LIMIT }, .deny = { "::ffff:0:0/96" } },
+	  .preset = { .rules = { DEFAULT_LIMIT }, .deny = { "::ffff:0:0/96" } },
 	  .verdict = XDP_DROP, .deltas = ONE(SLUICE_DROPPED_DENIED), .bucket = NO_BUCKET,
 	  .deny_hits = 1, .parse = { P6, P_UDP, .flags = F_PORTS } },
 	{ .name = "deny_ipv4_prefix_spares_v4_mapped_ipv6", .pkt = { V6(SRC6_MAPPED), UDP },
-	  .preset = { .limits = { DEFAULT_LIMIT }, .deny = { "198.18.0.0/24" } },
+	  .preset = { .rules = { DEFAULT_LIMIT }, .deny = { "198.18.0.0/24" } },
 	  .verdict = XDP_PASS, .deltas = ONE(SLUICE_PASSED), .bucket = BUCKET(1, 0),
 	  .deny_hits = 0, .parse = { P6, P_UDP, .flags = F_PORTS } },
 	{ .name = "deny_ipv4_slash_0_spares_ipv6", .pkt = { V6(SRC6), UDP },
-	  .preset = { .limits = { DEFAULT_LIMIT }, .deny = { "0.0.0.0/0" } },
+	  .preset = { .rules = { DEFAULT_LIMIT }, .deny = { "0.0.0.0/0" } },
 	  .verdict = XDP_PASS, .deltas = ONE(SLUICE_PASSED), .bucket = BUCKET(1, 0),
 	  .deny_hits = 0, .parse = { P6, P_UDP, .flags = F_PORTS } },
 	{ .name = "deny_ipv4_slash_0_drops_ipv4", .pkt = { V4(SRC4), UDP },
-	  .preset = { .limits = { DEFAULT_LIMIT }, .deny = { "0.0.0.0/0" } },
+	  .preset = { .rules = { DEFAULT_LIMIT }, .deny = { "0.0.0.0/0" } },
 	  .verdict = XDP_DROP, .deltas = ONE(SLUICE_DROPPED_DENIED), .bucket = NO_BUCKET,
 	  .deny_hits = 1, .parse = { P4, P_UDP, .flags = F_PORTS } },
 	{ .name = "allow_ipv6_slash_0_does_not_allow_ipv4", .pkt = { V4(SRC4), UDP },
-	  .preset = { .limits = { DEFAULT_LIMIT }, .allow = { "::/0" }, .empty_bucket = 1 },
+	  .preset = { .rules = { DEFAULT_LIMIT }, .allow = { "::/0" }, .empty_bucket = 1 },
 	  .verdict = XDP_DROP, .deltas = ONE(SLUICE_DROPPED_RATE), .bucket = BUCKET(0, 1),
 	  .allow_hits = 0, .parse = { P4, P_UDP, .flags = F_PORTS } },
 
@@ -597,11 +600,11 @@ static const struct xdp_case cases[] = {
 	  .deltas = { { SLUICE_PASSED_UNLIMITED, 10 } }, .bucket = NO_BUCKET,
 	  .parse = { P6, P_UDP, .flags = F_PORTS } },
 	{ .name = "ipv4_override_only_leaves_ipv6_unlimited", .pkt = { V6(SRC6), UDP },
-	  .preset = { .limits = { LIMIT("198.18.0.0/15", 1000, 1) } }, .verdict = XDP_PASS,
+	  .preset = { .rules = { LIMIT("198.18.0.0/15", 1000, 1) } }, .verdict = XDP_PASS,
 	  .deltas = { { SLUICE_PASSED_UNLIMITED, 3 } }, .bucket = NO_BUCKET,
 	  .parse = { P6, P_UDP, .flags = F_PORTS } },
 	{ .name = "ipv4_override_only_limits_ipv4", .pkt = { V4(SRC4), UDP },
-	  .preset = { .limits = { LIMIT("198.18.0.0/15", 1000, 1) } }, .verdict = XDP_DROP,
+	  .preset = { .rules = { LIMIT("198.18.0.0/15", 1000, 1) } }, .verdict = XDP_DROP,
 	  .deltas = { { SLUICE_PASSED, 1 }, { SLUICE_DROPPED_RATE, 2 } }, .bucket = BUCKET(1, 2),
 	  .parse = { P4, P_UDP, .flags = F_PORTS } },
 	{ .name = "no_limit_ipv4_unlimited_no_bucket", .pkt = { V4(SRC4), UDP },
@@ -611,7 +614,7 @@ static const struct xdp_case cases[] = {
 	  .verdict = XDP_PASS, .deltas = { { SLUICE_PASSED_UNLIMITED, 5 } }, .bucket = NO_BUCKET,
 	  .parse = { P6, P_TCP, .flags = F_PORTS } },
 	{ .name = "default_unlimited_no_bucket", .pkt = { V4(SRC4), UDP },
-	  .preset = { .limits = { UNLIMITED("default") } }, .verdict = XDP_PASS,
+	  .preset = { .rules = { UNLIMITED("default") } }, .verdict = XDP_PASS,
 	  .deltas = { { SLUICE_PASSED_UNLIMITED, 5 } }, .bucket = NO_BUCKET,
 	  .parse = { P4, P_UDP, .flags = F_PORTS } },
 
@@ -627,27 +630,27 @@ static const struct xdp_case cases[] = {
 	  .bucket = { BUCKET_PRESENT, 4, 1, 4 * (SLUICE_TIME_PER_SEC / 1000) },
 	  .parse = { P6, P_UDP, .flags = F_PORTS } },
 	{ .name = "ipv4_slash_0_leaves_ipv6_to_default", .pkt = { V6(SRC6), UDP },
-	  .preset = { .limits = { LIMIT("default", 10, 1), LIMIT("0.0.0.0/0", 100, 5) } },
+	  .preset = { .rules = { LIMIT("default", 10, 1), LIMIT("0.0.0.0/0", 100, 5) } },
 	  .verdict = XDP_DROP, .deltas = { { SLUICE_PASSED, 1 }, { SLUICE_DROPPED_RATE, 1 } },
 	  .bucket = { BUCKET_PRESENT, 1, 1, SLUICE_TIME_PER_SEC / 10 },
 	  .parse = { P6, P_UDP, .flags = F_PORTS } },
 	{ .name = "ipv6_slash_0_leaves_ipv4_to_default", .pkt = { V4(SRC4), UDP },
-	  .preset = { .limits = { LIMIT("default", 10, 1), LIMIT("::/0", 1000, 4) } },
+	  .preset = { .rules = { LIMIT("default", 10, 1), LIMIT("::/0", 1000, 4) } },
 	  .verdict = XDP_DROP, .deltas = { { SLUICE_PASSED, 1 }, { SLUICE_DROPPED_RATE, 1 } },
 	  .bucket = { BUCKET_PRESENT, 1, 1, SLUICE_TIME_PER_SEC / 10 },
 	  .parse = { P4, P_UDP, .flags = F_PORTS } },
 	{ .name = "ipv4_slash_0_only_leaves_ipv6_unlimited", .pkt = { V6(SRC6), UDP },
-	  .preset = { .limits = { LIMIT("0.0.0.0/0", 100, 1) } }, .verdict = XDP_PASS,
+	  .preset = { .rules = { LIMIT("0.0.0.0/0", 100, 1) } }, .verdict = XDP_PASS,
 	  .deltas = { { SLUICE_PASSED_UNLIMITED, 3 } }, .bucket = NO_BUCKET,
 	  .parse = { P6, P_UDP, .flags = F_PORTS } },
 	{ .name = "ipv6_slash_0_only_leaves_ipv4_unlimited", .pkt = { V4(SRC4), UDP },
-	  .preset = { .limits = { LIMIT("::/0", 100, 1) } }, .verdict = XDP_PASS,
+	  .preset = { .rules = { LIMIT("::/0", 100, 1) } }, .verdict = XDP_PASS,
 	  .deltas = { { SLUICE_PASSED_UNLIMITED, 3 } }, .bucket = NO_BUCKET,
 	  .parse = { P4, P_UDP, .flags = F_PORTS } },
 
 	/* An IPv6 source that spells an IPv4 address is IPv6: IPv4 rules never apply */
 	{ .name = "v4_mapped_ipv6_ignores_ipv4_override", .pkt = { V6(SRC6_MAPPED), UDP },
-	  .preset = { .limits = { LIMIT("default", 10, 1), LIMIT("198.18.0.0/24", 1000, 50) } },
+	  .preset = { .rules = { LIMIT("default", 10, 1), LIMIT("198.18.0.0/24", 1000, 50) } },
 	  .verdict = XDP_DROP, .deltas = { { SLUICE_PASSED, 1 }, { SLUICE_DROPPED_RATE, 1 } },
 	  .bucket = { BUCKET_PRESENT, 1, 1, SLUICE_TIME_PER_SEC / 10 },
 	  .parse = { P6, P_UDP, .flags = F_PORTS } },
@@ -695,20 +698,21 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-static int preset_apply(const struct preset *preset, const char *src)
+/* Sets the row's rules (their ids in ids[], 0 after the last) and lists. */
+static int preset_apply(const struct preset *preset, const char *src, __u32 ids[PRESET_RULES])
 {
 	struct sluice_bpf *skel = fx.skel;
-	int err;
+	int err, first;
 
-	for (size_t i = 0; i < ARRAY_LEN(preset->limits) && preset->limits[i].prefix; i++) {
-		const struct limit_rule *rule = &preset->limits[i];
+	memset(ids, 0, PRESET_RULES * sizeof(ids[0]));
+	for (size_t i = 0; i < PRESET_RULES && preset->rules[i]; i++) {
+		int id = rule_add(&fx, preset->rules[i]);
 
-		err = rule->unlimited ? limit_set_unlimited(skel->maps.limits, rule->prefix) :
-					limit_set(skel->maps.limits, rule->prefix, rule->rate,
-						  rule->burst);
-		if (err)
-			return err;
+		if (id < 0)
+			return id;
+		ids[i] = id;
 	}
+	first = ids[0];
 	for (size_t i = 0; i < ARRAY_LEN(preset->allow) && preset->allow[i]; i++)
 		if ((err = list_add(skel->maps.allow_list, preset->allow[i])))
 			return err;
@@ -716,17 +720,48 @@ static int preset_apply(const struct preset *preset, const char *src)
 		if ((err = list_add(skel->maps.deny_list, preset->deny[i])))
 			return err;
 	if (preset->empty_bucket) {
-		struct sluice_limit limit;
 		struct sluice_bucket bucket = {};
+		struct sluice_rule rule;
 
-		if (!src || sluice_limit_init(&limit, preset->limits[0].rate,
-					      preset->limits[0].burst) != SLUICE_LIMIT_OK)
-			return -EINVAL;
+		if (!src || !first || (err = rule_read(&fx, first, &rule)))
+			return src && first ? err : -EINVAL;
 		/* Owing a whole bucket's depth is an empty bucket. */
-		bucket.full_at = sluice_fake_now(&fx) + limit.depth;
-		return bucket_write(skel->maps.buckets, src, &bucket);
+		bucket.full_at = sluice_fake_now(&fx) + rule.limit.depth;
+		return bucket_write(&fx, first, src, &bucket);
 	}
 	return 0;
+}
+
+/*
+ * Every rule here is a source-level one that matches every packet, so a
+ * packet that reaches the rules meets one rule at most, and the rules'
+ * counters together must say what the outcome counters say: passed and
+ * dropped_rate, and passed_unlimited too when a rule (an unlimited one)
+ * covers the source. No rule runs dry.
+ */
+static void expect_rule_counters(const __u32 *ids, size_t n, const __u32 *want_packets,
+				 const char *src, __u32 len)
+{
+	struct sluice_rule_counters sum = {}, c;
+	__u64 passed = want_packets[SLUICE_PASSED];
+
+	if (src && source_rule_first(&fx, src))
+		passed += want_packets[SLUICE_PASSED_UNLIMITED];
+	for (size_t i = 0; i < n && ids[i]; i++) {
+		ASSERT_OK(rule_counters_read(&fx, ids[i], &c), "counters of rule %u", ids[i]);
+		sum.passed.packets += c.passed.packets;
+		sum.passed.bytes += c.passed.bytes;
+		sum.dropped.packets += c.dropped.packets;
+		sum.dropped.bytes += c.dropped.bytes;
+		sum.would_drop.packets += c.would_drop.packets;
+	}
+	EXPECT_EQ(sum.passed.packets, passed, "rules' passed packets, all rules together");
+	EXPECT_EQ(sum.passed.bytes, passed * len, "rules' passed bytes, all rules together");
+	EXPECT_EQ(sum.dropped.packets, want_packets[SLUICE_DROPPED_RATE],
+		  "rules' dropped packets, all rules together (the dropped_rate outcome)");
+	EXPECT_EQ(sum.dropped.bytes, (__u64)want_packets[SLUICE_DROPPED_RATE] * len,
+		  "rules' dropped bytes, all rules together");
+	EXPECT_EQ(sum.would_drop.packets, 0, "rules' would_drop packets, all rules together");
 }
 
 static void skip_short_frame(int err, __u32 len)
@@ -742,6 +777,7 @@ static void xdp_case_test(void **state)
 	const struct xdp_case *c = *state;
 	struct sluice_counter before[SLUICE_OUTCOME_COUNT], after[SLUICE_OUTCOME_COUNT];
 	__u32 want_packets[SLUICE_OUTCOME_COUNT] = {}, sends = 0, verdict = ~0u;
+	__u32 ids[PRESET_RULES];
 	struct sluice_bucket bucket;
 	struct pkt pkt;
 	int err;
@@ -750,7 +786,7 @@ static void xdp_case_test(void **state)
 		SKIP_BECAUSE("%s", fx.skip_reason);
 	ASSERT_OK(pkt_build(&c->pkt, &pkt), "build the frame");
 	ASSERT_OK(sluice_fixture_reset(&fx, T0_NS), "reset the maps");
-	ASSERT_OK(preset_apply(&c->preset, c->pkt.src), "preset the maps");
+	ASSERT_OK(preset_apply(&c->preset, c->pkt.src, ids), "preset the maps");
 	for (size_t i = 0; i < ARRAY_LEN(c->deltas) && c->deltas[i].packets; i++) {
 		want_packets[c->deltas[i].outcome] += c->deltas[i].packets;
 		sends += c->deltas[i].packets;
@@ -771,20 +807,29 @@ static void xdp_case_test(void **state)
 			  "%s bytes delta (%u-byte frame)", outcome_name(o), pkt.len);
 	}
 
-	if (c->bucket.state != BUCKET_UNCHECKED) {
-		err = bucket_read(fx.skel->maps.buckets, c->pkt.src, &bucket);
-		if (c->bucket.state == BUCKET_ABSENT) {
-			EXPECT_EQ(err == -ENOENT, 1, "bucket of %s is absent (lookup: %d)", c->pkt.src,
-				  err);
-		} else {
-			ASSERT_OK(err, "bucket of %s: lookup", c->pkt.src);
-			EXPECT_EQ(bucket.passed, c->bucket.passed, "bucket of %s: passed", c->pkt.src);
-			EXPECT_EQ(bucket.dropped, c->bucket.dropped, "bucket of %s: dropped",
-				  c->pkt.src);
-			if (c->bucket.debt_ps)
-				EXPECT_EQ(bucket.full_at - sluice_fake_now(&fx), c->bucket.debt_ps,
-					  "bucket of %s: full_at - now (ps)", c->pkt.src);
+	expect_rule_counters(ids, PRESET_RULES, want_packets,
+			     c->pkt.l3 == PKT_IPV4 || c->pkt.l3 == PKT_IPV6 ? c->pkt.src : NULL,
+			     pkt.len);
+	if (c->bucket.state == BUCKET_ABSENT) {
+		size_t buckets = ~(size_t)0;
+
+		ASSERT_OK(buckets_count(&fx, 0, &buckets), "count the buckets");
+		EXPECT_EQ(buckets, 0, "buckets in the table (none for %s, nor any other)",
+			  c->pkt.src);
+	} else if (c->bucket.state == BUCKET_PRESENT) {
+		__u32 rule = source_rule_first(&fx, c->pkt.src);
+
+		if (!rule) {
+			print_message("# no source-level rule covers %s\n", c->pkt.src);
+			fail();
 		}
+		ASSERT_OK(bucket_read(&fx, rule, c->pkt.src, &bucket),
+			  "bucket of %s under rule %u: lookup", c->pkt.src, rule);
+		EXPECT_EQ(bucket.passed, c->bucket.passed, "bucket of %s: passed", c->pkt.src);
+		EXPECT_EQ(bucket.dropped, c->bucket.dropped, "bucket of %s: dropped", c->pkt.src);
+		if (c->bucket.debt_ps)
+			EXPECT_EQ(bucket.full_at - sluice_fake_now(&fx), c->bucket.debt_ps,
+				  "bucket of %s: full_at - now (ps)", c->pkt.src);
 	}
 	if (c->preset.deny[0]) {
 		__u64 hits = ~0ull;
@@ -914,7 +959,7 @@ static void fuzz_check(struct fuzz_run *run, const struct pkt *pkt, const char *
 		EXPECT_VERDICT(verdict, XDP_PASS, "%s: verdict (XDP_PASS or XDP_DROP)", what);
 	EXPECT_EQ(packets, 1, "%s: all outcome counters' packets delta", what);
 	EXPECT_EQ(bytes, pkt->len, "%s: all outcome counters' bytes delta", what);
-	dropped = outcome == SLUICE_DROPPED_DENIED || outcome == SLUICE_DROPPED_RATE;
+	dropped = outcome >= 0 && sluice_outcome_drops(outcome);
 	EXPECT_EQ(verdict == XDP_DROP, dropped, "%s: XDP_DROP exactly when the outcome (%s) drops",
 		  what, outcome_name(outcome));
 
@@ -971,13 +1016,22 @@ static void fuzz_check(struct fuzz_run *run, const struct pkt *pkt, const char *
 /* The deny list holds an IPv4 prefix only, the allow list an IPv6 one: fuzz_check relies on it. */
 static int fuzz_setup(void)
 {
+	/* Rules of every level, so random frames go through every match as well. */
+	static const char *const rules[] = {
+		LIMIT("default", DEFAULT_RATE, DEFAULT_BURST),
+		LIMIT("198.18.1.0/24", 1000, 50),
+		UNLIMITED("198.18.2.0/24"),
+		"198.18.0.0/16 --per rule --syn --rate 1 --burst 1",
+		"default --proto udp --port 0-32767 --rate 100 --burst 2",
+		"default --proto tcp --port 32768-65535 --per rule --rate 1 --burst 1 --dry-run",
+		"default --proto icmp --per rule --rate 100 --burst 2",
+	};
 	struct sluice_bpf *skel = fx.skel;
 	int err;
 
 	err = sluice_fixture_reset(&fx, T0_NS);
-	err = err ? err : limit_set(skel->maps.limits, "default", DEFAULT_RATE, DEFAULT_BURST);
-	err = err ? err : limit_set(skel->maps.limits, "198.18.1.0/24", 1000, 50);
-	err = err ? err : limit_set_unlimited(skel->maps.limits, "198.18.2.0/24");
+	for (size_t i = 0; i < ARRAY_LEN(rules) && !err; i++)
+		err = rule_add(&fx, rules[i]) < 0 ? -EINVAL : 0;
 	err = err ? err : list_add(skel->maps.deny_list, "198.18.3.0/24");
 	err = err ? err : list_add(skel->maps.allow_list, "2001:db8:1::/48");
 	return err;
@@ -1133,6 +1187,14 @@ static void fuzz_random_frames(void **state)
 	/* A fuzzer that never reaches past the parser proves little. */
 	EXPECT_EQ(run.outcomes[SLUICE_PASSED] > 0, 1, "some random frames passed their limit");
 	EXPECT_EQ(run.outcomes[SLUICE_DROPPED_RATE] > 0, 1, "some random frames were dropped");
+	EXPECT_EQ(run.outcomes[SLUICE_DROPPED_PREFIX_RATE] > 0, 1,
+		  "some random frames dropped at the prefix level");
+	EXPECT_EQ(run.outcomes[SLUICE_DROPPED_PORT_RATE] > 0, 1,
+		  "some random frames dropped at the port level");
+	EXPECT_EQ(run.outcomes[SLUICE_DROPPED_GLOBAL_RATE] > 0, 1,
+		  "some random frames dropped at the global level");
+	EXPECT_EQ(run.outcomes[SLUICE_PASSED_DRY_RUN] > 0, 1,
+		  "some random frames passed a dry-run rule that would drop them");
 	EXPECT_EQ(run.outcomes[SLUICE_PASSED_MALFORMED] > 0, 1, "some random frames malformed");
 	EXPECT_EQ(run.outcomes[SLUICE_DROPPED_DENIED] > 0, 1, "some random frames denied");
 	EXPECT_EQ(run.outcomes[SLUICE_PASSED_ALLOWED] > 0, 1, "some random frames allowed");

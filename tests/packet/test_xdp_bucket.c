@@ -3,8 +3,9 @@
  * The token bucket as sluice_xdp runs it, on the fake clock: exactly `burst`
  * packets at one instant, exactly one more per 1/rate, never more than
  * `burst` after idling, one bucket per source (an IPv6 source that spells an
- * IPv4 address included), a lowered limit that leaves a drained source
- * empty, the same at every clock value (a bucket idle past half the clock's
+ * IPv4 address included) or per source group (an IPv6 /64 by default,
+ * --ipv4-group and --ipv6-group set others), a lowered limit that leaves a
+ * drained source empty, the same at every clock value (a bucket idle past half the clock's
  * range reads empty once), and one bucket shared by every CPU (the limit is
  * per host, not per CPU).
  */
@@ -22,7 +23,13 @@
 /* The first fake_now_ns at which sluice time (ns * 1000, in 64 bits) has wrapped. */
 #define WRAP_NS (UINT64_MAX / SLUICE_TIME_PER_NS + 1)
 
+#define STR(x) #x
+#define XSTR(x) STR(x)
+#define DEFAULT_RULE "default --rate " XSTR(RATE) " --burst " XSTR(BURST)
+
 static struct sluice_fixture fx;
+/* The id of DEFAULT_RULE, which every test starts with. */
+static __u32 default_rule;
 
 static int group_setup(void **state)
 {
@@ -40,16 +47,31 @@ static int group_teardown(void **state)
 /* Every test starts from empty maps, the clock at T0 and the default limit RATE/BURST. */
 static int test_setup(void **state)
 {
+	int id;
+
 	(void)state;
 	check_failures = 0;
 	if (fx.skip_reason)
 		return 0;
-	if (sluice_fixture_reset(&fx, T0_NS) ||
-	    limit_set(fx.skel->maps.limits, "default", RATE, BURST)) {
+	if (sluice_fixture_reset(&fx, T0_NS) || (id = rule_add(&fx, DEFAULT_RULE)) <= 0) {
 		print_message("# could not reset the maps\n");
 		return -1;
 	}
+	default_rule = id;
 	return 0;
+}
+
+/* Sets a rule that must replace the default one, keeping its id and buckets. */
+static void replace_default(const char *words)
+{
+	char err[SLUICE_ERR_LEN] = "";
+	bool replaced = false;
+	__u32 id = 0;
+
+	ASSERT_OK(rule_try(&fx, words, &id, &replaced, err, sizeof(err)), "limit set %s: %s",
+		  words, err);
+	EXPECT_EQ(replaced, 1, "limit set %s replaced the default rule", words);
+	EXPECT_EQ(id, default_rule, "limit set %s: the default rule's id", words);
 }
 
 static void build_udp(const char *src, struct pkt *pkt)
@@ -102,12 +124,17 @@ expect_sent(struct sent got, __u32 passed, __u32 dropped, const char *what, ...)
 	EXPECT_EQ(got.dropped, dropped, "%s: dropped", name);
 }
 
-/* The source's bucket counts what its packets' verdicts said. */
+/*
+ * The source's bucket, under the source-level rule that covers it, counts
+ * what its packets' verdicts said.
+ */
 static void expect_bucket(const char *src, __u64 passed, __u64 dropped)
 {
+	__u32 rule = source_rule_first(&fx, src);
 	struct sluice_bucket bucket;
 
-	ASSERT_OK(bucket_read(fx.skel->maps.buckets, src, &bucket), "bucket of %s", src);
+	ASSERT_OK(rule ? 0 : -ENOENT, "the source-level rule of %s", src);
+	ASSERT_OK(bucket_read(&fx, rule, src, &bucket), "bucket of %s under rule %u", src, rule);
 	EXPECT_EQ(bucket.passed, passed, "bucket of %s: passed", src);
 	EXPECT_EQ(bucket.dropped, dropped, "bucket of %s: dropped", src);
 }
@@ -173,7 +200,7 @@ static void sustained_rate_is_exact(void **state)
 
 	(void)state;
 	SKIP_UNLESS_READY();
-	ASSERT_OK(limit_set(fx.skel->maps.limits, "default", RATE, 1), "set a limit of burst 1");
+	replace_default("default --rate " XSTR(RATE) " --burst 1");
 	for (int ms = 0; ms < 1000; ms++) {
 		sent = send_from("198.18.0.1", 2);
 		total.passed += sent.passed;
@@ -185,10 +212,12 @@ static void sustained_rate_is_exact(void **state)
 	CHECKS_DONE();
 }
 
+/* IPv6 sources in different /64s: a /64 shares one bucket (the next test). */
 static void sources_have_separate_buckets(void **state)
 {
-	static const char *const sources[] = { "198.18.0.1", "198.18.0.2", "2001:db8::1",
-					       "2001:db8::2", "::ffff:198.18.0.1" };
+	static const char *const sources[] = { "198.18.0.1", "198.18.0.2", "2001:db8:1::1",
+					       "2001:db8:2::1", "::ffff:198.18.0.1" };
+	size_t buckets = 0;
 
 	(void)state;
 	SKIP_UNLESS_READY();
@@ -200,6 +229,77 @@ static void sources_have_separate_buckets(void **state)
 	for (size_t i = 1; i < ARRAY_LEN(sources); i++)
 		expect_bucket(sources[i], BURST, 1);
 	expect_counters(ARRAY_LEN(sources) * BURST, 3 + ARRAY_LEN(sources) - 1, 0);
+	ASSERT_OK(buckets_count(&fx, 0, &buckets), "count the buckets");
+	EXPECT_EQ(buckets, ARRAY_LEN(sources), "buckets in the table");
+	CHECKS_DONE();
+}
+
+/*
+ * One host owns an IPv6 /64, so by default sources in one /64 share a
+ * bucket; a source in another /64 (here in the same /48) has its own.
+ */
+static void ipv6_sources_share_a_bucket_per_64(void **state)
+{
+	const char *a = "2001:db8:1::1", *b = "2001:db8:1::ffff:2", *other = "2001:db8:1:1::1";
+	struct sluice_bucket_key key_a, key_b;
+	struct sluice_bucket bucket;
+	size_t buckets = 0;
+
+	(void)state;
+	SKIP_UNLESS_READY();
+	expect_sent(send_from(a, BURST - 1), BURST - 1, 0, "%s", a);
+	expect_sent(send_from(b, 2), 1, 1, "%s after %s took %d of the /64's %d", b, a, BURST - 1,
+		    BURST);
+	expect_sent(send_from(a, 1), 0, 1, "%s after %s took the last token", a, b);
+	expect_sent(send_from(other, BURST + 1), BURST, 1, "%s, in another /64", other);
+
+	ASSERT_OK(bucket_key(&fx, default_rule, a, &key_a), "bucket key of %s", a);
+	ASSERT_OK(bucket_key(&fx, default_rule, b, &key_b), "bucket key of %s", b);
+	EXPECT_MEM_EQ(&key_a, &key_b, sizeof(key_a), "bucket keys of %s and %s", a, b);
+	ASSERT_OK(bucket_read(&fx, default_rule, b, &bucket), "bucket of %s", b);
+	EXPECT_EQ(bucket.passed, BURST, "bucket of 2001:db8:1::/64: passed");
+	EXPECT_EQ(bucket.dropped, 2, "bucket of 2001:db8:1::/64: dropped");
+	expect_bucket(other, BURST, 1);
+	ASSERT_OK(buckets_count(&fx, 0, &buckets), "count the buckets");
+	EXPECT_EQ(buckets, 2, "buckets in the table: one per /64");
+	expect_counters(2 * BURST, 3, 0);
+	CHECKS_DONE();
+}
+
+/* --ipv6-group 128 gives every IPv6 address its own bucket, even within one /64. */
+static void ipv6_group_128_separates_sources_in_a_64(void **state)
+{
+	static const char *const sources[] = { "2001:db8:1::1", "2001:db8:1::ffff:2",
+					       "2001:db8:1:1::1" };
+	size_t buckets = 0;
+
+	(void)state;
+	SKIP_UNLESS_READY();
+	replace_default(DEFAULT_RULE " --ipv6-group 128");
+	for (size_t i = 0; i < ARRAY_LEN(sources); i++)
+		expect_sent(send_from(sources[i], BURST + 1), BURST, 1, "%s", sources[i]);
+	for (size_t i = 0; i < ARRAY_LEN(sources); i++)
+		expect_bucket(sources[i], BURST, 1);
+	ASSERT_OK(buckets_count(&fx, 0, &buckets), "count the buckets");
+	EXPECT_EQ(buckets, ARRAY_LEN(sources), "buckets in the table: one per address");
+	CHECKS_DONE();
+}
+
+/* --ipv4-group 24 makes a /24 one source; IPv4's default is one bucket per address. */
+static void ipv4_group_24_shares_a_bucket_per_24(void **state)
+{
+	size_t buckets = 0;
+
+	(void)state;
+	SKIP_UNLESS_READY();
+	replace_default(DEFAULT_RULE " --ipv4-group 24");
+	expect_sent(send_from("198.18.0.1", BURST - 2), BURST - 2, 0, "198.18.0.1");
+	expect_sent(send_from("198.18.0.254", 3), 2, 1, "198.18.0.254, in the same /24");
+	expect_sent(send_from("198.18.1.1", BURST + 1), BURST, 1, "198.18.1.1, in another /24");
+	expect_bucket("198.18.0.77", BURST, 1);
+	expect_bucket("198.18.1.1", BURST, 1);
+	ASSERT_OK(buckets_count(&fx, 0, &buckets), "count the buckets");
+	EXPECT_EQ(buckets, 2, "buckets in the table: one per /24");
 	CHECKS_DONE();
 }
 
@@ -207,19 +307,25 @@ static void sources_have_separate_buckets(void **state)
  * An IPv6 source written ::ffff:198.18.0.1 is not the IPv4 source
  * 198.18.0.1: it has its own bucket, under IPv6's limit (here the default),
  * not under the IPv4 /24 that covers 198.18.0.1. The keys the program
- * wrote are looked up byte by byte: family first, IPv4 in the first 4 bytes.
+ * wrote are looked up byte by byte: rule, family, IPv4 in the first 4
+ * bytes. The default here groups IPv6 by /128, so the IPv6 key holds the
+ * whole address (a /64 would keep none of its bits: ::ffff:0:0/96 is in ::/64).
  */
 static void v4_mapped_ipv6_source_is_not_the_ipv4_source(void **state)
 {
-	struct sluice_source_key v4 = { .family = SLUICE_FAMILY_IPV4, .addr = { 198, 18, 0, 1 } };
-	struct sluice_source_key v6 = { .family = SLUICE_FAMILY_IPV6,
+	struct sluice_bucket_key v4 = { .family = SLUICE_FAMILY_IPV4, .addr = { 198, 18, 0, 1 } };
+	struct sluice_bucket_key v6 = { .family = SLUICE_FAMILY_IPV6,
 					.addr = { [10] = 0xff, 0xff, 198, 18, 0, 1 } };
 	struct sluice_bucket bucket;
+	int v4_rule;
 
 	(void)state;
 	SKIP_UNLESS_READY();
-	ASSERT_OK(limit_set(fx.skel->maps.limits, "198.18.0.0/24", RATE, 2 * BURST),
-		  "set the IPv4 /24 limit");
+	replace_default(DEFAULT_RULE " --ipv6-group 128");
+	v4_rule = rule_add(&fx, "198.18.0.0/24 --rate " XSTR(RATE) " --burst 10");
+	ASSERT_OK(v4_rule < 0 ? v4_rule : 0, "set the IPv4 /24 limit (burst 2 * BURST)");
+	v4.rule = v4_rule;
+	v6.rule = default_rule;
 	expect_sent(send_from("198.18.0.1", 2 * BURST + 1), 2 * BURST, 1,
 		    "IPv4 198.18.0.1 under its /24 (burst %d)", 2 * BURST);
 	expect_sent(send_from("::ffff:198.18.0.1", BURST + 1), BURST, 1,
@@ -233,12 +339,15 @@ static void v4_mapped_ipv6_source_is_not_the_ipv4_source(void **state)
 	expect_counters(3 * BURST + 2, 4, 0);
 
 	ASSERT_OK(bpf_map__lookup_elem(fx.skel->maps.buckets, &v4, sizeof(v4), &bucket,
-				       sizeof(bucket), 0), "bucket under the key {4, 198.18.0.1}");
-	EXPECT_EQ(bucket.passed, 2 * BURST + 1, "bucket under the key {4, 198.18.0.1}: passed");
+				       sizeof(bucket), 0),
+		  "bucket under the key {rule %u, 4, 198.18.0.1}", v4.rule);
+	EXPECT_EQ(bucket.passed, 2 * BURST + 1,
+		  "bucket under the key {rule %u, 4, 198.18.0.1}: passed", v4.rule);
 	ASSERT_OK(bpf_map__lookup_elem(fx.skel->maps.buckets, &v6, sizeof(v6), &bucket,
 				       sizeof(bucket), 0),
-		  "bucket under the key {6, ::ffff:198.18.0.1}");
-	EXPECT_EQ(bucket.passed, BURST + 1, "bucket under the key {6, ::ffff:198.18.0.1}: passed");
+		  "bucket under the key {rule %u, 6, ::ffff:198.18.0.1}", v6.rule);
+	EXPECT_EQ(bucket.passed, BURST + 1,
+		  "bucket under the key {rule %u, 6, ::ffff:198.18.0.1}: passed", v6.rule);
 	CHECKS_DONE();
 }
 
@@ -259,19 +368,18 @@ static void lowered_limit_keeps_drained_source_dropped(void **state)
 
 	(void)state;
 	SKIP_UNLESS_READY();
-	ASSERT_OK(limit_set(fx.skel->maps.limits, "default", rate, old_burst),
-		  "set rate 100 burst 1000");
+	replace_default("default --rate 100 --burst 1000");
 	expect_sent(send_from("198.18.0.1", old_burst + 1), old_burst, 1,
 		    "draining under burst %llu", (unsigned long long)old_burst);
-	ASSERT_OK(bucket_read(fx.skel->maps.buckets, "198.18.0.1", &bucket), "read the bucket");
+	ASSERT_OK(bucket_read(&fx, default_rule, "198.18.0.1", &bucket), "read the bucket");
 	EXPECT_EQ(bucket.full_at - sluice_fake_now(&fx), old_depth,
 		  "full_at - now after draining (ps)");
 
-	ASSERT_OK(limit_set(fx.skel->maps.limits, "default", rate, new_burst),
-		  "lower the limit to rate 100 burst 10");
+	/* Replaced in place: the same rule id, so the drained bucket carries on. */
+	replace_default("default --rate 100 --burst 10");
 	expect_sent(send_from("198.18.0.1", new_burst + 1), 0, new_burst + 1,
 		    "the drained source under burst %llu", (unsigned long long)new_burst);
-	ASSERT_OK(bucket_read(fx.skel->maps.buckets, "198.18.0.1", &bucket), "read the bucket");
+	ASSERT_OK(bucket_read(&fx, default_rule, "198.18.0.1", &bucket), "read the bucket");
 	EXPECT_EQ(bucket.full_at - sluice_fake_now(&fx), new_depth,
 		  "full_at - now after the first refusal under the new limit (ps)");
 	/* A source that was not drained gets the new burst, no more. */
@@ -317,7 +425,7 @@ static void idle_past_half_the_clock_reads_empty_once(void **state)
 
 	fx.skel->bss->fake_now_ns = full_ns + over_ns;
 	expect_sent(send_from("198.18.0.2", 1), 0, 1, "full for 2^63 ps and 192 ps");
-	ASSERT_OK(bucket_read(fx.skel->maps.buckets, "198.18.0.2", &bucket), "read the bucket");
+	ASSERT_OK(bucket_read(&fx, default_rule, "198.18.0.2", &bucket), "read the bucket");
 	EXPECT_EQ(bucket.full_at - sluice_fake_now(&fx), depth,
 		  "full_at - now after the refusal (ps): stored as empty");
 	fx.skel->bss->fake_now_ns += INTERVAL_NS;
@@ -522,7 +630,7 @@ static void bucket_shared_by_racing_cpus(void **state)
 	SKIP_UNLESS_READY();
 	if (two_cpus(cpus, &original))
 		SKIP_BECAUSE("needs two CPUs to run on");
-	ASSERT_OK(limit_set(fx.skel->maps.limits, "default", RATE, RACE_BURST), "set the limit");
+	replace_default("default --rate " XSTR(RATE) " --burst " XSTR(RACE_BURST));
 	build_udp("198.18.0.1", &pkt);
 	ASSERT_OK(-pthread_barrier_init(&start, NULL, 2), "barrier");
 	for (int i = 0; i < 2; i++) {
@@ -552,7 +660,7 @@ static void bucket_shared_by_racing_cpus(void **state)
 		  "passed + dropped_rate + passed_fault");
 	for (int i = 0; i < 2; i++)
 		EXPECT_EQ(packets_on_cpu(cpus[i]), per_cpu, "packets counted on CPU %d", cpus[i]);
-	ASSERT_OK(bucket_read(fx.skel->maps.buckets, "198.18.0.1", &bucket), "read the bucket");
+	ASSERT_OK(bucket_read(&fx, default_rule, "198.18.0.1", &bucket), "read the bucket");
 	EXPECT_EQ(bucket.passed, RACE_BURST, "bucket passed");
 	EXPECT_EQ(bucket.dropped, c[SLUICE_DROPPED_RATE].packets, "bucket dropped");
 	CHECKS_DONE();
@@ -566,6 +674,9 @@ int main(void)
 		cmocka_unit_test_setup(idle_refills_only_to_burst, test_setup),
 		cmocka_unit_test_setup(sustained_rate_is_exact, test_setup),
 		cmocka_unit_test_setup(sources_have_separate_buckets, test_setup),
+		cmocka_unit_test_setup(ipv6_sources_share_a_bucket_per_64, test_setup),
+		cmocka_unit_test_setup(ipv6_group_128_separates_sources_in_a_64, test_setup),
+		cmocka_unit_test_setup(ipv4_group_24_shares_a_bucket_per_24, test_setup),
 		cmocka_unit_test_setup(v4_mapped_ipv6_source_is_not_the_ipv4_source, test_setup),
 		cmocka_unit_test_setup(lowered_limit_keeps_drained_source_dropped, test_setup),
 		cmocka_unit_test_setup(idle_past_half_the_clock_reads_empty_once, test_setup),

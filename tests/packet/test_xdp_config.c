@@ -32,7 +32,8 @@ static int test_setup(void **state)
 	check_failures = 0;
 	if (fx.skip_reason)
 		return 0;
-	if (sluice_fixture_reset(&fx, T0_NS) || limit_set(fx.skel->maps.limits, "default", 1000, 100) ||
+	if (sluice_fixture_reset(&fx, T0_NS) ||
+	    rule_add(&fx, "default --rate 1000 --burst 100") < 0 ||
 	    list_add(fx.skel->maps.deny_list, SOURCE) || list_add(fx.skel->maps.allow_list, SOURCE)) {
 		print_message("# could not preset the maps\n");
 		return -1;

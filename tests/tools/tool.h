@@ -4,10 +4,12 @@
 #define SLUICE_TOOL_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
 #define NS_PER_SEC 1000000000LL
+#define MAX_SECONDS 3600.0	/* no tool runs longer */
 
 /* Set by SIGINT and SIGTERM; the tools' loops end on it. */
 static volatile sig_atomic_t stop;

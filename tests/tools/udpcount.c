@@ -39,7 +39,6 @@
 
 #define BATCH 64
 #define SLOTS 65536		/* distinct sources counted; more go to "other" */
-#define MAX_SECONDS 3600.0
 
 struct slot {
 	struct in6_addr addr;

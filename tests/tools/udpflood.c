@@ -44,7 +44,6 @@
 
 #define MAX_FLOWS 256
 #define MAX_RATE 1000000.0		/* packets per second, per flow */
-#define MAX_SECONDS 3600.0
 #define MIN_PAYLOAD 32
 #define MAX_PAYLOAD 1400
 #define BIND_RETRY_NS 3000000000LL	/* an IPv6 address may still be tentative */
