@@ -12,7 +12,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "sluice.h"
-#include "token_bucket.h"
+#include "sluice_rule.h"
 #include "parse.bpf.h"
 
 /*
@@ -105,30 +105,22 @@ struct {
 	__type(value, struct sluice_config);
 } config SEC(".maps");
 
-#define READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
-
-/*
- * A compare-and-swap fails only when another CPU took a token meanwhile, so
- * each CPU receiving the source costs at most one retry. 16 covers 16 CPUs
- * on one source; past that the packet passes, counted as a fault.
- */
-#define SLUICE_CAS_TRIES 16
-
 /*
  * The coarse clock costs less than bpf_ktime_get_ns() (43 against 58 ns a
  * packet under BPF_PROG_RUN here) but moves in jiffies (4 ms at HZ=250): a
- * bucket shallower than a jiffy would pass only its burst per jiffy. So
- * buckets at least this deep use the coarse clock and shallower ones the
- * precise one. Set at load to a few jiffies (sluice_coarse_clock_min_depth());
+ * bucket shallower than a jiffy would pass only its burst per jiffy, a
+ * window shorter than one would see time stand still. So limits that look
+ * back at least this far use the coarse clock and shorter ones the precise
+ * one. Set at load to a few jiffies (sluice_coarse_clock_min_depth());
  * 0 means always precise.
  */
 const volatile __u64 coarse_clock_min_depth = 0;
 
-static __always_inline __u64 sluice_now(const struct sluice_limit *limit)
+static __always_inline __u64 sluice_now(const struct sluice_rule_limit *limit)
 {
 	if (use_fake_clock)
 		return sluice_time_from_ns(fake_now_ns);
-	if (coarse_clock_min_depth && limit->depth >= coarse_clock_min_depth)
+	if (coarse_clock_min_depth && sluice_rule_span(limit) >= coarse_clock_min_depth)
 		return sluice_time_from_ns(bpf_ktime_get_coarse_ns());
 	return sluice_time_from_ns(bpf_ktime_get_ns());
 }
@@ -164,44 +156,22 @@ static __always_inline int is_neighbor_discovery(const struct sluice_packet *pkt
 }
 
 /*
- * Finds a per-source bucket, creating a full one for a new source: full as
- * of `now`, since a zero full_at would read as the future in the last
- * `depth` before sluice time wraps.
+ * Finds a per-source bucket, creating a fresh one for a new source: full,
+ * or an empty window, as of `now`.
  */
 static __always_inline struct sluice_bucket *source_bucket(const struct sluice_bucket_key *key,
+							   const struct sluice_rule_limit *limit,
 							   __u64 now)
 {
-	struct sluice_bucket fresh = { .full_at = now };
+	struct sluice_bucket fresh = {};
 	struct sluice_bucket *bucket = bpf_map_lookup_elem(&buckets, key);
 
 	if (bucket)
 		return bucket;
+	sluice_rule_state_init(&fresh.state, limit, now);
 	/* Another CPU may insert the same source first: then use its bucket. */
 	bpf_map_update_elem(&buckets, key, &fresh, BPF_NOEXIST);
 	return bpf_map_lookup_elem(&buckets, key);
-}
-
-/* Takes a packet's cost from a bucket shared by all CPUs: 1 if it fits. */
-static __always_inline int take(struct sluice_bucket *bucket, const struct sluice_limit *limit,
-				__u64 now)
-{
-	for (int i = 0; i < SLUICE_CAS_TRIES; i++) {
-		__u64 seen = READ_ONCE(bucket->full_at);
-		__u64 next;
-
-		if (!sluice_bucket_take(seen, now, limit->interval, limit->depth, &next)) {
-			/* A bucket owing more than a lowered limit allows is set to empty. */
-			if (next != seen)
-				__sync_val_compare_and_swap(&bucket->full_at, seen, next);
-			__sync_fetch_and_add(&bucket->dropped, 1);
-			return 0;
-		}
-		if (__sync_val_compare_and_swap(&bucket->full_at, seen, next) == seen) {
-			__sync_fetch_and_add(&bucket->passed, 1);
-			return 1;
-		}
-	}
-	return -1;	/* contended past all tries: the caller fails open */
 }
 
 /*
@@ -338,26 +308,29 @@ __noinline int apply_rule(__u32 id, const struct sluice_packet *pkt, __u32 bytes
 		return RULE_SKIPPED;	/* an id with no rule (yet): fail open */
 	if (!rule_matches(rule, pkt))
 		return RULE_SKIPPED;
-	if (rule->limit.flags & SLUICE_LIMIT_UNLIMITED) {
+	if (rule->flags & SLUICE_RULE_UNLIMITED) {
 		count_rule(id, RULE_UNLIMITED, bytes);
 		return RULE_UNLIMITED;
 	}
 	now = sluice_now(&rule->limit);
 	if (rule->flags & SLUICE_RULE_PER_SOURCE) {
 		group_key(&key, id, rule, &pkt->src);
-		bucket = source_bucket(&key, now);
+		bucket = source_bucket(&key, &rule->limit, now);
 	} else {
 		bucket = bpf_map_lookup_elem(&rule_state, &id);
 	}
 	if (!bucket)
 		return RULE_FAULT;
-	taken = take(bucket, &rule->limit, now);
-	if (taken < 0)
+	taken = sluice_rule_take(&bucket->state, &rule->limit, now, bytes);
+	if (taken == SLUICE_TAKE_GAVE_UP)
 		return RULE_FAULT;
-	if (taken)
+	if (taken == SLUICE_TAKE_PASSED) {
+		__sync_fetch_and_add(&bucket->passed, 1);
 		verdict = RULE_PASSED;
-	else
+	} else {
+		__sync_fetch_and_add(&bucket->dropped, 1);
 		verdict = rule->flags & SLUICE_RULE_DRY_RUN ? RULE_WOULD_REFUSE : RULE_REFUSED;
+	}
 	count_rule(id, verdict, bytes);
 	return verdict;
 }

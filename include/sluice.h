@@ -108,6 +108,7 @@ enum sluice_rule_flags {
 	SLUICE_RULE_SYN = 1 << 1,		/* TCP SYN without ACK only: new connections */
 	SLUICE_RULE_DRY_RUN = 1 << 2,		/* count what would be dropped, drop nothing */
 	SLUICE_RULE_IN_USE = 1 << 3,		/* on every rule written: a zero slot is none */
+	SLUICE_RULE_UNLIMITED = 1 << 4,		/* limits nothing (exempts a prefix's sources) */
 };
 
 /* The rules a trie entry, a port or the global level carries (0: an empty slot). */
@@ -116,19 +117,7 @@ struct sluice_rule_ids {
 };
 _Static_assert(sizeof(struct sluice_rule_ids) == 16, "sluice_rule_ids layout");
 
-struct sluice_rule {
-	struct sluice_prefix_key prefix;	/* the sources it matches (length 0: all) */
-	__u16 port_min;				/* destination ports, for port rules */
-	__u16 port_max;
-	__u8 level;				/* enum sluice_level */
-	__u8 proto;				/* IPPROTO_TCP, _UDP, _ICMP (both ICMPs), 0: any */
-	__u8 group_v4;				/* per-source rules: a bucket per /group_v4 */
-	__u8 group_v6;				/* and per /group_v6 */
-	__u32 flags;				/* enum sluice_rule_flags */
-	__u32 pad;
-	struct sluice_limit limit;
-};
-_Static_assert(sizeof(struct sluice_rule) == 80, "sluice_rule layout");
+/* struct sluice_rule and struct sluice_bucket: include/sluice_rule.h, beside the algorithms. */
 
 /* Packets and bytes: the per-CPU counters' value, by outcome and by rule. */
 struct sluice_counter {
@@ -161,17 +150,7 @@ struct sluice_bucket_key {
 };
 _Static_assert(sizeof(struct sluice_bucket_key) == 24, "sluice_bucket_key layout");
 
-/*
- * A bucket's state, shared by all CPUs (see token_bucket.h for why one word
- * is enough). The counters let `sluice top` rank sources by what was
- * dropped; all fields are updated with atomic instructions.
- */
-struct sluice_bucket {
-	__u64 full_at;		/* sluice time at which the bucket is full again */
-	__u64 passed;		/* packets */
-	__u64 dropped;		/* packets, or would-drop for a dry-run rule */
-};
-_Static_assert(sizeof(struct sluice_bucket) == 24, "sluice_bucket layout");
+
 
 /* Value of the allow and deny tries. */
 struct sluice_list_entry {

@@ -406,6 +406,7 @@ int rule_set(const struct rule_maps *m, const struct sluice_rule *rule, __u32 *i
 	     char *err, size_t err_len)
 {
 	struct rule_entry *entries = NULL;
+	bool family_changed = false;
 	size_t count = 0;
 
 	*replaced = false;
@@ -418,6 +419,8 @@ int rule_set(const struct rule_maps *m, const struct sluice_rule *rule, __u32 *i
 		if (rule_same_match(&entries[i].rule, rule)) {
 			*id = entries[i].id;
 			*replaced = true;
+			family_changed = sluice_algo_family(entries[i].rule.limit.algo) !=
+					 sluice_algo_family(rule->limit.algo);
 		}
 	}
 	if (!*id)
@@ -428,8 +431,12 @@ int rule_set(const struct rule_maps *m, const struct sluice_rule *rule, __u32 *i
 			 SLUICE_MAX_RULES - 1);
 		return -1;
 	}
-	/* A new rule starts with fresh state: nothing left of a rule that had its id. */
-	if (!*replaced && rule_clear_all(m, *id)) {
+	/*
+	 * A new rule starts with fresh state: nothing left of a rule that had its
+	 * id. So does a rule whose algorithm changes family: a bucket's time read
+	 * as a window's start would be nonsense.
+	 */
+	if ((!*replaced || family_changed) && rule_clear_all(m, *id)) {
 		snprintf(err, err_len, "cannot clear rule %u: %s", *id, strerror(errno));
 		return -1;
 	}
@@ -496,35 +503,6 @@ static const char *proto_name(__u8 proto)
 	return NULL;
 }
 
-/* Says why sluice_limit_init() refused a limit, naming the argument. */
-static void limit_error(enum sluice_limit_error error, const char *rate, const char *burst,
-			char *err, size_t err_len)
-{
-	switch (error) {
-	case SLUICE_LIMIT_ZERO_RATE:
-		snprintf(err, err_len, "invalid --rate '%s': must be above zero", rate);
-		break;
-	case SLUICE_LIMIT_RATE_TOO_HIGH:
-		snprintf(err, err_len, "invalid --rate '%s': at most %llupps", rate,
-			 SLUICE_MAX_RATE);
-		break;
-	case SLUICE_LIMIT_ZERO_BURST:
-		snprintf(err, err_len, "invalid --burst '%s': must be at least 1", burst);
-		break;
-	case SLUICE_LIMIT_BURST_TOO_HIGH:
-		snprintf(err, err_len, "invalid --burst '%s': at most %llu packets", burst,
-			 SLUICE_MAX_BURST);
-		break;
-	case SLUICE_LIMIT_TOO_DEEP:
-		snprintf(err, err_len,
-			 "invalid --burst '%s': at --rate %s it would take over 50 days to refill",
-			 burst, rate);
-		break;
-	default:
-		snprintf(err, err_len, "invalid limit");
-	}
-}
-
 static int parse_ports(const char *text, struct sluice_rule *rule, char *err, size_t err_len)
 {
 	const char *dash = strchr(text, '-');
@@ -554,13 +532,13 @@ static int parse_ports(const char *text, struct sluice_rule *rule, char *err, si
 }
 
 enum rule_option { OPT_RATE = 1, OPT_BURST, OPT_PER, OPT_PROTO, OPT_PORT, OPT_SYN, OPT_DRY_RUN,
-		   OPT_GROUP_V4, OPT_GROUP_V6, OPT_COUNT };
+		   OPT_GROUP_V4, OPT_GROUP_V6, OPT_ALGO, OPT_COUNT };
 
 static const char *const option_names[OPT_COUNT] = {
 	[OPT_RATE] = "--rate", [OPT_BURST] = "--burst", [OPT_PER] = "--per",
 	[OPT_PROTO] = "--proto", [OPT_PORT] = "--port", [OPT_SYN] = "--syn",
 	[OPT_DRY_RUN] = "--dry-run", [OPT_GROUP_V4] = "--ipv4-group",
-	[OPT_GROUP_V6] = "--ipv6-group",
+	[OPT_GROUP_V6] = "--ipv6-group", [OPT_ALGO] = "--algo",
 };
 
 /* Options that say what a rule matches; the others say what it does. */
@@ -582,11 +560,14 @@ int rule_parse(int argc, char **argv, bool with_limit, struct sluice_rule *out, 
 		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 		{ "ipv4-group", required_argument, NULL, OPT_GROUP_V4 },
 		{ "ipv6-group", required_argument, NULL, OPT_GROUP_V6 },
+		{ "algo", required_argument, NULL, OPT_ALGO },
 		{},
 	};
 	const char *arg[OPT_COUNT] = {}, *verb = argv[0];
+	enum sluice_algo algo = SLUICE_ALGO_TOKEN_BUCKET;
+	enum sluice_rule_limit_error error;
 	struct sluice_rule rule = {};
-	enum sluice_limit_error error;
+	enum sluice_unit unit;
 	__u64 rate, burst, group;
 	bool per_source = true;
 	int opt;
@@ -692,24 +673,27 @@ int rule_parse(int argc, char **argv, bool with_limit, struct sluice_rule *out, 
 		return -1;
 	}
 	if (strcmp(arg[OPT_RATE], "unlimited") == 0) {
-		if (arg[OPT_BURST]) {
-			snprintf(err, err_len, "--burst does not apply to --rate unlimited");
+		if (arg[OPT_BURST] || arg[OPT_ALGO]) {
+			snprintf(err, err_len, "%s does not apply to --rate unlimited",
+				 arg[OPT_BURST] ? "--burst" : "--algo");
 			return -1;
 		}
-		rule.limit.flags = SLUICE_LIMIT_UNLIMITED;
+		rule.flags |= SLUICE_RULE_UNLIMITED;
 		*out = rule;
 		return 0;
 	}
-	if (parse_rate("--rate", arg[OPT_RATE], &rate, err, err_len))
+	if (arg[OPT_ALGO] && parse_algo("--algo", arg[OPT_ALGO], &algo, err, err_len))
 		return -1;
-	burst = rate;
+	if (parse_limit_rate("--rate", arg[OPT_RATE], &rate, &unit, err, err_len))
+		return -1;
+	burst = rate;	/* one second of the rate */
 	if (arg[OPT_BURST] &&
-	    parse_count("--burst", arg[OPT_BURST], 0, UINT64_MAX, &burst, err, err_len))
+	    parse_limit_burst("--burst", arg[OPT_BURST], unit, &burst, err, err_len))
 		return -1;
-	error = sluice_limit_init(&rule.limit, rate, burst);
+	error = sluice_rule_limit_init(&rule.limit, algo, unit, rate, burst);
 	if (error) {
-		limit_error(error, arg[OPT_RATE], arg[OPT_BURST] ? arg[OPT_BURST] : arg[OPT_RATE],
-			    err, err_len);
+		format_limit_error(error, unit, arg[OPT_RATE],
+				   arg[OPT_BURST] ? arg[OPT_BURST] : arg[OPT_RATE], err, err_len);
 		return -1;
 	}
 	*out = rule;
@@ -744,20 +728,22 @@ const char *rule_level_name(__u8 level)
 
 void rule_limit_text(const struct sluice_rule *rule, char *buf, size_t len)
 {
-	char rate[32];
+	char rate[32], burst[32];
 
-	if (rule->limit.flags & SLUICE_LIMIT_UNLIMITED) {
+	if (rule->flags & SLUICE_RULE_UNLIMITED) {
 		snprintf(buf, len, "unlimited");
 		return;
 	}
-	format_rate(rule->limit.rate, rate, sizeof(rate));
-	snprintf(buf, len, "%s, burst %llu%s", rate, (unsigned long long)rule->limit.burst,
+	format_limit_rate(rule->limit.rate, rule->limit.unit, rate, sizeof(rate));
+	format_limit_burst(rule->limit.burst, rule->limit.unit, burst, sizeof(burst));
+	snprintf(buf, len, "%s, burst %s%s%s%s", rate, burst,
+		 rule->limit.algo ? ", " : "", rule->limit.algo ? algo_name(rule->limit.algo) : "",
 		 rule->flags & SLUICE_RULE_DRY_RUN ? " (dry run)" : "");
 }
 
 void rule_command(const struct sluice_rule *rule, char *buf, size_t len)
 {
-	char prefix[SLUICE_PREFIX_STR_LEN], rate[32];
+	char prefix[SLUICE_PREFIX_STR_LEN], rate[32], burst[32];
 	const char *proto = proto_name(rule->proto);
 	int n;
 
@@ -774,11 +760,14 @@ void rule_command(const struct sluice_rule *rule, char *buf, size_t len)
 		APPEND(" --port %u", rule->port_min);
 	else if (rule->level == SLUICE_LEVEL_PORT)
 		APPEND(" --port %u-%u", rule->port_min, rule->port_max);
-	if (rule->limit.flags & SLUICE_LIMIT_UNLIMITED) {
+	if (rule->flags & SLUICE_RULE_UNLIMITED) {
 		APPEND(" --rate unlimited");
 	} else {
-		format_rate(rule->limit.rate, rate, sizeof(rate));
-		APPEND(" --rate %s --burst %llu", rate, (unsigned long long)rule->limit.burst);
+		format_limit_rate(rule->limit.rate, rule->limit.unit, rate, sizeof(rate));
+		format_limit_burst(rule->limit.burst, rule->limit.unit, burst, sizeof(burst));
+		APPEND(" --rate %s --burst %s", rate, burst);
+		if (rule->limit.algo != SLUICE_ALGO_TOKEN_BUCKET)
+			APPEND(" --algo %s", algo_name(rule->limit.algo));
 	}
 	if ((rule->flags & SLUICE_RULE_PER_SOURCE) && rule->group_v4 != SLUICE_DEFAULT_GROUP_V4)
 		APPEND(" --ipv4-group %u", rule->group_v4);
@@ -811,13 +800,16 @@ json_t *rule_json(const struct rule_entry *e)
 						      : json_null(),
 			"syn", (r->flags & SLUICE_RULE_SYN) != 0, "dry_run",
 			(r->flags & SLUICE_RULE_DRY_RUN) != 0, "unlimited",
-			(r->limit.flags & SLUICE_LIMIT_UNLIMITED) != 0, "passed",
+			(r->flags & SLUICE_RULE_UNLIMITED) != 0, "passed",
 			counter_json(&e->counters.passed), "dropped",
 			counter_json(&e->counters.dropped), "would_drop",
 			counter_json(&e->counters.would_drop));
-	if (!(r->limit.flags & SLUICE_LIMIT_UNLIMITED)) {
+	if (!(r->flags & SLUICE_RULE_UNLIMITED)) {
 		json_object_set_new(doc, "rate", json_integer((json_int_t)r->limit.rate));
 		json_object_set_new(doc, "burst", json_integer((json_int_t)r->limit.burst));
+		json_object_set_new(doc, "unit", json_string(r->limit.unit == SLUICE_UNIT_BYTES ?
+								     "bytes" : "packets"));
+		json_object_set_new(doc, "algo", json_string(algo_name(r->limit.algo)));
 	}
 	if (r->flags & SLUICE_RULE_PER_SOURCE) {
 		json_object_set_new(doc, "ipv4_group", json_integer(r->group_v4));

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "sluice.h"
+#include "sluice_rule.h"
 
 /* The maps a rule lives in (fds). */
 struct rule_maps {

@@ -18,7 +18,7 @@
 #include "cli.h"
 #include "parse.h"
 #include "state.h"
-#include "token_bucket.h"
+#include "sluice_rule.h"
 
 #define SLUICE_OUTCOME_KEY(name, key, drops, help) key,
 static const char *const outcome_keys[] = { SLUICE_OUTCOMES(SLUICE_OUTCOME_KEY) };
@@ -350,10 +350,16 @@ static json_t *source_json(int rules_fd, const struct source *s, __u64 now)
 	full = src.family == SLUICE_FAMILY_IPV4 ? 32 : 128;
 	if (!bpf_map_lookup_elem(rules_fd, &s->key.rule, &rule) &&
 	    (rule.flags & SLUICE_RULE_IN_USE)) {
+		const struct sluice_meter_params *meter = &rule.limit.meter;
+
 		group = src.family == SLUICE_FAMILY_IPV4 ? rule.group_v4 : rule.group_v6;
-		if (!(rule.limit.flags & SLUICE_LIMIT_UNLIMITED))
+		/* What is left, in the limit's unit: buckets only; a window just counts. */
+		if (!(rule.flags & SLUICE_RULE_UNLIMITED) && !sluice_algo_family(rule.limit.algo) &&
+		    meter->interval)
 			tokens = json_integer(
-				sluice_bucket_tokens(s->bucket.full_at, now, &rule.limit));
+				(meter->depth - sluice_bucket_debt(s->bucket.state.full_at, now,
+								   meter->depth)) /
+				meter->interval);
 	}
 	if (group && group < full)
 		snprintf(text, sizeof(text), "%s/%u", addr, group);

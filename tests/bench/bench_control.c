@@ -575,7 +575,7 @@ static void check_limit_list(const __u32 *ids, const struct sluice_rule *rules, 
 	if (!json_is_array(list) || json_array_size(list) != n)
 		fail("limit list --json shows %zu limits, want %zu", json_array_size(list), n);
 	/* A limited rule (most are): its rate and burst must come through. */
-	while (pick < n && (rules[pick].limit.flags & SLUICE_LIMIT_UNLIMITED))
+	while (pick < n && (rules[pick].flags & SLUICE_RULE_UNLIMITED))
 		pick++;
 	if (pick == n)
 		fail("no generated rule has a rate");
@@ -832,7 +832,7 @@ static struct sources_result bench_sources(int buckets_fd, int runs)
 		random_bytes(&rng, keys[i].addr, v6 ? SLUICE_DEFAULT_GROUP_V6 / 8 : 4);
 		if (!keyset_add(&set, i))
 			continue;
-		values[i].full_at = now - test_rng_next(&rng) % SLUICE_TIME_PER_SEC;
+		values[i].state.full_at = now - test_rng_next(&rng) % SLUICE_TIME_PER_SEC;
 		values[i].passed = test_rng_next(&rng) % 1000000000;
 		values[i].dropped = test_rng_next(&rng) & 1 ?
 			(test_rng_next(&rng) % 1000000) << 20 | i : 0;

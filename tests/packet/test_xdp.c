@@ -726,7 +726,7 @@ static int preset_apply(const struct preset *preset, const char *src, __u32 ids[
 		if (!src || !first || (err = rule_read(&fx, first, &rule)))
 			return src && first ? err : -EINVAL;
 		/* Owing a whole bucket's depth is an empty bucket. */
-		bucket.full_at = sluice_fake_now(&fx) + rule.limit.depth;
+		bucket.state.full_at = sluice_fake_now(&fx) + rule.limit.meter.depth;
 		return bucket_write(&fx, first, src, &bucket);
 	}
 	return 0;
@@ -828,7 +828,7 @@ static void xdp_case_test(void **state)
 		EXPECT_EQ(bucket.passed, c->bucket.passed, "bucket of %s: passed", c->pkt.src);
 		EXPECT_EQ(bucket.dropped, c->bucket.dropped, "bucket of %s: dropped", c->pkt.src);
 		if (c->bucket.debt_ps)
-			EXPECT_EQ(bucket.full_at - sluice_fake_now(&fx), c->bucket.debt_ps,
+			EXPECT_EQ(bucket.state.full_at - sluice_fake_now(&fx), c->bucket.debt_ps,
 				  "bucket of %s: full_at - now (ps)", c->pkt.src);
 	}
 	if (c->preset.deny[0]) {

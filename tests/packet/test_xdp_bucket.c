@@ -372,7 +372,7 @@ static void lowered_limit_keeps_drained_source_dropped(void **state)
 	expect_sent(send_from("198.18.0.1", old_burst + 1), old_burst, 1,
 		    "draining under burst %llu", (unsigned long long)old_burst);
 	ASSERT_OK(bucket_read(&fx, default_rule, "198.18.0.1", &bucket), "read the bucket");
-	EXPECT_EQ(bucket.full_at - sluice_fake_now(&fx), old_depth,
+	EXPECT_EQ(bucket.state.full_at - sluice_fake_now(&fx), old_depth,
 		  "full_at - now after draining (ps)");
 
 	/* Replaced in place: the same rule id, so the drained bucket carries on. */
@@ -380,7 +380,7 @@ static void lowered_limit_keeps_drained_source_dropped(void **state)
 	expect_sent(send_from("198.18.0.1", new_burst + 1), 0, new_burst + 1,
 		    "the drained source under burst %llu", (unsigned long long)new_burst);
 	ASSERT_OK(bucket_read(&fx, default_rule, "198.18.0.1", &bucket), "read the bucket");
-	EXPECT_EQ(bucket.full_at - sluice_fake_now(&fx), new_depth,
+	EXPECT_EQ(bucket.state.full_at - sluice_fake_now(&fx), new_depth,
 		  "full_at - now after the first refusal under the new limit (ps)");
 	/* A source that was not drained gets the new burst, no more. */
 	expect_sent(send_from("198.18.0.2", new_burst + 1), new_burst, 1,
@@ -426,7 +426,7 @@ static void idle_past_half_the_clock_reads_empty_once(void **state)
 	fx.skel->bss->fake_now_ns = full_ns + over_ns;
 	expect_sent(send_from("198.18.0.2", 1), 0, 1, "full for 2^63 ps and 192 ps");
 	ASSERT_OK(bucket_read(&fx, default_rule, "198.18.0.2", &bucket), "read the bucket");
-	EXPECT_EQ(bucket.full_at - sluice_fake_now(&fx), depth,
+	EXPECT_EQ(bucket.state.full_at - sluice_fake_now(&fx), depth,
 		  "full_at - now after the refusal (ps): stored as empty");
 	fx.skel->bss->fake_now_ns += INTERVAL_NS;
 	expect_sent(send_from("198.18.0.2", 2), 1, 1, "1/rate later");

@@ -432,7 +432,7 @@ static void refusal_spares_later_levels(void **state)
 			ASSERT_OK(rule_state_read(&fx, ids[l], &b), "shared bucket");
 		}
 		/* Tokens taken: full_at moved one interval per packet passed, from now. */
-		EXPECT_EQ(b.full_at - sluice_fake_now(&fx),
+		EXPECT_EQ(b.state.full_at - sluice_fake_now(&fx),
 			  passed * INTERVAL_NS * SLUICE_TIME_PER_NS,
 			  "level %d rule %u: full_at - now (ps), %llu token(s) taken", l, ids[l],
 			  (unsigned long long)passed);
@@ -656,7 +656,7 @@ static void dry_run_passes_and_counts_would_drop(void **state)
 	expect_rule(id, 1, 0, 2);
 	expect_bucket(id, SRC4, 1, 2);
 	ASSERT_OK(bucket_read(&fx, id, SRC4, &b), "bucket of %s", SRC4);
-	EXPECT_EQ(b.full_at - sluice_fake_now(&fx), INTERVAL_NS * SLUICE_TIME_PER_NS,
+	EXPECT_EQ(b.state.full_at - sluice_fake_now(&fx), INTERVAL_NS * SLUICE_TIME_PER_NS,
 		  "full_at - now (ps): one token taken, none for the would-drops");
 	fx.skel->bss->fake_now_ns += INTERVAL_NS;
 	expect_sent(send_n(udp_to(SRC4, 53), 2), 2, 0, "one interval later");

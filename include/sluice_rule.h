@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * A rule and its buckets, as the XDP program and userspace both see them:
+ * what it matches (include/sluice.h says how rules sit in levels) and its
+ * limit, whichever the algorithm (include/algorithms.h).
+ */
+#ifndef SLUICE_RULE_H
+#define SLUICE_RULE_H
+
+#include <linux/types.h>
+
+#include "sluice.h"
+#include "algorithms.h"
+
+struct sluice_rule {
+	struct sluice_prefix_key prefix;	/* the sources it matches (length 0: all) */
+	__u16 port_min;				/* destination ports, for port rules */
+	__u16 port_max;
+	__u8 level;				/* enum sluice_level */
+	__u8 proto;				/* IPPROTO_TCP, _UDP, _ICMP (both ICMPs), 0: any */
+	__u8 group_v4;				/* per-source rules: a bucket per /group_v4 */
+	__u8 group_v6;				/* and per /group_v6 */
+	__u32 flags;				/* enum sluice_rule_flags */
+	__u32 pad;
+	struct sluice_rule_limit limit;		/* rate, burst, algorithm, unit */
+};
+_Static_assert(sizeof(struct sluice_rule) == 96, "sluice_rule layout");
+
+/*
+ * A bucket: a rule's state for one source group, or for the whole rule,
+ * shared by all CPUs. The counters let `sluice top` rank sources by what was
+ * dropped; all fields are updated with atomic instructions.
+ */
+struct sluice_bucket {
+	struct sluice_rule_state state;	/* the algorithm's: full_at, TAT, or windows */
+	__u64 passed;			/* packets */
+	__u64 dropped;			/* packets, or would-drop for a dry-run rule */
+};
+_Static_assert(sizeof(struct sluice_bucket) == 40, "sluice_bucket layout");
+
+/* Whether two limits need different states: bucket and windows do not mix. */
+static inline int sluice_algo_family(__u8 algo)
+{
+	return algo == SLUICE_ALGO_SLIDING_WINDOW || algo == SLUICE_ALGO_FIXED_WINDOW;
+}
+
+/* How far back a limit looks: a meter's depth or a window's length (sluice time). */
+static inline __u64 sluice_rule_span(const struct sluice_rule_limit *limit)
+{
+	return sluice_algo_family(limit->algo) ? limit->window.length : limit->meter.depth;
+}
+
+#endif /* SLUICE_RULE_H */
