@@ -27,6 +27,9 @@ rules=(
 	"allow add 2001:db8:2::/64"
 	"deny add 198.18.0.61"
 	"deny add ::/8"
+	"limit set 198.18.8.0/24 --per rule --rate 100mbit --burst 64KB --algo sliding-window"
+	"limit set default --port 22 --syn --rate 2 --burst 5 --algo gcra --dry-run"
+	"limit set default --port 8000-8100 --proto udp --rate 1.5kpps --algo fixed-window --ipv6-group 56"
 )
 for rule in "${rules[@]}"; do
 	# shellcheck disable=SC2086 # a rule is words
@@ -40,7 +43,7 @@ is "$(grep -vc '^#' <<<"$saved")" "${#rules[@]}" "save prints one command per ru
 
 # Round trip: restore what was saved changes nothing, and saves the same again.
 cli restore "$T_DIR/saved" --json
-is "$CLI_RC $(json -c '[.rules, .added, .changed, .removed]' <<<"$CLI_OUT")" "0 [9,0,0,0]" \
+is "$CLI_RC $(json -c '[.rules, .added, .changed, .removed]' <<<"$CLI_OUT")" "0 [12,0,0,0]" \
 	"restoring what was saved changes nothing"
 cli save
 is "$CLI_OUT" "$saved" "save | restore round-trips exactly"
@@ -49,8 +52,8 @@ is "$CLI_OUT" "$saved" "save | restore round-trips exactly"
 live && printf '%s\n' "# a smaller rule set" "limit set default --rate 300 --burst 30" \
 	"deny add 198.18.0.61   # kept" "" "allow add 198.18.0.62" >"$T_DIR/small"
 cli restore "$T_DIR/small" --json
-is "$CLI_RC $(json -c '[.rules, .added, .changed, .removed]' <<<"$CLI_OUT")" "0 [3,1,1,7]" \
-	"restore of a smaller rule set: one added, one changed, seven removed"
+is "$CLI_RC $(json -c '[.rules, .added, .changed, .removed]' <<<"$CLI_OUT")" "0 [3,1,1,10]" \
+	"restore of a smaller rule set: one added, one changed, ten removed"
 cli save
 is "$(grep -v '^#' <<<"$CLI_OUT")" "$(printf '%s\n' "limit set default --rate 300pps --burst 30" \
 	"allow add 198.18.0.62/32" "deny add 198.18.0.61/32")" "the rules are now exactly the file's"
