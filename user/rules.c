@@ -8,6 +8,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "array.h"
 #include "parse.h"
 #include "rules.h"
 #include "token_bucket.h"
@@ -93,16 +94,12 @@ int rules_read(const struct rule_maps *m, struct rule_entry **entries, size_t *c
 
 			if (!(values[i].flags & SLUICE_RULE_IN_USE))
 				continue;
-			if (n == capacity) {
-				capacity = capacity ? capacity * 2 : 64;
-				grown = realloc(list, capacity * sizeof(*list));
-				if (!grown) {
-					free(list);
-					errno = ENOMEM;
-					return -1;
-				}
-				list = grown;
+			grown = array_reserve(list, &capacity, n, sizeof(*list));
+			if (!grown) {
+				free(list);
+				return -1;
 			}
+			list = grown;
 			e = &list[n++];
 			e->id = keys[i];
 			e->rule = values[i];
@@ -356,16 +353,13 @@ int rule_purge_buckets(const struct rule_maps *m, const unsigned char *ids)
 		for (__u32 i = 0; i < got; i++) {
 			if (keys[i].rule >= SLUICE_MAX_RULES || !ids[keys[i].rule])
 				continue;
-			if (n == capacity) {
-				capacity = capacity ? capacity * 2 : 256;
-				grown = realloc(doomed, capacity * sizeof(*doomed));
-				if (!grown) {
-					err = -1;
-					done = true;
-					break;
-				}
-				doomed = grown;
+			grown = array_reserve(doomed, &capacity, n, sizeof(*doomed));
+			if (!grown) {
+				err = -1;
+				done = true;
+				break;
 			}
+			doomed = grown;
 			doomed[n++] = keys[i];
 		}
 	}
@@ -825,16 +819,12 @@ int prefix_keys(int trie_fd, struct sluice_prefix_key **keys, size_t *count)
 	void *prev = NULL;
 
 	while (bpf_map_get_next_key(trie_fd, prev, &key) == 0) {
-		if (n == capacity) {
-			capacity = capacity ? capacity * 2 : 64;
-			grown = realloc(list, capacity * sizeof(*list));
-			if (!grown) {
-				free(list);
-				errno = ENOMEM;
-				return -1;
-			}
-			list = grown;
+		grown = array_reserve(list, &capacity, n, sizeof(*list));
+		if (!grown) {
+			free(list);
+			return -1;
 		}
+		list = grown;
 		list[n++] = key;
 		prev = &list[n - 1];
 	}

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <bpf/bpf.h>
 
+#include "array.h"
 #include "cli.h"
 #include "parse.h"
 #include "rules.h"
@@ -46,15 +47,12 @@ struct ruleset {
 
 static int ruleset_add(struct ruleset *set, const struct item *item)
 {
-	if (set->count == set->capacity) {
-		size_t capacity = set->capacity ? set->capacity * 2 : 256;
-		struct item *grown = realloc(set->items, capacity * sizeof(*grown));
+	struct item *grown = array_reserve(set->items, &set->capacity, set->count,
+					   sizeof(*set->items));
 
-		if (!grown)
-			return -1;
-		set->items = grown;
-		set->capacity = capacity;
-	}
+	if (!grown)
+		return -1;
+	set->items = grown;
 	set->items[set->count++] = *item;
 	return 0;
 }
