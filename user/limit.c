@@ -125,14 +125,14 @@ static int limit_list(const struct cli *cli, int argc, char **argv)
 	if (count == 0)
 		printf("no limits: every source passes unlimited\n");
 	else
-		printf("%-6s %-7s %-40s %-26s %12s %12s %12s\n", "ID", "LEVEL", "MATCH", "LIMIT",
+		printf("%-6s %-7s %-36s %-38s %12s %12s %12s\n", "ID", "LEVEL", "MATCH", "LIMIT",
 		       "PASSED", "DROPPED", "WOULD-DROP");
 	for (size_t i = 0; i < count; i++) {
 		const struct rule_entry *e = &entries[i];
 
 		rule_match_text(&e->rule, match, sizeof(match));
 		rule_limit_text(&e->rule, limit, sizeof(limit));
-		printf("%-6u %-7s %-40s %-26s %12llu %12llu %12llu\n", e->id,
+		printf("%-6u %-7s %-36s %-38s %12llu %12llu %12llu\n", e->id,
 		       rule_level_name(e->rule.level), match, limit,
 		       (unsigned long long)e->counters.passed.packets,
 		       (unsigned long long)e->counters.dropped.packets,

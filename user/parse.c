@@ -428,7 +428,10 @@ void format_limit_rate(__u64 value, enum sluice_unit unit, char *buf, size_t len
 
 void format_limit_burst(__u64 value, enum sluice_unit unit, char *buf, size_t len)
 {
-	if (unit == SLUICE_UNIT_BYTES)
+	/* Frame-sized bursts read best in bytes: 1518B, not 1.518KB. */
+	if (unit == SLUICE_UNIT_BYTES && value < 10000)
+		snprintf(buf, len, "%" PRIu64 "B", (uint64_t)value);
+	else if (unit == SLUICE_UNIT_BYTES)
 		format_scaled(value, byte_units, ARRAY_LEN(byte_units), "B", buf, len);
 	else
 		snprintf(buf, len, "%" PRIu64, (uint64_t)value);

@@ -680,7 +680,10 @@ int rule_parse(int argc, char **argv, bool with_limit, struct sluice_rule *out, 
 		return -1;
 	if (parse_limit_rate("--rate", arg[OPT_RATE], &rate, &unit, err, err_len))
 		return -1;
-	burst = rate;	/* one second of the rate */
+	/* By default one second of the rate, and at least a full frame's bytes. */
+	burst = rate;
+	if (unit == SLUICE_UNIT_BYTES && burst < SLUICE_MIN_BYTE_BURST)
+		burst = SLUICE_MIN_BYTE_BURST;
 	if (arg[OPT_BURST] &&
 	    parse_limit_burst("--burst", arg[OPT_BURST], unit, &burst, err, err_len))
 		return -1;

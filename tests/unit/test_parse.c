@@ -1061,8 +1061,11 @@ static const struct format_limit_case format_limit_rate_cases[] = {
 };
 
 static const struct format_limit_case format_limit_burst_cases[] = {
-	{ 1500, BYTES, "1.5KB" },
-	{ 1518, BYTES, "1.518KB" },
+	{ 1500, BYTES, "1500B" },
+	{ 1518, BYTES, "1518B" },
+	{ 9999, BYTES, "9999B" },
+	{ 10000, BYTES, "10KB" },
+	{ 12345, BYTES, "12.345KB" },
 	{ 64000, BYTES, "64KB" },
 	{ 1000000, BYTES, "1MB" },
 	{ 1500000, BYTES, "1.5MB" },
