@@ -737,6 +737,16 @@ SLUICE_INLINE enum sluice_take sluice_window_take(struct sluice_window_state *st
 		__u32 slot = sluice_window_slot(start);
 		int admit;
 
+		/*
+		 * A zero state is a window never used (a fresh map value): the
+		 * first window begins at the first packet, as a new source's does,
+		 * not at time zero. (A start of exactly 0 in use would need the
+		 * clock's wrap to land on it: then it begins again, harmlessly.)
+		 */
+		if (start == 0 && sluice_window_begin(now) != 0) {
+			sluice_cas(&state->start, 0, sluice_window_begin(now));
+			continue;
+		}
 		if (sluice_window_roll(start, now, window->length, &next)) {
 			sluice_cas(&state->start, start, next);
 			continue;

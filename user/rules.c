@@ -382,18 +382,26 @@ int rule_clear(const struct rule_maps *m, __u32 id)
 	return 0;
 }
 
-/* rule_clear() and rule_purge_buckets() for one rule. */
-static int rule_clear_all(const struct rule_maps *m, __u32 id)
+/* A rule's buckets, shared and per source, as new; its counters go on. */
+static int rule_reset_state(const struct rule_maps *m, __u32 id)
 {
+	struct sluice_bucket bucket = {};	/* a zero state is a fresh one */
 	unsigned char *ids = calloc(SLUICE_MAX_RULES, 1);
 	int err;
 
 	if (!ids)
 		return -1;
 	ids[id] = 1;
-	err = rule_clear(m, id) || rule_purge_buckets(m, ids);
+	err = bpf_map_update_elem(m->rule_state, &id, &bucket, BPF_ANY) ||
+	      rule_purge_buckets(m, ids);
 	free(ids);
 	return err ? -1 : 0;
+}
+
+/* rule_clear() and rule_purge_buckets() for one rule. */
+static int rule_clear_all(const struct rule_maps *m, __u32 id)
+{
+	return rule_clear(m, id) || rule_reset_state(m, id) ? -1 : 0;
 }
 
 int rule_set(const struct rule_maps *m, const struct sluice_rule *rule, __u32 *id, bool *replaced,
@@ -427,10 +435,11 @@ int rule_set(const struct rule_maps *m, const struct sluice_rule *rule, __u32 *i
 	}
 	/*
 	 * A new rule starts with fresh state: nothing left of a rule that had its
-	 * id. So does a rule whose algorithm changes family: a bucket's time read
-	 * as a window's start would be nonsense.
+	 * id. A rule whose algorithm changes family gets fresh buckets (a bucket's
+	 * time read as a window's start would be nonsense) and keeps its counters.
 	 */
-	if ((!*replaced || family_changed) && rule_clear_all(m, *id)) {
+	if ((!*replaced && rule_clear_all(m, *id)) ||
+	    (*replaced && family_changed && rule_reset_state(m, *id))) {
 		snprintf(err, err_len, "cannot clear rule %u: %s", *id, strerror(errno));
 		return -1;
 	}

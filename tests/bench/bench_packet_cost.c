@@ -51,7 +51,7 @@
 #define QUICK_REPEAT 100000
 #define QUICK_RUNS 5
 #define MAX_RUNS 64
-#define MAX_CASES 24
+#define MAX_CASES 32
 
 #define VLAN_ID 100
 #define PAYLOAD_LEN 18		/* an untagged IPv4 UDP frame is then the 60-byte minimum */
@@ -306,6 +306,14 @@ static void prefix_or_die(const char *text, struct sluice_prefix_key *key)
 /* A limit that always has room, and one that has none after its first packet. */
 #define ROOMY "--rate 1000000000 --burst 1000000000"
 #define STRICT "--rate 1 --burst 1"
+/*
+ * The same in bytes: 1 Tbit/s with the largest burst (4 GB, 32 ms of it),
+ * which no run here comes near; and 8 kbit/s (1000 bytes a second) with the
+ * least burst, one full-size frame, which the bench's 60-byte frames drain
+ * in 25 packets and which then lets one through every 60 ms.
+ */
+#define ROOMY_BYTES "--rate 1000gbit --burst 4GB"
+#define STRICT_BYTES "--rate 8kbit --burst 1518B"
 
 /* The rule of a `limit set` command line ("198.18.1.0/24 --rate 1"), parsed as the CLI does. */
 static struct sluice_rule rule_or_die(const char *words)
@@ -446,6 +454,63 @@ static void expect_rule_passed(const char *name, const struct sluice_maps *m, __
 			  "want %llu passed", rule_id, (unsigned long long)c.passed.packets,
 			  (unsigned long long)c.dropped.packets,
 			  (unsigned long long)c.would_drop.packets, (unsigned long long)passed);
+}
+
+/* Checks that a rule holds the algorithm and unit its case is named for. */
+static void expect_limit(const char *name, const struct sluice_maps *m, __u32 rule_id,
+			 enum sluice_algo algo, enum sluice_unit unit)
+{
+	struct sluice_rule rule;
+
+	if (bpf_map__lookup_elem(m->rules, &rule_id, sizeof(rule_id), &rule, sizeof(rule), 0))
+		die("cannot read rule %u: %s", rule_id, strerror(errno));
+	if (rule.limit.algo != algo || rule.limit.unit != unit)
+		fail_path(name, "rule %u has algorithm %s in %s, want %s in %s", rule_id,
+			  algo_name(rule.limit.algo), rule.limit.unit ? "bytes" : "packets",
+			  algo_name(algo), unit ? "bytes" : "packets");
+}
+
+/*
+ * Checks a source's bucket after a case: it counted `passed` and `dropped`
+ * packets, but for at most `others` passed instead of dropped (a drop case
+ * lets a packet through now and then), and its state is its algorithm's: a
+ * meter's full_at or TAT set, or a window whose current count is tagged
+ * with the window's generation and within the limit, and counts the last
+ * packet if `last_passed` (a window may have begun during the run, so it
+ * need not count them all).
+ */
+static void expect_bucket_state(const char *name, const struct sluice_maps *m, __u32 rule_id,
+				const char *addr, __u64 passed, __u64 dropped, __u64 others,
+				bool last_passed)
+{
+	struct sluice_bucket bucket;
+	struct sluice_rule rule;
+
+	if (bpf_map__lookup_elem(m->rules, &rule_id, sizeof(rule_id), &rule, sizeof(rule), 0))
+		die("cannot read rule %u: %s", rule_id, strerror(errno));
+	if (!bucket_of(m, rule_id, addr, &bucket))
+		fail_path(name, "%s has no bucket under rule %u", addr, rule_id);
+	if (bucket.passed + bucket.dropped != passed + dropped || bucket.passed < passed ||
+	    bucket.passed > passed + others)
+		fail_path(name, "bucket of %s passed %llu and dropped %llu, want %llu and %llu "
+			  "(or up to %llu more passed)", addr, (unsigned long long)bucket.passed,
+			  (unsigned long long)bucket.dropped, (unsigned long long)passed,
+			  (unsigned long long)dropped, (unsigned long long)others);
+	if (sluice_algo_family(rule.limit.algo)) {
+		const struct sluice_window_state *w = &bucket.state.window;
+		__u64 current = w->count[sluice_window_slot(w->start)];
+		__u64 count = sluice_window_count(current);
+
+		if (!sluice_window_current(w->start, current) || count > rule.limit.window.limit ||
+		    (last_passed && !count))
+			fail_path(name, "the window state of %s is not a current window within "
+				  "its limit%s (start %#llx, count %#llx)", addr,
+				  last_passed ? " that counts the last packet" : "",
+				  (unsigned long long)w->start, (unsigned long long)current);
+	} else if (!bucket.state.full_at) {
+		fail_path(name, "the %s state of %s was never set", algo_name(rule.limit.algo),
+			  addr);
+	}
 }
 
 struct table_scan {
@@ -605,6 +670,80 @@ static void time_sluice(struct bench *b, const char *id, const char *name, int p
 	expect_outcome(name, &before, &after, want, (__u64)b->runs * b->repeat, others);
 }
 
+/*
+ * The other algorithms beside the token bucket rows: for each, a tracked
+ * source under a roomy limit (every packet passes) and one under a strict
+ * one (its burst passes untimed, then nearly every packet drops: the
+ * windows let one through per second, as the bucket does); and the token
+ * bucket in bytes, each packet costing its 60 bytes. Every rule is on its
+ * own /24 in the same object as the token bucket rows, and each case is
+ * checked afterwards: the outcome of every packet, the rule's algorithm and
+ * unit, and the source's bucket (its counts and its state's form).
+ */
+static const struct algorithm_case {
+	const char *id, *name, *limit, *src;
+	enum sluice_algo algo;
+	enum sluice_unit unit;
+	int drops;		/* a strict limit: drained untimed, then timed dropping */
+} algorithm_cases[] = {
+	{ "gcra_pass", "sluice: gcra, tracked source, pass", "198.18.10.0/24 " ROOMY " --algo gcra",
+	  "198.18.10.1", SLUICE_ALGO_GCRA, SLUICE_UNIT_PACKETS, 0 },
+	{ "gcra_drop", "sluice: gcra, tracked source, drop", "198.18.11.0/24 " STRICT " --algo gcra",
+	  "198.18.11.1", SLUICE_ALGO_GCRA, SLUICE_UNIT_PACKETS, 1 },
+	{ "sliding_pass", "sluice: sliding window, tracked source, pass",
+	  "198.18.12.0/24 " ROOMY " --algo sliding-window", "198.18.12.1",
+	  SLUICE_ALGO_SLIDING_WINDOW, SLUICE_UNIT_PACKETS, 0 },
+	{ "sliding_drop", "sluice: sliding window, tracked source, drop",
+	  "198.18.13.0/24 " STRICT " --algo sliding-window", "198.18.13.1",
+	  SLUICE_ALGO_SLIDING_WINDOW, SLUICE_UNIT_PACKETS, 1 },
+	{ "fixed_pass", "sluice: fixed window, tracked source, pass",
+	  "198.18.14.0/24 " ROOMY " --algo fixed-window", "198.18.14.1",
+	  SLUICE_ALGO_FIXED_WINDOW, SLUICE_UNIT_PACKETS, 0 },
+	{ "fixed_drop", "sluice: fixed window, tracked source, drop",
+	  "198.18.15.0/24 " STRICT " --algo fixed-window", "198.18.15.1",
+	  SLUICE_ALGO_FIXED_WINDOW, SLUICE_UNIT_PACKETS, 1 },
+	{ "bytes_pass", "sluice: token bucket in bytes, pass", "198.18.16.0/24 " ROOMY_BYTES,
+	  "198.18.16.1", SLUICE_ALGO_TOKEN_BUCKET, SLUICE_UNIT_BYTES, 0 },
+	{ "bytes_drop", "sluice: token bucket in bytes, drop", "198.18.17.0/24 " STRICT_BYTES,
+	  "198.18.17.1", SLUICE_ALGO_TOKEN_BUCKET, SLUICE_UNIT_BYTES, 1 },
+};
+
+static void time_algorithms(struct bench *b, const struct sluice_maps *m, int fd)
+{
+	__u64 packets = (__u64)b->runs * b->repeat;
+
+	for (size_t i = 0; i < sizeof(algorithm_cases) / sizeof(algorithm_cases[0]); i++) {
+		const struct algorithm_case *c = &algorithm_cases[i];
+		struct packet pkt = udp_packet(c->src, false);
+		__u32 id = set_rule(m, c->limit);
+		/* What the strict limit's burst holds: 1 packet, or 25 of 60 bytes. */
+		__u32 burst = c->unit == SLUICE_UNIT_BYTES ? SLUICE_MIN_BYTE_BURST / pkt.len : 1;
+		/* A strict limit lets a packet through now and then (1 a second, or 1 a 60 ms). */
+		__u64 others = c->drops ? packets / 100 : 0;
+		struct outcomes before, after;
+
+		expect_limit(c->name, m, id, c->algo, c->unit);
+		if (c->drops) {
+			/* The burst passes and the packet after it drops, untimed. */
+			before = read_outcomes(m);
+			run_once(c->name, fd, &pkt, burst + 1, XDP_DROP);
+			after = read_outcomes(m);
+			if (after.packets[SLUICE_PASSED] - before.packets[SLUICE_PASSED] != burst)
+				fail_path(c->name, "%llu of the first %u packets passed, want %u",
+					  (unsigned long long)(after.packets[SLUICE_PASSED] -
+							       before.packets[SLUICE_PASSED]),
+					  burst + 1, burst);
+		}
+		time_sluice(b, c->id, c->name, fd, m, &pkt,
+			    c->drops ? SLUICE_DROPPED_RATE : SLUICE_PASSED, others);
+		if (c->drops)
+			expect_bucket_state(c->name, m, id, c->src, burst, 1 + packets, others,
+					    false);
+		else
+			expect_bucket_state(c->name, m, id, c->src, packets, 0, 0, true);
+	}
+}
+
 /* Tracked sources (IPv4, IPv6, VLAN-tagged) passing and dropping, and a source with no limit. */
 static void time_tracked(struct bench *b)
 {
@@ -613,7 +752,7 @@ static void time_tracked(struct bench *b)
 		      ipv6 = udp_packet("2001:db8:1::1", false), vlan = udp_packet("198.18.1.2", true);
 	struct sluice_bpf *skel = load_sluice();
 	__u64 packets = (__u64)b->runs * b->repeat;
-	__u32 roomy_v4, unlimited_v4, roomy_v6;
+	__u32 roomy_v4, strict_v4, unlimited_v4, roomy_v6;
 	struct sluice_maps m;
 	int fd;
 
@@ -622,7 +761,7 @@ static void time_tracked(struct bench *b)
 	m = SLUICE_MAPS(skel);
 	fd = bpf_program__fd(skel->progs.sluice_xdp);
 	roomy_v4 = set_rule(&m, "198.18.1.0/24 " ROOMY);
-	set_rule(&m, "198.18.2.0/24 " STRICT);
+	strict_v4 = set_rule(&m, "198.18.2.0/24 " STRICT);
 	unlimited_v4 = set_rule(&m, "198.18.3.0/24 --rate unlimited");
 	roomy_v6 = set_rule(&m, "2001:db8:1::/48 " ROOMY);
 
@@ -634,11 +773,16 @@ static void time_tracked(struct bench *b)
 	time_sluice(b, "tracked_pass", "sluice: tracked source, pass", fd, &m, &pass,
 		    SLUICE_PASSED, 0);
 	expect_bucket("sluice: tracked source, pass", &m, roomy_v4, "198.18.1.1", packets, 0);
+	expect_bucket_state("sluice: tracked source, pass", &m, roomy_v4, "198.18.1.1", packets,
+			    0, 0, true);
 
 	/* The first packet takes the one token; a token comes back each second. */
 	run_once("sluice: tracked source, drop", fd, &drop, 1, XDP_PASS);
 	time_sluice(b, "tracked_drop", "sluice: tracked source, drop", fd, &m, &drop,
 		    SLUICE_DROPPED_RATE, packets / 100);
+	expect_bucket_state("sluice: tracked source, drop", &m, strict_v4, "198.18.2.1", 1,
+			    packets, packets / 100, false);
+	time_algorithms(b, &m, fd);
 
 	time_sluice(b, "ipv6_pass", "sluice: IPv6 tracked source, pass", fd, &m, &ipv6,
 		    SLUICE_PASSED, 0);

@@ -676,7 +676,8 @@ static void test_meter_refusal_and_clock_skew(void **state)
  */
 static void test_fixed_window_instant_window_and_edge(void **state)
 {
-	static const __u64 starts[] = { 0, 1000 * HOUR, UINT64_MAX - 5 * PS_PER_SEC / 2 };
+	/* Not 0: a zero start word is a window never used (test_window_zero_state). */
+	static const __u64 starts[] = { 256, 1000 * HOUR, UINT64_MAX - 5 * PS_PER_SEC / 2 };
 
 	(void)state;
 	for (size_t s = 0; s < ARRAY_SIZE(starts); s++) {
@@ -695,6 +696,28 @@ static void test_fixed_window_instant_window_and_edge(void **state)
 			  "last ps of a window", &limit);
 		ASSERT_EQ(offer_many(&st, &limit, t0 + 3 * w, 64, 300), 100,
 			  "first ps of the next: 2x the limit within 1 ps", &limit);
+	}
+}
+
+/* A zero state, a fresh map value, is a window never used: it begins at the first packet. */
+static void test_window_zero_state(void **state)
+{
+	static const __u64 firsts[] = { 20 * PS_PER_SEC, 1000 * HOUR, SLUICE_TIME_HALF_RANGE + 7,
+					UINT64_MAX - PS_PER_SEC / 2 };
+
+	(void)state;
+	for (size_t f = 0; f < ARRAY_SIZE(firsts); f++) {
+		struct sluice_rule_limit limit = make(FIXED, PKT, 1, 60);	/* 60 per minute */
+		__u64 w = limit.window.length, t1 = firsts[f];
+		struct sluice_rule_state st = {};
+
+		ASSERT_EQ(offer_many(&st, &limit, t1, 64, 100), 60, "the first packets", &limit);
+		ASSERT_EQ(offer_many(&st, &limit, t1 + w / 2, 64, 10), 0,
+			  "half a window after the first packet", &limit);
+		ASSERT_EQ(offer_many(&st, &limit, t1 + w - PS_PER_SEC, 64, 10), 0,
+			  "a second before the first window ends", &limit);
+		ASSERT_EQ(offer_many(&st, &limit, t1 + w, 64, 100), 60,
+			  "a window after the first packet", &limit);
 	}
 }
 
@@ -1481,6 +1504,7 @@ int main(void)
 		cmocka_unit_test(test_gcra_equals_token_bucket),
 		cmocka_unit_test(test_meter_refusal_and_clock_skew),
 		cmocka_unit_test(test_fixed_window_instant_window_and_edge),
+		cmocka_unit_test(test_window_zero_state),
 		cmocka_unit_test(test_window_alignment),
 		cmocka_unit_test(test_sliding_window_golden),
 		cmocka_unit_test(test_sliding_window_edge),
