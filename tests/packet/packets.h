@@ -748,6 +748,24 @@ cleanup:
 	return err;
 }
 
+/*
+ * A test file's fixture and cmocka's group setup and teardown for it: the
+ * program is loaded once per group, and each test resets the maps.
+ */
+#define SLUICE_FIXTURE_GROUP(fx)                                                          \
+	static struct sluice_fixture fx;                                                  \
+	static int group_setup(void **state)                                              \
+	{                                                                                 \
+		(void)state;                                                              \
+		return sluice_fixture_setup(&fx);                                         \
+	}                                                                                 \
+	static int group_teardown(void **state)                                           \
+	{                                                                                 \
+		(void)state;                                                              \
+		sluice_fixture_teardown(&fx);                                             \
+		return 0;                                                                 \
+	}
+
 /* Empties every map and sets the fake clock, so each test starts alike. */
 static inline int sluice_fixture_reset(struct sluice_fixture *fx, __u64 now_ns)
 {

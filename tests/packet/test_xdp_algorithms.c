@@ -52,20 +52,8 @@
 
 #define DST4 "198.19.0.2"
 
-static struct sluice_fixture fx;
-
-static int group_setup(void **state)
-{
-	(void)state;
-	return sluice_fixture_setup(&fx);
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	sluice_fixture_teardown(&fx);
-	return 0;
-}
+/* One loaded program for the whole group: group_setup() and group_teardown(). */
+SLUICE_FIXTURE_GROUP(fx);
 
 /* Every test starts from empty maps (no rule at all) and the clock at T0. */
 static int test_setup(void **state)

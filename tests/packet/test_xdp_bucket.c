@@ -27,22 +27,10 @@
 #define XSTR(x) STR(x)
 #define DEFAULT_RULE "default --rate " XSTR(RATE) " --burst " XSTR(BURST)
 
-static struct sluice_fixture fx;
+/* One loaded program for the whole group: group_setup() and group_teardown(). */
+SLUICE_FIXTURE_GROUP(fx);
 /* The id of DEFAULT_RULE, which every test starts with. */
 static __u32 default_rule;
-
-static int group_setup(void **state)
-{
-	(void)state;
-	return sluice_fixture_setup(&fx);
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	sluice_fixture_teardown(&fx);
-	return 0;
-}
 
 /* Every test starts from empty maps, the clock at T0 and the default limit RATE/BURST. */
 static int test_setup(void **state)

@@ -10,20 +10,8 @@
 #define T0_NS (1000ULL * 1000000000ULL)
 #define SOURCE "198.18.0.1"
 
-static struct sluice_fixture fx;
-
-static int group_setup(void **state)
-{
-	(void)state;
-	return sluice_fixture_setup(&fx);
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	sluice_fixture_teardown(&fx);
-	return 0;
-}
+/* One loaded program for the whole group: group_setup() and group_teardown(). */
+SLUICE_FIXTURE_GROUP(fx);
 
 /* Every test: SOURCE on both lists, under a default limit with room. */
 static int test_setup(void **state)

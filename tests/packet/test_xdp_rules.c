@@ -32,20 +32,8 @@
 #define TCP_ECE 0x40
 #define TCP_CWR 0x80
 
-static struct sluice_fixture fx;
-
-static int group_setup(void **state)
-{
-	(void)state;
-	return sluice_fixture_setup(&fx);
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	sluice_fixture_teardown(&fx);
-	return 0;
-}
+/* One loaded program for the whole group: group_setup() and group_teardown(). */
+SLUICE_FIXTURE_GROUP(fx);
 
 /* Every test starts from empty maps (no rule at all) and the clock at T0. */
 static int test_setup(void **state)
