@@ -223,14 +223,17 @@ run_once() {
 }
 
 : >"$work/runs.jsonl"
+# Each repetition sets its configuration up afresh: new maps land in new
+# memory, and how they land moved Sluice's figures by 2x between otherwise
+# identical runs at 65,536 sources (cache and TLB), so the spread shows it.
 for sources in "${source_counts[@]}"; do
 	for config in "${configs[@]}"; do
-		config_up "$config"
 		for rep in $(seq "$reps"); do
+			config_up "$config"
 			run_once "$config" "$sources" >>"$work/runs.jsonl"
+			config_down "$config"
 			tail -n 1 "$work/runs.jsonl" | jq -r '"  \(.config) \(.sources) sources, run '"$rep"': \(.hook_pps / 1e6 * 1000 | round / 1000) Mpps at the hook"' >&2
 		done
-		config_down "$config"
 	done
 done
 
