@@ -784,6 +784,13 @@ SLUICE_INLINE enum sluice_take sluice_rule_take(struct sluice_rule_state *state,
 {
 	__u64 units = sluice_packet_units(limit->unit, bytes);
 
+	/*
+	 * A frame larger than the burst (a jumbo frame, QinQ over a 1518-byte
+	 * burst, a GSO batch) costs the whole burst: it passes from a full
+	 * bucket or an empty window instead of never.
+	 */
+	if (units > limit->burst)
+		units = limit->burst;
 	if (limit->algo == SLUICE_ALGO_SLIDING_WINDOW || limit->algo == SLUICE_ALGO_FIXED_WINDOW)
 		return sluice_window_take(&state->window, limit, now, units);
 	return sluice_meter_take(&state->full_at, limit, now, units);

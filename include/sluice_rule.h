@@ -38,16 +38,28 @@ struct sluice_bucket {
 };
 _Static_assert(sizeof(struct sluice_bucket) == 40, "sluice_bucket layout");
 
-/* Whether two limits need different states: bucket and windows do not mix. */
-static inline int sluice_algo_family(__u8 algo)
+static inline int sluice_algo_is_window(__u8 algo)
 {
 	return algo == SLUICE_ALGO_SLIDING_WINDOW || algo == SLUICE_ALGO_FIXED_WINDOW;
+}
+
+/*
+ * Whether buckets kept under limit `from` mean the same under `to`: a
+ * bucket's time is no window's start, and a window's count of bytes is none
+ * of packets. A bucket's debt is time, whatever the unit.
+ */
+static inline int sluice_limit_keeps_state(const struct sluice_rule_limit *from,
+					   const struct sluice_rule_limit *to)
+{
+	if (sluice_algo_is_window(from->algo) != sluice_algo_is_window(to->algo))
+		return 0;
+	return !sluice_algo_is_window(to->algo) || from->unit == to->unit;
 }
 
 /* How far back a limit looks: a meter's depth or a window's length (sluice time). */
 static inline __u64 sluice_rule_span(const struct sluice_rule_limit *limit)
 {
-	return sluice_algo_family(limit->algo) ? limit->window.length : limit->meter.depth;
+	return sluice_algo_is_window(limit->algo) ? limit->window.length : limit->meter.depth;
 }
 
 #endif /* SLUICE_RULE_H */

@@ -23,7 +23,7 @@ const struct command sluice_commands[] = {
 	{ "detach", cmd_detach, "IFACE", "detach the limiter from an interface" },
 	{ "status", cmd_status, "", "show attachments and the configuration in force" },
 	{ "limit", NULL, "set|del|list ...",
-	  "per-source rate limits: the default and per-prefix overrides", limit_commands },
+	  "rate limit rules: per source, per prefix, per port or for the host", limit_commands },
 	{ "allow", NULL, "add|del|list [PREFIX]", "sources that are never limited",
 	  allow_commands },
 	{ "deny", NULL, "add|del|list [PREFIX]", "sources whose packets are always dropped",

@@ -404,12 +404,45 @@ static int rule_clear_all(const struct rule_maps *m, __u32 id)
 	return rule_clear(m, id) || rule_reset_state(m, id) ? -1 : 0;
 }
 
+/*
+ * Puts `rule` under a fresh id in place of `old_id`, whose state the new
+ * limit cannot use: both apply for a moment (the stricter of the two), then
+ * the old one goes with its buckets. The counters go on under the new id.
+ */
+static int rule_swap(const struct rule_maps *m, __u32 old_id, const struct sluice_rule *old,
+		     __u32 new_id, const struct sluice_rule *rule, char *err, size_t err_len)
+{
+	struct sluice_rule_counters counters;
+
+	if (rule_clear_all(m, new_id)) {
+		snprintf(err, err_len, "cannot clear rule %u: %s", new_id, strerror(errno));
+		return -1;
+	}
+	if (!bpf_map_lookup_elem(m->rule_counters, &old_id, &counters))
+		bpf_map_update_elem(m->rule_counters, &new_id, &counters, BPF_ANY);
+	if (rule_write(m, new_id, rule) || rule_attach(m, new_id, rule, err, err_len)) {
+		if (errno == ENOSPC)
+			snprintf(err + strlen(err), err_len - strlen(err),
+				 " (changing its algorithm or unit needs a free slot: delete the "
+				 "rule, then set it again)");
+		rule_clear(m, new_id);
+		return -1;
+	}
+	if (rule_detach(m, old_id, old) || rule_clear_all(m, old_id)) {
+		snprintf(err, err_len, "cannot remove the old rule %u: %s", old_id, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int rule_set(const struct rule_maps *m, const struct sluice_rule *rule, __u32 *id, bool *replaced,
 	     char *err, size_t err_len)
 {
 	struct rule_entry *entries = NULL;
-	bool family_changed = false;
+	struct sluice_rule old;
 	size_t count = 0;
+	__u32 new_id;
+	int ret;
 
 	*replaced = false;
 	*id = 0;
@@ -420,26 +453,31 @@ int rule_set(const struct rule_maps *m, const struct sluice_rule *rule, __u32 *i
 	for (size_t i = 0; i < count && !*id; i++) {
 		if (rule_same_match(&entries[i].rule, rule)) {
 			*id = entries[i].id;
+			old = entries[i].rule;
 			*replaced = true;
-			family_changed = sluice_algo_family(entries[i].rule.limit.algo) !=
-					 sluice_algo_family(rule->limit.algo);
 		}
 	}
-	if (!*id)
-		*id = rule_free_id(entries, count, 1);
+	new_id = rule_free_id(entries, count, 1);
 	free(entries);
+	if (*replaced && !sluice_limit_keeps_state(&old.limit, &rule->limit)) {
+		if (!new_id) {
+			snprintf(err, err_len, "no room for another rule (there are %u)",
+				 SLUICE_MAX_RULES - 1);
+			return -1;
+		}
+		ret = rule_swap(m, *id, &old, new_id, rule, err, err_len);
+		*id = new_id;
+		return ret;
+	}
+	if (!*id)
+		*id = new_id;
 	if (!*id) {
 		snprintf(err, err_len, "no room for another rule (there are %u)",
 			 SLUICE_MAX_RULES - 1);
 		return -1;
 	}
-	/*
-	 * A new rule starts with fresh state: nothing left of a rule that had its
-	 * id. A rule whose algorithm changes family gets fresh buckets (a bucket's
-	 * time read as a window's start would be nonsense) and keeps its counters.
-	 */
-	if ((!*replaced && rule_clear_all(m, *id)) ||
-	    (*replaced && family_changed && rule_reset_state(m, *id))) {
+	/* A new rule starts with fresh state: nothing left of a rule that had its id. */
+	if (!*replaced && rule_clear_all(m, *id)) {
 		snprintf(err, err_len, "cannot clear rule %u: %s", *id, strerror(errno));
 		return -1;
 	}
@@ -447,9 +485,14 @@ int rule_set(const struct rule_maps *m, const struct sluice_rule *rule, __u32 *i
 		snprintf(err, err_len, "cannot write rule %u: %s", *id, strerror(errno));
 		return -1;
 	}
-	/* Written before attached: the data path never meets an id without its rule. */
-	if (!*replaced && rule_attach(m, *id, rule, err, err_len)) {
-		rule_clear(m, *id);
+	/*
+	 * Written before attached: the data path never meets an id without its
+	 * rule. Attached on a replace too (it is idempotent), in case an earlier
+	 * command failed half-way and left the rule written but not attached.
+	 */
+	if (rule_attach(m, *id, rule, err, err_len)) {
+		if (!*replaced)
+			rule_clear(m, *id);
 		return -1;
 	}
 	return 0;

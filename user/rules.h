@@ -76,8 +76,8 @@ int rule_detach(const struct rule_maps *m, __u32 id, const struct sluice_rule *r
 int rule_clear(const struct rule_maps *m, __u32 id);
 /* Deletes the per-source buckets of the rules marked in `ids`, a bitmap by id. */
 int rule_purge_buckets(const struct rule_maps *m, const unsigned char *ids);
-/* The first id from `from` that no rule in `entries` (sorted by id) uses, or 0 if none is free. */
-__u32 rule_free_id(const struct rule_entry *by_id, size_t count, __u32 from);
+/* The first id from `from` that no rule in `entries` uses, or 0 if none is free. */
+__u32 rule_free_id(const struct rule_entry *entries, size_t count, __u32 from);
 
 /*
  * Parses the arguments of `limit set` or `limit del` (argv[0] is the verb):

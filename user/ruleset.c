@@ -22,7 +22,7 @@
 #include "state.h"
 
 #define RULESET_MAX_LINE 4096
-#define RULESET_MAX_WORDS 16
+#define RULESET_MAX_WORDS 32
 #define RULESET_MAX_BYTES (64u << 20)
 
 enum item_kind { ITEM_LIMIT, ITEM_ALLOW, ITEM_DENY, ITEM_KINDS };
@@ -364,20 +364,21 @@ static int ruleset_apply(const struct state *st, const struct ruleset *have,
 	};
 	struct change *changes = calloc(have->count + want->count + 1, sizeof(*changes));
 	unsigned char *removed = calloc(SLUICE_MAX_RULES, 1);
-	struct rule_entry *ids = calloc(have->count + want->count + 1, sizeof(*ids));
-	size_t done = 0, used = 0;
+	unsigned char *used = calloc(SLUICE_MAX_RULES, 1);
+	unsigned char *swapped = calloc(SLUICE_MAX_RULES, 1);	/* replaced under a new id */
+	size_t done = 0;
 	struct rule_maps maps;
 	__u32 next_id = 1;
 
 	state_rule_maps(st, &maps);
-	if (!changes || !removed || !ids) {
+	if (!changes || !removed || !used || !swapped) {
 		snprintf(err, err_len, "%s", strerror(ENOMEM));
 		goto fail_early;
 	}
 	/* The ids in use, so that new rules get free ones. */
 	for (size_t i = 0; i < have->count; i++)
 		if (have->items[i].kind == ITEM_LIMIT)
-			ids[used++].id = have->items[i].id;
+			used[have->items[i].id] = 1;
 
 	for (size_t step = 0; step < sizeof(order) / sizeof(order[0]); step++) {
 		const struct ruleset *from = order[step].removal ? have : want;
@@ -393,11 +394,13 @@ static int ruleset_apply(const struct state *st, const struct ruleset *have,
 			c->item = *it;
 			c->removal = order[step].removal;
 			if (c->removal) {
-				if (find_item(want, it))
+				/* Gone from the file, or replaced under a new id. */
+				if (find_item(want, it) &&
+				    !(it->kind == ITEM_LIMIT && swapped[it->id]))
 					continue;
 			} else if (old && it->kind != ITEM_LIMIT) {
 				continue;	/* kept as it is, hit count and all */
-			} else if (old) {
+			} else if (old && sluice_limit_keeps_state(&old->rule.limit, &it->rule.limit)) {
 				struct sluice_rule stored = it->rule;
 
 				stored.flags |= SLUICE_RULE_IN_USE;
@@ -407,13 +410,21 @@ static int ruleset_apply(const struct state *st, const struct ruleset *have,
 				c->old = old->rule;
 				c->item.id = old->id;
 			} else if (it->kind == ITEM_LIMIT) {
-				c->item.id = rule_free_id(ids, used, next_id);
-				if (!c->item.id) {
+				/*
+				 * New, or changed so that its buckets would mean nothing
+				 * under the new limit: a new id, the old one removed with
+				 * the other removals (both apply meanwhile, the stricter).
+				 */
+				while (next_id < SLUICE_MAX_RULES && used[next_id])
+					next_id++;
+				if (next_id == SLUICE_MAX_RULES) {
 					snprintf(err, err_len, "no room for another rule");
 					goto fail;
 				}
-				next_id = c->item.id + 1;
-				ids[used++].id = c->item.id;
+				c->item.id = next_id;
+				used[next_id] = 1;
+				if (old)
+					swapped[old->id] = 1;
 			}
 			if (apply_change(st, &maps, c, why, sizeof(why))) {
 				item_command(it, command, sizeof(command));
@@ -429,17 +440,21 @@ static int ruleset_apply(const struct state *st, const struct ruleset *have,
 		}
 	}
 	/* Removed rules' per-source buckets go last, once, after nothing can fail. */
-	rule_purge_buckets(&maps, removed);
+	if (rule_purge_buckets(&maps, removed))
+		fprintf(stderr, "warning: the removed rules' buckets could not all be deleted: %s\n",
+			strerror(errno));
 	free(changes);
 	free(removed);
-	free(ids);
+	free(used);
+	free(swapped);
 	return 0;
 fail:
 	undo(st, &maps, changes, done);
 fail_early:
 	free(changes);
 	free(removed);
-	free(ids);
+	free(used);
+	free(swapped);
 	return -1;
 }
 

@@ -354,7 +354,7 @@ static json_t *source_json(int rules_fd, const struct source *s, __u64 now)
 
 		group = src.family == SLUICE_FAMILY_IPV4 ? rule.group_v4 : rule.group_v6;
 		/* What is left, in the limit's unit: buckets only; a window just counts. */
-		if (!(rule.flags & SLUICE_RULE_UNLIMITED) && !sluice_algo_family(rule.limit.algo) &&
+		if (!(rule.flags & SLUICE_RULE_UNLIMITED) && !sluice_algo_is_window(rule.limit.algo) &&
 		    meter->interval)
 			tokens = json_integer(
 				(meter->depth - sluice_bucket_debt(s->bucket.state.full_at, now,

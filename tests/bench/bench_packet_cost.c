@@ -496,7 +496,7 @@ static void expect_bucket_state(const char *name, const struct sluice_maps *m, _
 			  "(or up to %llu more passed)", addr, (unsigned long long)bucket.passed,
 			  (unsigned long long)bucket.dropped, (unsigned long long)passed,
 			  (unsigned long long)dropped, (unsigned long long)others);
-	if (sluice_algo_family(rule.limit.algo)) {
+	if (sluice_algo_is_window(rule.limit.algo)) {
 		const struct sluice_window_state *w = &bucket.state.window;
 		__u64 current = w->count[sluice_window_slot(w->start)];
 		__u64 count = sluice_window_count(current);

@@ -30,6 +30,7 @@ rules=(
 	"limit set 198.18.8.0/24 --per rule --rate 100mbit --burst 64KB --algo sliding-window"
 	"limit set default --port 22 --syn --rate 2 --burst 5 --algo gcra --dry-run"
 	"limit set default --port 8000-8100 --proto udp --rate 1.5kpps --algo fixed-window --ipv6-group 56"
+	"limit set 10.0.0.0/8 --syn --port 80 --rate 100 --burst 50 --algo gcra --ipv4-group 24 --ipv6-group 48 --dry-run"
 )
 for rule in "${rules[@]}"; do
 	# shellcheck disable=SC2086 # a rule is words
@@ -43,7 +44,7 @@ is "$(grep -vc '^#' <<<"$saved")" "${#rules[@]}" "save prints one command per ru
 
 # Round trip: restore what was saved changes nothing, and saves the same again.
 cli restore "$T_DIR/saved" --json
-is "$CLI_RC $(json -c '[.rules, .added, .changed, .removed]' <<<"$CLI_OUT")" "0 [12,0,0,0]" \
+is "$CLI_RC $(json -c '[.rules, .added, .changed, .removed]' <<<"$CLI_OUT")" "0 [13,0,0,0]" \
 	"restoring what was saved changes nothing"
 cli save
 is "$CLI_OUT" "$saved" "save | restore round-trips exactly"
@@ -52,8 +53,8 @@ is "$CLI_OUT" "$saved" "save | restore round-trips exactly"
 live && printf '%s\n' "# a smaller rule set" "limit set default --rate 300 --burst 30" \
 	"deny add 198.18.0.61   # kept" "" "allow add 198.18.0.62" >"$T_DIR/small"
 cli restore "$T_DIR/small" --json
-is "$CLI_RC $(json -c '[.rules, .added, .changed, .removed]' <<<"$CLI_OUT")" "0 [3,1,1,10]" \
-	"restore of a smaller rule set: one added, one changed, ten removed"
+is "$CLI_RC $(json -c '[.rules, .added, .changed, .removed]' <<<"$CLI_OUT")" "0 [3,1,1,11]" \
+	"restore of a smaller rule set: one added, one changed, eleven removed"
 cli save
 is "$(grep -v '^#' <<<"$CLI_OUT")" "$(printf '%s\n' "limit set default --rate 300pps --burst 30" \
 	"allow add 198.18.0.62/32" "deny add 198.18.0.61/32")" "the rules are now exactly the file's"
@@ -123,5 +124,34 @@ ok "$(live && ((sent > 0 && got == sent)) && echo 1)" \
 cli top -n 50 --json
 is "$(json -r --arg s "$STEADY" '.sources[] | select(.source == $s) | "\(.passed) \(.dropped)"' <<<"$CLI_OUT")" \
 	"$sent 0" "its bucket was never reset: it counted all $sent packets, none dropped"
+
+# Changing the algorithm of a source's own rule while it sends under it: the
+# rule moves to a new id with fresh state, both apply for a moment, and the
+# source loses nothing.
+if live; then
+	printf '%s\n' "limit set 198.18.0.0/24 --rate 200 --burst 40" >"$T_DIR/meter"
+	printf '%s\n' "limit set 198.18.0.0/24 --rate 200 --burst 40 --algo sliding-window" >"$T_DIR/window"
+fi
+cli restore "$T_DIR/meter"
+count_start "$PORT" 30
+flood_start 0 "$T_DIR/algo.json" -t "$(rx_addr4 0)" -p "$PORT" -d "$SECONDS_STEADY" "$STEADY:$STEADY_RATE"
+restores=0
+for round in 1 2 3 4 5 6; do
+	sleep 0.5
+	file=$T_DIR/meter
+	((round % 2)) && file=$T_DIR/window
+	cli restore "$file"
+	((CLI_RC == 0)) && restores=$((restores + 1))
+done
+flood_wait
+sleep 0.3
+count_stop
+sent=$(live && json -s 'map(.sent) | add' <"$T_DIR/algo.json")
+got=$(live && json -r --arg s "$STEADY" '.sources[$s] // 0' <<<"$COUNTED")
+is "$restores" 6 "six restores switched the source's rule between token bucket and sliding window"
+ok "$(live && ((sent > 0 && got == sent)) && echo 1)" \
+	"every packet of the source arrived through the switches (sent $sent, got $got)"
+cli limit list --json
+is "$(json -c '[.limits[] | .algo]' <<<"$CLI_OUT")" '["token-bucket"]' "one rule is left, the last set"
 
 finish

@@ -488,14 +488,19 @@ static void test_meter_bytes_instant_and_interval(void **state)
 		ASSERT_EQ(offer_many(&st, &limit, now, 64, 100), 23, "and 1500 bytes in 64s",
 			  &limit);
 	}
-	/* Bigger than the burst: never, even from a full bucket. */
+	/* Bigger than the burst: it costs the whole burst, so from a full bucket only. */
 	for (int algo = TB; algo <= GCRA; algo++) {
 		struct sluice_rule_limit limit = make(algo, BYTES, 1000000, 1518);
 		__u64 now = HOUR;
 		struct sluice_rule_state st = fresh(&limit, now);
 
-		ASSERT_EQ(offer(&st, &limit, now, 1519), 0, "a frame past the burst", &limit);
-		ASSERT_EQ(offer(&st, &limit, now + HOUR, 9000), 0, "a jumbo frame", &limit);
+		ASSERT_EQ(offer(&st, &limit, now, 1519), 1, "a frame past the burst, full bucket",
+			  &limit);
+		ASSERT_EQ(offer(&st, &limit, now, 64), 0, "then nothing: it took the burst", &limit);
+		ASSERT_EQ(offer(&st, &limit, now + HOUR, 9000), 1, "a jumbo frame, full bucket",
+			  &limit);
+		ASSERT_EQ(offer(&st, &limit, now + HOUR + PS_PER_SEC / 1000, 9000), 0,
+			  "another 1 ms later: 1518 bytes take 1.5 ms to come back", &limit);
 		ASSERT_EQ(offer(&st, &limit, now + 2 * HOUR, 1518), 1, "a frame of the burst",
 			  &limit);
 	}
