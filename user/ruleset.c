@@ -6,8 +6,10 @@
  * restore makes the rule set what the file says, all or nothing: every line
  * is parsed and checked before any map is touched (the first bad line is
  * reported by number), and if the kernel refuses a change half-way, the
- * changes already made are undone. Sources' buckets are never touched, so
- * traffic within its limits keeps flowing while rules are replaced.
+ * changes already made are undone. The buckets of rules that stay are never
+ * touched, so traffic within its limits keeps flowing while rules are
+ * replaced; a rule whose algorithm family or window unit changes moves to a
+ * new id with fresh buckets (the old ones would mean nothing under it).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -349,8 +351,10 @@ static int apply_change(const struct state *st, const struct rule_maps *maps, st
 /*
  * Makes the maps hold exactly `want` (sorted). Stricter changes go first
  * (deny additions, then rules), looser ones last (allow additions, then
- * removals), so while restore runs, traffic is never let through that
- * neither the old rules nor the new would let through. Counts what it did.
+ * removals), which keeps what passes meanwhile close to the stricter of the
+ * old and new sets; it is not exact (a new, longer prefix takes its sources
+ * from a shorter one's rules as soon as its first rule is attached). Counts
+ * what it did.
  */
 static int ruleset_apply(const struct state *st, const struct ruleset *have,
 			 struct ruleset *want, size_t counts[3], char *err, size_t err_len)
