@@ -335,12 +335,63 @@ __noinline int apply_rule(__u32 id, const struct sluice_packet *pkt, __u32 bytes
 	return verdict;
 }
 
+/*
+ * Gives back to rule `id` what it took for a packet that a later rule
+ * refused: a packet dropped anyway spends no earlier rule's budget (a SYN
+ * flood refused at its port must not eat its prefix's shared budget), and
+ * does not count as passed there.
+ */
+__noinline int refund_rule(__u32 id, const struct sluice_packet *pkt, __u32 bytes)
+{
+	struct sluice_rule_counters *c;
+	struct sluice_bucket_key key;
+	struct sluice_bucket *bucket;
+	struct sluice_rule *rule;
+
+	if (!pkt)	/* a global function's pointer may be NULL, says the verifier */
+		return 0;
+	rule = bpf_map_lookup_elem(&rules, &id);
+	if (!rule || !(rule->flags & SLUICE_RULE_IN_USE))
+		return 0;
+	if (rule->flags & SLUICE_RULE_PER_SOURCE) {
+		group_key(&key, id, rule, &pkt->src);
+		bucket = bpf_map_lookup_elem(&buckets, &key);
+	} else {
+		bucket = bpf_map_lookup_elem(&rule_state, &id);
+	}
+	if (!bucket)
+		return 0;
+	sluice_rule_refund(&bucket->state, &rule->limit, sluice_now(&rule->limit), bytes);
+	__sync_fetch_and_add(&bucket->passed, -1);
+	c = bpf_map_lookup_elem(&rule_counters, &id);
+	if (c) {
+		__sync_fetch_and_add(&c->passed.packets, -1);
+		__sync_fetch_and_add(&c->passed.bytes, -(__u64)bytes);
+	}
+	return 0;
+}
+
+#define SLUICE_MAX_APPLIED (SLUICE_LEVELS * SLUICE_RULES_PER_MATCH)
+
 /* What the rules of every level say; the first level that refuses decides. */
 struct evaluation {
 	int applied;		/* a rule with a limit let the packet through */
 	int would_refuse;	/* a dry-run rule would have dropped it */
 	int fault;		/* a rule could not decide */
+	__u32 passed;		/* how many rules took the packet's cost, */
+	__u32 passed_ids[SLUICE_MAX_APPLIED];	/* and which, to refund them on a refusal */
 };
+
+/* A later rule refused the packet: every rule that took its cost gives it back. */
+static __always_inline void refund(const struct evaluation *e, const struct sluice_packet *pkt,
+				   __u32 bytes)
+{
+	for (__u32 i = 0; i < SLUICE_MAX_APPLIED; i++) {
+		if (i >= e->passed)
+			break;
+		refund_rule(e->passed_ids[i], pkt, bytes);
+	}
+}
 
 /* Applies the rules of one level: 1 when one refuses, and the packet is dropped. */
 static __always_inline int apply_level(const struct sluice_rule_ids *ids,
@@ -357,9 +408,12 @@ static __always_inline int apply_level(const struct sluice_rule_ids *ids,
 			break;
 		switch (apply_rule(id, pkt, bytes)) {
 		case RULE_REFUSED:
+			refund(e, pkt, bytes);
 			return 1;
 		case RULE_PASSED:
 			e->applied = 1;
+			if (e->passed < SLUICE_MAX_APPLIED)
+				e->passed_ids[e->passed++] = id;
 			break;
 		case RULE_WOULD_REFUSE:
 			e->would_refuse = 1;

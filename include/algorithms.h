@@ -36,6 +36,12 @@ enum sluice_algo {
 	SLUICE_ALGO_COUNT
 };
 
+/* Whether an algorithm keeps windows rather than a bucket: their states differ. */
+SLUICE_INLINE int sluice_algo_is_window(__u8 algo)
+{
+	return algo == SLUICE_ALGO_SLIDING_WINDOW || algo == SLUICE_ALGO_FIXED_WINDOW;
+}
+
 enum sluice_unit {
 	SLUICE_UNIT_PACKETS = 0,	/* a packet costs 1 */
 	SLUICE_UNIT_BYTES = 1,		/* a packet costs its length */
@@ -624,7 +630,7 @@ SLUICE_INLINE enum sluice_rule_limit_error
 sluice_rule_limit_init(struct sluice_rule_limit *limit, __u8 algo, __u8 unit, __u64 rate,
 		       __u64 burst)
 {
-	if (algo == SLUICE_ALGO_SLIDING_WINDOW || algo == SLUICE_ALGO_FIXED_WINDOW)
+	if (sluice_algo_is_window(algo))
 		return sluice_window_init(limit, algo, unit, rate, burst);
 	return sluice_meter_init(limit, algo, unit, rate, burst);
 }
@@ -641,7 +647,7 @@ SLUICE_INLINE void sluice_rule_state_init(struct sluice_rule_state *state,
 					  const struct sluice_rule_limit *limit, __u64 now)
 {
 	__builtin_memset(state, 0, sizeof(*state));
-	if (limit->algo == SLUICE_ALGO_SLIDING_WINDOW || limit->algo == SLUICE_ALGO_FIXED_WINDOW)
+	if (sluice_algo_is_window(limit->algo))
 		state->window.start = sluice_window_begin(now);
 	else
 		state->full_at = now;
@@ -791,9 +797,49 @@ SLUICE_INLINE enum sluice_take sluice_rule_take(struct sluice_rule_state *state,
 	 */
 	if (units > limit->burst)
 		units = limit->burst;
-	if (limit->algo == SLUICE_ALGO_SLIDING_WINDOW || limit->algo == SLUICE_ALGO_FIXED_WINDOW)
+	if (sluice_algo_is_window(limit->algo))
 		return sluice_window_take(&state->window, limit, now, units);
 	return sluice_meter_take(&state->full_at, limit, now, units);
+}
+
+/*
+ * Gives back what sluice_rule_take() took for a packet that a later rule
+ * then refused, so that a packet dropped anyway spends no one's budget. A
+ * bucket's debt shrinks by the cost (never below full); a window's current
+ * count shrinks by it if it still holds that much. If the window rolled
+ * between the take and the refund, the refund goes to the new window: a
+ * packet's worth, once, microseconds after the edge. Tries as take does and
+ * gives up quietly: a lost refund only leaves the budget spent.
+ */
+SLUICE_INLINE void sluice_rule_refund(struct sluice_rule_state *state,
+				      const struct sluice_rule_limit *limit, __u64 now,
+				      __u64 bytes)
+{
+	__u64 units = sluice_packet_units(limit->unit, bytes);
+
+	if (units > limit->burst)
+		units = limit->burst;	/* what take charged */
+	for (int i = 0; i < SLUICE_ALGO_TRIES; i++) {
+		if (sluice_algo_is_window(limit->algo)) {
+			__u64 start = sluice_load(&state->window.start);
+			__u32 slot = sluice_window_slot(start);
+			__u64 word = sluice_load(&state->window.count[slot]);
+
+			if (!sluice_window_current(start, word) || sluice_window_count(word) < units)
+				return;
+			if (sluice_cas(&state->window.count[slot], word, word - units))
+				return;
+		} else {
+			__u64 seen = sluice_load(&state->full_at);
+			__u64 cost = sluice_meter_cost(limit, units);
+			__u64 debt = sluice_bucket_debt(seen, now, limit->meter.depth);
+
+			if (!debt)
+				return;
+			if (sluice_cas(&state->full_at, seen, now + (debt > cost ? debt - cost : 0)))
+				return;
+		}
+	}
 }
 
 #endif /* SLUICE_ALGORITHMS_H */

@@ -38,11 +38,6 @@ struct sluice_bucket {
 };
 _Static_assert(sizeof(struct sluice_bucket) == 40, "sluice_bucket layout");
 
-static inline int sluice_algo_is_window(__u8 algo)
-{
-	return algo == SLUICE_ALGO_SLIDING_WINDOW || algo == SLUICE_ALGO_FIXED_WINDOW;
-}
-
 /*
  * Whether buckets kept under limit `from` mean the same under `to`: a
  * bucket's time is no window's start, and a window's count of bytes is none

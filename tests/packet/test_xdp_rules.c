@@ -282,10 +282,13 @@ static void prefix_level_refuses_sources_under_their_own_limit(void **state)
 		    SRC4_B);
 	expect_sent(send_n(udp_to(SRC4_OUT, 53), 3), 3, 0, "%s, outside the /24", SRC4_OUT);
 	EXPECT_OUTCOMES({ SLUICE_PASSED, 6 }, { SLUICE_DROPPED_PREFIX_RATE, 1 });
-	/* The source level let all four through: each source was under its own limit. */
+	/*
+	 * The source level let all four through, each source under its own
+	 * limit, and took back the cost of the one the /24 refused.
+	 */
 	expect_bucket(source, SRC4, 2, 0);
-	expect_bucket(source, SRC4_B, 2, 0);
-	expect_rule(source, 7, 0, 0);
+	expect_bucket(source, SRC4_B, 1, 0);
+	expect_rule(source, 6, 0, 0);
 	expect_rule(prefix, 3, 1, 0);
 	expect_state(prefix, 3, 1);
 	expect_buckets(prefix, 0);
@@ -311,8 +314,9 @@ static void port_level_refuses_over_its_port(void **state)
 	expect_sent(send_n(udp_to(SRC4_B, 80), 2), 2, 0, "%s to udp 80", SRC4_B);
 	expect_sent(send_n(tcp_to(SRC4_B, 81, TCP_SYN), 2), 2, 0, "%s to tcp 81", SRC4_B);
 	EXPECT_OUTCOMES({ SLUICE_PASSED, 6 }, { SLUICE_DROPPED_PORT_RATE, 1 });
-	expect_bucket(source, SRC6, 1, 0);
-	expect_rule(source, 7, 0, 0);
+	/* The port refused SRC6's SYN: the source level gave its cost back. */
+	expect_bucket(source, SRC6, 0, 0);
+	expect_rule(source, 6, 0, 0);
 	expect_rule(port, 2, 1, 0);
 	expect_state(port, 2, 1);
 	CHECKS_DONE();
@@ -355,10 +359,34 @@ static void global_level_refuses_over_the_host_limit(void **state)
 	expect_sent(send_n(echo_from(SRC4_OUT), 2), 1, 1, "%s: the host's third and fourth",
 		    SRC4_OUT);
 	EXPECT_OUTCOMES({ SLUICE_PASSED, 3 }, { SLUICE_DROPPED_GLOBAL_RATE, 1 });
-	expect_bucket(source, SRC4_OUT, 2, 0);
-	expect_rule(source, 4, 0, 0);
+	/* The host refused the fourth: the source level gave its cost back. */
+	expect_bucket(source, SRC4_OUT, 1, 0);
+	expect_rule(source, 3, 0, 0);
 	expect_rule(global, 3, 1, 0);
 	expect_state(global, 3, 1);
+	CHECKS_DONE();
+}
+
+/*
+ * A flood refused at a later level spends nothing of an earlier level's
+ * budget: SYNs over their port's limit give back what they took from their
+ * /24's shared limit, so other traffic from the /24 still gets through.
+ */
+static void refused_packets_spend_no_earlier_budget(void **state)
+{
+	__u32 prefix, port;
+
+	(void)state;
+	SKIP_UNLESS_READY();
+	prefix = add("198.18.0.0/24 --per rule --rate 1 --burst 20");
+	port = add("default --port 80 --syn --per rule --rate 1 --burst 10");
+	expect_sent(send_n(tcp_to(SRC4, 80, TCP_SYN), 200), 10, 190, "200 SYNs to port 80");
+	expect_sent(send_n(tcp_to(SRC4_B, 22, TCP_ACK), 10), 10, 0,
+		    "then 10 packets of an established connection from the same /24");
+	expect_rule(prefix, 20, 0, 0);
+	expect_rule(port, 10, 190, 0);
+	expect_state(prefix, 20, 0);
+	EXPECT_OUTCOMES({ SLUICE_PASSED, 20 }, { SLUICE_DROPPED_PORT_RATE, 190 });
 	CHECKS_DONE();
 }
 
@@ -381,8 +409,9 @@ static const struct order_case order_cases[] = {
  * A rule on every level for the same frames, each roomy but the refusing
  * one (burst 1). Four frames: the first passes every level; the next three
  * pass the levels before the refusing one, are refused there, and never
- * reach the levels after it, whose rules count one packet and whose buckets
- * hold one token less, not four.
+ * reach the levels after it. The levels before give back what the refused
+ * three cost them: every level but the refusing one counts one packet and
+ * holds one token less, not four.
  */
 static void refusal_spares_later_levels(void **state)
 {
@@ -408,7 +437,7 @@ static void refusal_spares_later_levels(void **state)
 	expect_sent(send_n(udp_to(SRC4, 53), 4), 1, 3, "4 frames, the %s level refusing", c->name);
 	EXPECT_OUTCOMES({ SLUICE_PASSED, 1 }, { c->outcome, 3 });
 	for (int l = 0; l < SLUICE_LEVELS; l++) {
-		__u64 passed = l < (int)c->refusing ? 4 : 1;
+		__u64 passed = 1;
 		__u64 dropped = l == (int)c->refusing ? 3 : 0;
 
 		expect_rule(ids[l], passed, dropped, 0);
@@ -763,7 +792,8 @@ static void replacing_a_rule_keeps_id_bucket_and_counters(void **state)
 	/* The source owes 3 of its new 4; the /24 has 2 of its new 5 left. */
 	expect_sent(send_n(udp_to(SRC4, 53), 2), 1, 1, "%s under burst 4", SRC4);
 	expect_sent(send_n(udp_to(SRC4_B, 53), 2), 1, 1, "%s, the /24's 5th and 6th", SRC4_B);
-	expect_rule(source, 6, 1, 0);
+	/* The /24 refused SRC4_B's second: the source level took its cost back. */
+	expect_rule(source, 5, 1, 0);
 	expect_bucket(source, SRC4, 4, 1);
 	expect_state(shared, 5, 1);
 	EXPECT_OUTCOMES({ SLUICE_PASSED, 5 }, { SLUICE_DROPPED_RATE, 1 },
@@ -986,6 +1016,7 @@ int main(void)
 		TEST(port_level_refuses_over_its_port),
 		TEST(port_rule_per_source_buckets),
 		TEST(global_level_refuses_over_the_host_limit),
+		TEST(refused_packets_spend_no_earlier_budget),
 		ORDER_TEST(0, "source"),
 		ORDER_TEST(1, "prefix"),
 		ORDER_TEST(2, "port"),
