@@ -100,30 +100,36 @@ if live; then
 	printf '%s\n' "limit set 198.18.0.0/24 --rate 200 --burst 40" "limit set 10.0.0.0/8 --rate 5" \
 		"limit set default --syn --rate 100" "allow add 192.0.2.7" >"$T_DIR/small"
 fi
-cli restore "$T_DIR/saved"
+# restores_under_traffic A B OUT: STEADY sends under its limit while rule
+# sets A and B are restored by turns, six times; sets SENT, GOT, RESTORES.
+restores_under_traffic() {
+	local round file
+	cli restore "$1"
+	count_start "$PORT" 30
+	flood_start 0 "$3" -t "$(rx_addr4 0)" -p "$PORT" -d "$SECONDS_STEADY" "$STEADY:$STEADY_RATE"
+	RESTORES=0
+	for round in 1 2 3 4 5 6; do
+		sleep 0.5
+		file=$1
+		((round % 2)) && file=$2
+		cli restore "$file"
+		((CLI_RC == 0)) && RESTORES=$((RESTORES + 1))
+	done
+	flood_wait
+	sleep 0.3
+	count_stop
+	SENT=$(live && json -s 'map(.sent) | add' <"$3")
+	GOT=$(live && json -r --arg s "$STEADY" '.sources[$s] // 0' <<<"$COUNTED")
+}
+
 attach_rx "$RX"
-count_start "$PORT" 30
-flood_start 0 "$T_DIR/steady.json" -t "$(rx_addr4 0)" -p "$PORT" -d "$SECONDS_STEADY" \
-	"$STEADY:$STEADY_RATE"
-restores=0
-for round in 1 2 3 4 5 6; do
-	sleep 0.5
-	file=$T_DIR/saved
-	((round % 2)) && file=$T_DIR/small
-	cli restore "$file"
-	((CLI_RC == 0)) && restores=$((restores + 1))
-done
-flood_wait
-sleep 0.3
-count_stop
-sent=$(live && json -s 'map(.sent) | add' <"$T_DIR/steady.json")
-got=$(live && json -r --arg s "$STEADY" '.sources[$s] // 0' <<<"$COUNTED")
-is "$restores" 6 "six rule sets restored while $STEADY sent"
-ok "$(live && ((sent > 0 && got == sent)) && echo 1)" \
-	"every packet of a source under its limit arrived while the rules changed (sent $sent, got $got)"
+restores_under_traffic "$T_DIR/saved" "$T_DIR/small" "$T_DIR/steady.json"
+is "$RESTORES" 6 "six rule sets restored while $STEADY sent"
+ok "$(live && ((SENT > 0 && GOT == SENT)) && echo 1)" \
+	"every packet of a source under its limit arrived while the rules changed (sent $SENT, got $GOT)"
 cli top -n 50 --json
 is "$(json -r --arg s "$STEADY" '.sources[] | select(.source == $s) | "\(.passed) \(.dropped)"' <<<"$CLI_OUT")" \
-	"$sent 0" "its bucket was never reset: it counted all $sent packets, none dropped"
+	"$SENT 0" "its bucket was never reset: it counted all $SENT packets, none dropped"
 
 # Changing the algorithm of a source's own rule while it sends under it: the
 # rule moves to a new id with fresh state, both apply for a moment, and the
@@ -132,25 +138,10 @@ if live; then
 	printf '%s\n' "limit set 198.18.0.0/24 --rate 200 --burst 40" >"$T_DIR/meter"
 	printf '%s\n' "limit set 198.18.0.0/24 --rate 200 --burst 40 --algo sliding-window" >"$T_DIR/window"
 fi
-cli restore "$T_DIR/meter"
-count_start "$PORT" 30
-flood_start 0 "$T_DIR/algo.json" -t "$(rx_addr4 0)" -p "$PORT" -d "$SECONDS_STEADY" "$STEADY:$STEADY_RATE"
-restores=0
-for round in 1 2 3 4 5 6; do
-	sleep 0.5
-	file=$T_DIR/meter
-	((round % 2)) && file=$T_DIR/window
-	cli restore "$file"
-	((CLI_RC == 0)) && restores=$((restores + 1))
-done
-flood_wait
-sleep 0.3
-count_stop
-sent=$(live && json -s 'map(.sent) | add' <"$T_DIR/algo.json")
-got=$(live && json -r --arg s "$STEADY" '.sources[$s] // 0' <<<"$COUNTED")
-is "$restores" 6 "six restores switched the source's rule between token bucket and sliding window"
-ok "$(live && ((sent > 0 && got == sent)) && echo 1)" \
-	"every packet of the source arrived through the switches (sent $sent, got $got)"
+restores_under_traffic "$T_DIR/meter" "$T_DIR/window" "$T_DIR/algo.json"
+is "$RESTORES" 6 "six restores switched the source's rule between token bucket and sliding window"
+ok "$(live && ((SENT > 0 && GOT == SENT)) && echo 1)" \
+	"every packet of the source arrived through the switches (sent $SENT, got $GOT)"
 cli limit list --json
 is "$(json -c '[.limits[] | .algo]' <<<"$CLI_OUT")" '["token-bucket"]' "one rule is left, the last set"
 
