@@ -61,10 +61,10 @@ enum sluice_limit_flags {
 };
 
 /*
- * A limit: what a rule allows. rate and burst are what the operator set;
- * interval and depth are derived from them by sluice_limit_init()
- * (include/token_bucket.h), the one place that does it, so the data path
- * never divides.
+ * A packet token bucket's limit, as token_bucket.h's functions take it:
+ * rate and burst as set, interval and depth derived by sluice_limit_init().
+ * Rules hold the general struct sluice_rule_limit (include/algorithms.h),
+ * whose packet token bucket is this one bit for bit.
  */
 struct sluice_limit {
 	__u64 rate;		/* packets per second */
@@ -90,7 +90,7 @@ _Static_assert(sizeof(struct sluice_limit) == 40, "sluice_limit layout");
  * connections). Rules live in an array by id (1 to SLUICE_MAX_RULES - 1;
  * 0 is "none"); the level tables say which rules a prefix or port carries.
  */
-/* 256k rules: room for 100k prefix overrides; the arrays by id take about 40 MB. */
+/* 256k rules: room for 100k prefix overrides; the three arrays by id take about 46 MB. */
 #define SLUICE_MAX_RULES (1u << 18)
 #define SLUICE_RULES_PER_MATCH 4
 #define SLUICE_PORT_PROTOCOLS 2		/* TCP, UDP: the port table's two halves */
@@ -136,6 +136,7 @@ struct sluice_rule_counters {
 	struct sluice_counter dropped;
 	struct sluice_counter would_drop;
 };
+_Static_assert(sizeof(struct sluice_rule_counters) == 48, "sluice_rule_counters layout");
 
 /*
  * Key of the bucket table: a per-source rule's bucket for one source group.
