@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <linux/if_link.h>
@@ -325,7 +326,7 @@ int cmd_detach(const struct cli *cli, int argc, char **argv)
 	if (access(cli->pin_root, F_OK) && errno == ENOENT)
 		return cli_fail(cli, "sluice is not attached to %s (no pin root %s)", ifname,
 				cli->pin_root);
-	lock_fd = state_lock(cli->pin_root, err, sizeof(err));
+	lock_fd = state_lock(cli->pin_root, LOCK_EX, err, sizeof(err));
 	if (lock_fd < 0)
 		return cli_fail(cli, "failed to detach from %s: %s", ifname, err);
 

@@ -110,7 +110,7 @@ static int limit_list(const struct cli *cli, int argc, char **argv)
 	(void)argv;
 	if (argc > 1)
 		return cli_fail(cli, "limit list takes no arguments");
-	if (state_open(&st, cli->pin_root, STATE_READ, err, sizeof(err)))
+	if (state_open(&st, cli->pin_root, STATE_SNAPSHOT, err, sizeof(err)))
 		return cli_fail(cli, "%s", err);
 	state_rule_maps(&st, &maps);
 	ret = rules_read(&maps, &entries, &count);

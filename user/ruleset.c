@@ -134,7 +134,8 @@ int cmd_save(const struct cli *cli, int argc, char **argv)
 	(void)argv;
 	if (argc > 1)
 		return cli_fail(cli, "save takes no arguments");
-	if (state_open(&st, cli->pin_root, STATE_READ, err, sizeof(err)))
+	/* A shared lock: no restore half-way through what is read. */
+	if (state_open(&st, cli->pin_root, STATE_SNAPSHOT, err, sizeof(err)))
 		return cli_fail(cli, "%s", err);
 	ret = ruleset_read(&st, &set);
 	state_close(&st);

@@ -124,7 +124,7 @@ static int prepare_root(const char *root, char *err, size_t err_len)
 	return 0;
 }
 
-int state_lock(const char *root, char *err, size_t err_len)
+int state_lock(const char *root, int operation, char *err, size_t err_len)
 {
 	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
@@ -133,7 +133,7 @@ int state_lock(const char *root, char *err, size_t err_len)
 			 state_strerror(errno));
 		return -1;
 	}
-	if (flock(fd, LOCK_EX)) {
+	if (flock(fd, operation)) {
 		snprintf(err, err_len, "cannot lock pin root %s: %s", root, strerror(errno));
 		close(fd);
 		return -1;
@@ -294,8 +294,9 @@ static int open_state(struct state *st, const char *root, enum state_mode mode,
 			 "no sluice state under %s: attach an interface or set a limit first", root);
 		return -1;
 	}
+	st->changing = mode == STATE_CHANGE || mode == STATE_CREATE;
 	if (mode != STATE_READ) {
-		st->lock_fd = state_lock(root, err, err_len);
+		st->lock_fd = state_lock(root, st->changing ? LOCK_EX : LOCK_SH, err, err_len);
 		if (st->lock_fd < 0)
 			return -1;
 	}
@@ -431,7 +432,7 @@ void state_close(struct state *st)
 
 	for (size_t i = 0; i < PINNED_MAP_COUNT; i++)
 		maps_open &= *map_fd(st, i) >= 0;
-	if (st->lock_fd >= 0 && maps_open)
+	if (st->changing && st->lock_fd >= 0 && maps_open)
 		sync_config(st);
 
 	for (size_t i = 0; i < PINNED_MAP_COUNT; i++) {

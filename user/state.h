@@ -16,6 +16,7 @@ struct sluice_bpf;
 
 enum state_mode {
 	STATE_READ,	/* the maps must exist already */
+	STATE_SNAPSHOT,	/* and no change runs while they are open (a shared lock) */
 	STATE_CHANGE,	/* they must exist, and the pin root is locked */
 	STATE_CREATE,	/* create them when missing, and lock the pin root */
 };
@@ -23,6 +24,7 @@ enum state_mode {
 struct state {
 	char root[PATH_MAX];
 	int lock_fd;
+	bool changing;		/* STATE_CHANGE or STATE_CREATE: close syncs the config */
 	int counters;
 	int buckets;
 	int rules;
@@ -78,8 +80,11 @@ int state_load_object(const char *root, bool with_program, __u32 max_sources,
 /* Whether the maps are pinned under `root`: 1, 0, or -1 with errno when it cannot tell. */
 int state_exists(const char *root);
 
-/* Takes the pin root's lock; returns its fd (closing it unlocks) or -1. */
-int state_lock(const char *root, char *err, size_t err_len);
+/*
+ * Takes the pin root's lock, LOCK_EX to change state or LOCK_SH to read it
+ * whole; returns its fd (closing it unlocks) or -1.
+ */
+int state_lock(const char *root, int operation, char *err, size_t err_len);
 
 /*
  * The depth from which a bucket may use the kernel's coarse clock: four of

@@ -143,8 +143,34 @@ if live && command -v flock >/dev/null; then
 		"limit set waits for another holder of the pin root's lock to finish"
 	wait "$holder"
 	forget_pid "$holder"
+
+	# save reads the whole rule set under a shared lock: it waits out a
+	# change (a restore half-way through) but not another reader.
+	rm -f "$T_DIR/released"
+	flock "$PIN_ROOT" sh -c "sleep 1; touch '$T_DIR/released'" &
+	holder=$!
+	T_PIDS+=("$holder")
+	sleep 0.2
+	cli save
+	ok "$( ((CLI_RC == 0)) && [[ -e $T_DIR/released ]] && echo 1)" \
+		"save waits for a change in progress to finish"
+	wait "$holder"
+	forget_pid "$holder"
+
+	rm -f "$T_DIR/released"
+	flock --shared "$PIN_ROOT" sh -c "sleep 1; touch '$T_DIR/released'" &
+	holder=$!
+	T_PIDS+=("$holder")
+	sleep 0.2
+	cli limit list
+	ok "$( ((CLI_RC == 0)) && [[ ! -e $T_DIR/released ]] && echo 1)" \
+		"limit list does not wait for another reader"
+	wait "$holder"
+	forget_pid "$holder"
 else
 	skip "limit set waits for another holder of the pin root's lock to finish" "flock not found"
+	skip "save waits for a change in progress to finish" "flock not found"
+	skip "limit list does not wait for another reader" "flock not found"
 fi
 
 # --- --max-sources sizes the bucket table of a new pin root, and only then.
