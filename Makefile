@@ -28,14 +28,14 @@ endif
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -Wall -Werror \
 	-Iinclude -Ibpf -I/usr/include/$(TRIPLET)
 
-LIBS_PKGS := libbpf jansson
+LIBS_PKGS := libbpf jansson libmicrohttpd
 HARDENING := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 CFLAGS ?= -O2 -g
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers $(HARDENING) \
 	-Iinclude -Iuser -I$(BUILD) -DSLUICE_VERSION='"$(VERSION)"' \
 	$(shell $(PKG_CONFIG) --cflags $(LIBS_PKGS) 2>/dev/null)
 override LDFLAGS += -pie -Wl,-z,relro,-z,now
-LDLIBS := $(shell $(PKG_CONFIG) --libs $(LIBS_PKGS) 2>/dev/null)
+LDLIBS := $(shell $(PKG_CONFIG) --libs $(LIBS_PKGS) 2>/dev/null) -lm
 
 BPF_SRCS := bpf/sluice.bpf.c
 USER_SRCS := $(filter-out user/main.c,$(wildcard user/*.c))
@@ -57,7 +57,7 @@ BENCHES := $(patsubst tests/bench/%.c,$(BUILD)/tests/%,$(wildcard tests/bench/be
 # Every Debian package that building, running, testing and benchmarking need.
 DEPS := make gcc libc6-dev clang llvm pkg-config libbpf-dev bpftool libelf-dev \
 	zlib1g-dev linux-libc-dev libjansson-dev libcmocka-dev iproute2 util-linux \
-	procps jq nftables iptables ethtool gnuplot-nox
+	procps jq nftables iptables ethtool gnuplot-nox libmicrohttpd-dev curl
 
 .PHONY: all test bench demo deps install clean
 # Skeletons come from pattern rules: keep them, or every make rebuilds them.
@@ -142,6 +142,9 @@ deps:
 
 install: all
 	install -D -m 0755 $(SLUICE) $(DESTDIR)$(PREFIX)/sbin/sluice
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	sed 's|/usr/local/sbin/|$(PREFIX)/sbin/|' contrib/sluice.service \
+		>$(DESTDIR)$(PREFIX)/lib/systemd/system/sluice.service
 
 clean:
 	$(call msg,CLEAN,$(BUILD))

@@ -105,6 +105,13 @@ struct {
 	__type(value, struct sluice_config);
 } config SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sluice_controller);
+} controller SEC(".maps");
+
 /*
  * The coarse clock costs less than bpf_ktime_get_ns() (43 against 58 ns a
  * packet under BPF_PROG_RUN here) but moves in jiffies (4 ms at HZ=250): a

@@ -175,10 +175,32 @@ enum sluice_config_flags {
 
 struct sluice_config {
 	__u32 flags;			/* enum sluice_config_flags */
-	__u32 pad;
+	/*
+	 * Moves on with every change to the rules or lists, so the controller
+	 * knows when to read them again; the data path ignores it.
+	 */
+	__u32 generation;
 	struct sluice_rule_ids global;	/* the rules of the global level */
 };
 _Static_assert(sizeof(struct sluice_config) == 24, "sluice_config layout");
+
+/*
+ * The controller (`sluice run`) and the data path. The controller stamps a
+ * heartbeat on every tick; whatever it decided (shedding, refusing new
+ * connections) holds only while the heartbeat is younger than the lease, so
+ * a controller that dies or hangs leaves nothing blocked. Times are
+ * CLOCK_MONOTONIC nanoseconds, bpf_ktime_get_ns()'s clock.
+ */
+struct sluice_controller {
+	__u64 heartbeat_ns;	/* the last tick; 0: no controller has run */
+	__u64 lease_ns;		/* how long after it the controller's decisions hold */
+	__u64 started_ns;
+	__u64 ticks;
+	__u64 interval_ns;	/* between ticks */
+	__u32 pid;
+	__u32 pad;
+};
+_Static_assert(sizeof(struct sluice_controller) == 48, "sluice_controller layout");
 
 /*
  * Every packet ends in exactly one outcome, and each has a per-CPU counter.
@@ -245,6 +267,9 @@ static inline int sluice_outcome_drops(enum sluice_outcome outcome)
 #define SLUICE_MAP_ALLOW "allow_list"
 #define SLUICE_MAP_DENY "deny_list"
 #define SLUICE_MAP_CONFIG "config"
+#define SLUICE_MAP_CONTROLLER "controller"
+/* A directory, not a map: the running controller holds an flock() on it (bpffs refuses dots in names). */
+#define SLUICE_CONTROLLER_LOCK "controller_lock"
 #define SLUICE_LINK_PREFIX "link_"
 
 #endif /* SLUICE_H */

@@ -24,6 +24,7 @@
 #include <bpf/libbpf.h>
 
 #include "cli.h"
+#include "controller.h"
 #include "rules.h"
 #include "sluice.skel.h"
 #include "state.h"
@@ -505,7 +506,7 @@ static void config_summary_print(const json_t *config)
 int cmd_status(const struct cli *cli, int argc, char **argv)
 {
 	char err[SLUICE_ERR_LEN];
-	json_t *doc, *attachments, *config = NULL;
+	json_t *doc, *attachments, *config = NULL, *controller = NULL;
 	struct state st;
 	size_t i;
 	json_t *item;
@@ -519,16 +520,20 @@ int cmd_status(const struct cli *cli, int argc, char **argv)
 				state_strerror(errno));
 	if (state_open(&st, cli->pin_root, STATE_READ, err, sizeof(err)) == 0) {
 		config = config_summary(&st);
+		controller = controller_status(st.controller);
 		state_close(&st);
-		if (!config) {
+		if (!config || !controller) {
+			json_decref(config);
+			json_decref(controller);
 			json_decref(attachments);
 			return cli_fail(cli, "cannot read the configuration: %s",
 					state_strerror(errno));
 		}
 	}
-	doc = json_pack("{s:s, s:o, s:b, s:o}", "pin_root", cli->pin_root, "attachments",
+	doc = json_pack("{s:s, s:o, s:b, s:o, s:o}", "pin_root", cli->pin_root, "attachments",
 			attachments, "configured", config != NULL, "config",
-			config ? config : json_null());
+			config ? config : json_null(), "controller",
+			controller ? controller : json_null());
 	if (cli->json)
 		return cli_print_json(doc);
 
@@ -558,6 +563,8 @@ int cmd_status(const struct cli *cli, int argc, char **argv)
 	}
 	if (config)
 		config_summary_print(config);
+	if (controller)
+		controller_status_print(controller);
 	json_decref(doc);
 	return 0;
 }

@@ -61,6 +61,7 @@ int cmd_stats(const struct cli *cli, int argc, char **argv);
 int cmd_top(const struct cli *cli, int argc, char **argv);
 int cmd_save(const struct cli *cli, int argc, char **argv);
 int cmd_restore(const struct cli *cli, int argc, char **argv);
+int cmd_run(const struct cli *cli, int argc, char **argv);
 
 /*
  * Finds `name` in a table, accepting a unique prefix. Returns NULL and sets

@@ -35,6 +35,8 @@ const struct command sluice_commands[] = {
 	{ "restore", cmd_restore, "FILE|-",
 	  "make the rule set exactly what FILE says: all of it, or nothing and the first bad "
 	  "line" },
+	{ "run", cmd_run, "[--interval DURATION] [--lease DURATION]",
+	  "run the controller in the foreground: rates, heartbeat (one per pin root)" },
 	{ "help", cmd_help, "[COMMAND]", "show the commands, or one command in full" },
 	{ "version", cmd_version, "", "show the version of sluice and libbpf" },
 	{ NULL },

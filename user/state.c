@@ -39,6 +39,7 @@ static const struct {
 	{ SLUICE_MAP_ALLOW, offsetof(struct state, allow_list) },
 	{ SLUICE_MAP_DENY, offsetof(struct state, deny_list) },
 	{ SLUICE_MAP_CONFIG, offsetof(struct state, config) },
+	{ SLUICE_MAP_CONTROLLER, offsetof(struct state, controller) },
 };
 #define PINNED_MAP_COUNT (sizeof(pinned_maps) / sizeof(pinned_maps[0]))
 
@@ -345,6 +346,9 @@ void state_remove(struct state *st)
 	for (size_t i = 0; i < PINNED_MAP_COUNT; i++)
 		if (!state_path(path, sizeof(path), st->root, pinned_maps[i].name))
 			unlink(path);
+	/* A controller that ran leaves its lock directory; it is empty. */
+	if (!state_path(path, sizeof(path), st->root, SLUICE_CONTROLLER_LOCK))
+		rmdir(path);
 	/* Fails, as it should, while anything else is pinned there. */
 	rmdir(st->root);
 }
@@ -423,6 +427,7 @@ static void sync_config(const struct state *st)
 		cfg.flags |= SLUICE_PREFIX_RULES_EMPTY;
 	if (port_rules_empty(st->port_rules))
 		cfg.flags |= SLUICE_PORT_RULES_EMPTY;
+	cfg.generation++;
 	config_write(st, &cfg);
 }
 

@@ -36,6 +36,7 @@ struct state {
 	int allow_list;
 	int deny_list;
 	int config;
+	int controller;
 };
 
 struct rule_maps;

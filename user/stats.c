@@ -16,52 +16,10 @@
 #include <bpf/libbpf.h>
 
 #include "cli.h"
+#include "counters.h"
 #include "parse.h"
 #include "state.h"
 #include "sluice_rule.h"
-
-#define SLUICE_OUTCOME_KEY(name, key, drops, help) key,
-static const char *const outcome_keys[] = { SLUICE_OUTCOMES(SLUICE_OUTCOME_KEY) };
-#undef SLUICE_OUTCOME_KEY
-#define SLUICE_OUTCOME_HELP(name, key, drops, help) help,
-static const char *const outcome_help[] = { SLUICE_OUTCOMES(SLUICE_OUTCOME_HELP) };
-#undef SLUICE_OUTCOME_HELP
-
-struct totals {
-	struct sluice_counter outcome[SLUICE_OUTCOME_COUNT];
-	struct sluice_counter passed, dropped;
-};
-
-static int read_totals(int counters_fd, struct totals *t)
-{
-	int cpus = libbpf_num_possible_cpus();
-	struct sluice_counter *per_cpu;
-
-	if (cpus < 0)
-		return -1;
-	per_cpu = calloc(cpus, sizeof(*per_cpu));
-	if (!per_cpu)
-		return -1;
-	memset(t, 0, sizeof(*t));
-	for (__u32 key = 0; key < SLUICE_OUTCOME_COUNT; key++) {
-		struct sluice_counter *sum = &t->outcome[key];
-		struct sluice_counter *side;
-
-		if (bpf_map_lookup_elem(counters_fd, &key, per_cpu)) {
-			free(per_cpu);
-			return -1;
-		}
-		for (int cpu = 0; cpu < cpus; cpu++) {
-			sum->packets += per_cpu[cpu].packets;
-			sum->bytes += per_cpu[cpu].bytes;
-		}
-		side = sluice_outcome_drops(key) ? &t->dropped : &t->passed;
-		side->packets += sum->packets;
-		side->bytes += sum->bytes;
-	}
-	free(per_cpu);
-	return 0;
-}
 
 static json_t *counter_json(const struct sluice_counter *now, const struct sluice_counter *before,
 			    double seconds)
@@ -138,7 +96,7 @@ static int watch(const struct cli *cli, int counters_fd, __u64 interval_ms, __u6
 
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	if (read_totals(counters_fd, &before))
+	if (totals_read(counters_fd, &before))
 		return cli_fail(cli, "cannot read the counters: %s", state_strerror(errno));
 	for (__u64 round = 0; !stop_watching && (count == 0 || round < count); round++) {
 		struct timespec pause = { interval_ms / 1000, interval_ms % 1000 * 1000000 };
@@ -147,7 +105,7 @@ static int watch(const struct cli *cli, int counters_fd, __u64 interval_ms, __u6
 		nanosleep(&pause, NULL);
 		if (stop_watching)
 			break;
-		if (read_totals(counters_fd, &now))
+		if (totals_read(counters_fd, &now))
 			return cli_fail(cli, "cannot read the counters: %s", state_strerror(errno));
 		seconds = monotonic_seconds() - then;
 		if (cli->json) {
@@ -204,7 +162,7 @@ int cmd_stats(const struct cli *cli, int argc, char **argv)
 
 	if (interval_ms) {
 		ret = watch(cli, st.counters, interval_ms, count);
-	} else if (read_totals(st.counters, &totals)) {
+	} else if (totals_read(st.counters, &totals)) {
 		ret = cli_fail(cli, "cannot read the counters: %s", state_strerror(errno));
 	} else if (cli->json) {
 		cli_print_json(totals_json(&totals, NULL, 0));

@@ -177,6 +177,17 @@ kill_pid() {
 	forget_pid "$pid"
 }
 
+# wait_until SECONDS CMD...: polls CMD every 20 ms until it succeeds (status
+# 0) or SECONDS pass (status 1). For waiting on a state, never for timing it.
+wait_until() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		((SECONDS >= deadline)) && return 1
+		sleep 0.02
+	done
+}
+
 forget_pid() {
 	local keep=() p
 	for p in "${T_PIDS[@]}"; do
