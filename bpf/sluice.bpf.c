@@ -2,11 +2,16 @@
 /*
  * The Sluice data path: one XDP program that parses, classifies, decides
  * and counts every packet, in that order:
- *   deny list -> allow list -> IPv6 neighbor discovery -> the rules of each
- *   level: source, prefix, port, global (include/sluice.h).
+ *   deny list -> allow list -> IPv6 neighbor discovery -> backpressure (new
+ *   connections to a service the controller says is full) -> the rules of
+ *   each level: source, prefix, port, global (include/sluice.h) -> load
+ *   shedding by priority class.
  * A packet passes only if every rule that matches it lets it through; the
  * first that refuses drops it, counted against its level. It fails open: a
  * packet it cannot parse, or a decision it cannot make, passes and is counted.
+ * What the controller decides (backpressure, shedding) holds only while its
+ * heartbeat is within its lease, so a dead controller leaves nothing blocked.
+ * Drops are sampled into a ring buffer for `sluice events`.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -14,6 +19,7 @@
 #include "sluice.h"
 #include "sluice_rule.h"
 #include "parse.bpf.h"
+#include "refuse.bpf.h"
 
 /*
  * Tests replace the clock: a const volatile switch, fixed before load, lets
@@ -112,6 +118,63 @@ struct {
 	__type(value, struct sluice_controller);
 } controller SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sluice_shed);
+} shed SEC(".maps");
+
+/* The controller's shedding settings: kept here so that they outlive it. Not read by XDP. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sluice_shed_config);
+} shed_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SLUICE_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct sluice_service);
+} services SEC(".maps");
+
+/* Which slot protects a destination port: looked up only for TCP SYNs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SLUICE_MAX_SERVICES);
+	__type(key, struct sluice_service_key);
+	__type(value, __u32);
+} service_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SLUICE_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct sluice_service_state);
+} service_state SEC(".maps");
+
+/* New connections refused, per service (atomic adds: refusals are rare next to packets). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SLUICE_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct sluice_counter);
+} svc_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, SLUICE_EVENTS_RING_BYTES);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sluice_events_state);
+} events_state SEC(".maps");
+
 /*
  * The coarse clock costs less than bpf_ktime_get_ns() (43 against 58 ns a
  * packet under BPF_PROG_RUN here) but moves in jiffies (4 ms at HZ=250): a
@@ -130,6 +193,25 @@ static __always_inline __u64 sluice_now(const struct sluice_rule_limit *limit)
 	if (coarse_clock_min_depth && sluice_rule_span(limit) >= coarse_clock_min_depth)
 		return sluice_time_from_ns(bpf_ktime_get_coarse_ns());
 	return sluice_time_from_ns(bpf_ktime_get_ns());
+}
+
+/* CLOCK_MONOTONIC ns, the clock of the controller's heartbeat (a coarse one could lag it). */
+static __always_inline __u64 monotonic_ns(void)
+{
+	return use_fake_clock ? fake_now_ns : bpf_ktime_get_ns();
+}
+
+/*
+ * Whether the controller's decisions hold: it ticked within its lease. A
+ * controller that stopped (pid 0), died or hangs lets them expire.
+ */
+static __always_inline int controller_in_charge(void)
+{
+	struct sluice_controller *rec;
+	__u32 zero = 0;
+
+	rec = bpf_map_lookup_elem(&controller, &zero);
+	return rec && rec->pid && (__s64)(monotonic_ns() - rec->heartbeat_ns) <= (__s64)rec->lease_ns;
 }
 
 static __always_inline void count(enum sluice_outcome outcome, __u64 bytes)
@@ -275,6 +357,14 @@ enum rule_verdict {
 	RULE_WOULD_REFUSE,	/* a dry-run rule's refusal */
 	RULE_FAULT,
 };
+/* apply_rule() returns the verdict, and the matching rule's class + 1 above it. */
+#define RULE_VERDICT_MASK 0xff
+#define RULE_CLASS_SHIFT 8
+
+static __always_inline int rule_result(enum rule_verdict verdict, const struct sluice_rule *rule)
+{
+	return verdict | (((rule->class % SLUICE_CLASSES) + 1) << RULE_CLASS_SHIFT);
+}
 
 static __always_inline void count_rule(__u32 id, enum rule_verdict verdict, __u64 bytes)
 {
@@ -317,7 +407,7 @@ __noinline int apply_rule(__u32 id, const struct sluice_packet *pkt, __u32 bytes
 		return RULE_SKIPPED;
 	if (rule->flags & SLUICE_RULE_UNLIMITED) {
 		count_rule(id, RULE_UNLIMITED, bytes);
-		return RULE_UNLIMITED;
+		return rule_result(RULE_UNLIMITED, rule);
 	}
 	now = sluice_now(&rule->limit);
 	if (rule->flags & SLUICE_RULE_PER_SOURCE) {
@@ -339,7 +429,7 @@ __noinline int apply_rule(__u32 id, const struct sluice_packet *pkt, __u32 bytes
 		verdict = rule->flags & SLUICE_RULE_DRY_RUN ? RULE_WOULD_REFUSE : RULE_REFUSED;
 	}
 	count_rule(id, verdict, bytes);
-	return verdict;
+	return rule_result(verdict, rule);
 }
 
 /*
@@ -385,6 +475,8 @@ struct evaluation {
 	int applied;		/* a rule with a limit let the packet through */
 	int would_refuse;	/* a dry-run rule would have dropped it */
 	int fault;		/* a rule could not decide */
+	__u32 refused_by;	/* the rule that refused it */
+	__u32 class;		/* the highest class of the rules that matched, + 1; 0: none did */
 	__u32 passed;		/* how many rules took the packet's cost, */
 	__u32 passed_ids[SLUICE_MAX_APPLIED];	/* and which, to refund them on a refusal */
 };
@@ -413,8 +505,14 @@ static __always_inline int apply_level(const struct sluice_rule_ids *ids,
 
 		if (!id)	/* slots fill from the first: the rest are empty too */
 			break;
-		switch (apply_rule(id, pkt, bytes)) {
+		int result = apply_rule(id, pkt, bytes);
+		__u32 class = result >> RULE_CLASS_SHIFT;
+
+		if (class > e->class)
+			e->class = class;
+		switch (result & RULE_VERDICT_MASK) {
 		case RULE_REFUSED:
+			e->refused_by = id;
 			refund(e, pkt, bytes);
 			return 1;
 		case RULE_PASSED:
@@ -450,12 +548,67 @@ static __always_inline const struct sluice_rule_ids *port_level(const struct slu
 	return bpf_map_lookup_elem(&port_rules, &index);
 }
 
-static __always_inline enum sluice_outcome decide(const struct sluice_packet *pkt, __u32 bytes)
+/* A TCP SYN without ACK: a new connection, the only kind refused or shed over TCP. */
+static __always_inline int is_new_connection(const struct sluice_packet *pkt)
+{
+	return pkt->l4_proto == IPPROTO_TCP && (pkt->flags & SLUICE_PKT_HAS_PORTS) &&
+	       (pkt->tcp_flags & (SLUICE_TCP_SYN | SLUICE_TCP_ACK)) == SLUICE_TCP_SYN;
+}
+
+/*
+ * Backpressure: how to refuse a new connection to a service whose accept
+ * queue the controller found full, or SLUICE_ADMIT. *slot is the service's.
+ */
+static __always_inline __u32 service_refusal(const struct sluice_packet *pkt, __u32 *slot)
+{
+	struct sluice_service_key key = { .port = pkt->dport, .proto = IPPROTO_TCP };
+	struct sluice_service_state *state;
+	__u32 *found;
+
+	if (!is_new_connection(pkt))
+		return SLUICE_ADMIT;
+	found = bpf_map_lookup_elem(&service_ports, &key);
+	if (!found)
+		return SLUICE_ADMIT;
+	*slot = *found;
+	state = bpf_map_lookup_elem(&service_state, slot);
+	if (!state || state->refuse == SLUICE_ADMIT || !controller_in_charge())
+		return SLUICE_ADMIT;
+	return state->refuse;
+}
+
+/* Load shedding: whether to drop a packet of `class` at the current shed level. */
+static __always_inline int shed_packet(const struct sluice_packet *pkt, __u32 class)
+{
+	struct sluice_shed *state;
+	__u32 zero = 0;
+
+	state = bpf_map_lookup_elem(&shed, &zero);
+	if (!state || !state->level || class >= SLUICE_CLASS_CRITICAL)
+		return 0;
+	/* Established connections are never shed to make room for new ones. */
+	if (pkt->l4_proto == IPPROTO_TCP && !is_new_connection(pkt))
+		return 0;
+	if (state->drop_below[class & (SLUICE_CLASSES - 1)] <= bpf_get_prandom_u32())
+		return 0;
+	return controller_in_charge();
+}
+
+/* What decide() found, beyond the outcome: for refusals and events. */
+struct decision {
+	__u32 rule;		/* the rule that refused the packet */
+	__u32 service;		/* the service slot + 1, for backpressure */
+	__u32 class;		/* enum sluice_class */
+};
+
+static __always_inline enum sluice_outcome decide(const struct sluice_packet *pkt, __u32 bytes,
+						  struct decision *d)
 {
 	struct sluice_prefix_key key;
 	struct evaluation e = {};
-	__u32 zero = 0, flags = 0;
+	__u32 zero = 0, flags = 0, slot = 0, refuse;
 	struct sluice_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	enum sluice_outcome outcome;
 
 	if (cfg)
 		flags = cfg->flags;
@@ -466,44 +619,129 @@ static __always_inline enum sluice_outcome decide(const struct sluice_packet *pk
 		return SLUICE_PASSED_ALLOWED;
 	if (is_neighbor_discovery(pkt))
 		return SLUICE_PASSED_NEIGHBOR;
+	refuse = service_refusal(pkt, &slot);
+	if (refuse != SLUICE_ADMIT) {
+		d->service = slot + 1;
+		return refuse == SLUICE_REFUSE_RST ? SLUICE_REFUSED_RST : SLUICE_REFUSED_DROP;
+	}
 
 	if (apply_level(bpf_map_lookup_elem(&source_rules, &key), pkt, bytes, &e))
-		return SLUICE_DROPPED_RATE;
-	if (!(flags & SLUICE_PREFIX_RULES_EMPTY) &&
-	    apply_level(bpf_map_lookup_elem(&prefix_rules, &key), pkt, bytes, &e))
-		return SLUICE_DROPPED_PREFIX_RATE;
-	if (!(flags & SLUICE_PORT_RULES_EMPTY) && apply_level(port_level(pkt), pkt, bytes, &e))
-		return SLUICE_DROPPED_PORT_RATE;
-	if (cfg && apply_level(&cfg->global, pkt, bytes, &e))
-		return SLUICE_DROPPED_GLOBAL_RATE;
-	if (e.fault)
-		return SLUICE_PASSED_FAULT;
-	if (e.would_refuse)
-		return SLUICE_PASSED_DRY_RUN;
-	return e.applied ? SLUICE_PASSED : SLUICE_PASSED_UNLIMITED;
+		outcome = SLUICE_DROPPED_RATE;
+	else if (!(flags & SLUICE_PREFIX_RULES_EMPTY) &&
+		 apply_level(bpf_map_lookup_elem(&prefix_rules, &key), pkt, bytes, &e))
+		outcome = SLUICE_DROPPED_PREFIX_RATE;
+	else if (!(flags & SLUICE_PORT_RULES_EMPTY) && apply_level(port_level(pkt), pkt, bytes, &e))
+		outcome = SLUICE_DROPPED_PORT_RATE;
+	else if (cfg && apply_level(&cfg->global, pkt, bytes, &e))
+		outcome = SLUICE_DROPPED_GLOBAL_RATE;
+	else if (e.fault)
+		outcome = SLUICE_PASSED_FAULT;
+	else if (e.would_refuse)
+		outcome = SLUICE_PASSED_DRY_RUN;
+	else
+		outcome = e.applied ? SLUICE_PASSED : SLUICE_PASSED_UNLIMITED;
+	d->rule = e.refused_by;
+	d->class = e.class ? e.class - 1 : SLUICE_CLASS_NORMAL;
+	if (!sluice_outcome_drops(outcome) && shed_packet(pkt, d->class))
+		outcome = SLUICE_DROPPED_SHED;
+	return outcome;
 }
 
-static __always_inline enum sluice_outcome classify(struct xdp_md *ctx)
+/*
+ * Samples a drop into the event ring, within the host-wide event rate: one
+ * token bucket shared by all CPUs (compare-and-swap, as the rules' buckets).
+ */
+static __always_inline void sample_drop(struct xdp_md *ctx, const struct sluice_packet *pkt,
+					const struct decision *d, enum sluice_outcome outcome)
 {
-	struct sluice_packet pkt = {};
+	const __u64 interval = SLUICE_TIME_PER_SEC / SLUICE_EVENTS_PER_SEC;
+	struct sluice_events_state *st;
+	struct sluice_event *ev;
+	__u64 full_at, next, now_ns = monotonic_ns();
+	__u32 zero = 0;
 
-	switch (sluice_parse(ctx, &pkt)) {
-	case SLUICE_PARSE_OK:
-		return decide(&pkt, ctx->data_end - ctx->data);
-	case SLUICE_PARSE_NOT_IP:
-		return SLUICE_PASSED_NOT_IP;
-	default:
-		return SLUICE_PASSED_MALFORMED;
+	st = bpf_map_lookup_elem(&events_state, &zero);
+	if (!st)
+		return;
+	full_at = st->full_at;
+	if (!sluice_bucket_take(full_at, sluice_time_from_ns(now_ns), interval,
+				interval * SLUICE_EVENTS_BURST, &next) ||
+	    __sync_val_compare_and_swap(&st->full_at, full_at, next) != full_at) {
+		/* Over the rate, or another CPU took this token first. */
+		__sync_fetch_and_add(&st->suppressed, 1);
+		return;
+	}
+	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		__sync_fetch_and_add(&st->lost, 1);
+		return;
+	}
+	ev->time_ns = now_ns;
+	ev->src = pkt->src;
+	ev->rule = d->rule;
+	ev->ifindex = ctx->ingress_ifindex;
+	ev->dport = (pkt->flags & SLUICE_PKT_HAS_PORTS) ? pkt->dport : 0;
+	ev->outcome = outcome;
+	ev->proto = pkt->l4_proto;
+	ev->class = d->class;
+	ev->service = d->service;
+	__builtin_memset(ev->pad, 0, sizeof(ev->pad));
+	bpf_ringbuf_submit(ev, 0);
+	__sync_fetch_and_add(&st->sent, 1);
+}
+
+static __always_inline void count_refusal(__u32 service, __u64 bytes)
+{
+	__u32 slot = service - 1;
+	struct sluice_counter *c = bpf_map_lookup_elem(&svc_counters, &slot);
+
+	if (c) {
+		__sync_fetch_and_add(&c->packets, 1);
+		__sync_fetch_and_add(&c->bytes, bytes);
 	}
 }
 
 /* Decides, counts and returns the verdict; benchmarks wrap it in programs of their own. */
 static __always_inline int sluice_verdict(struct xdp_md *ctx)
 {
-	enum sluice_outcome outcome = classify(ctx);
+	struct sluice_packet pkt = {};
+	struct decision d = { .class = SLUICE_CLASS_NORMAL };
+	__u64 bytes = ctx->data_end - ctx->data;
+	enum sluice_outcome outcome;
+	int verdict;
 
-	count(outcome, ctx->data_end - ctx->data);
-	return sluice_outcome_drops(outcome) ? XDP_DROP : XDP_PASS;
+	switch (sluice_parse(ctx, &pkt)) {
+	case SLUICE_PARSE_OK:
+		break;
+	case SLUICE_PARSE_NOT_IP:
+		count(SLUICE_PASSED_NOT_IP, bytes);
+		return XDP_PASS;
+	default:
+		count(SLUICE_PASSED_MALFORMED, bytes);
+		return XDP_PASS;
+	}
+	outcome = decide(&pkt, bytes, &d);
+	if (!sluice_outcome_drops(outcome)) {
+		count(outcome, bytes);
+		return XDP_PASS;
+	}
+	verdict = XDP_DROP;
+	if (outcome == SLUICE_REFUSED_RST) {
+		/* Sampled first: the RST is written over the packet. */
+		sample_drop(ctx, &pkt, &d, outcome);
+		verdict = refuse_with_rst(ctx, &pkt);
+		if (verdict < 0) {
+			/* Cannot answer it (an odd SYN): dropping refuses it too. */
+			verdict = XDP_DROP;
+			outcome = SLUICE_REFUSED_DROP;
+		}
+	} else {
+		sample_drop(ctx, &pkt, &d, outcome);
+	}
+	if (d.service)
+		count_refusal(d.service, bytes);
+	count(outcome, bytes);
+	return verdict;
 }
 
 SEC("xdp")

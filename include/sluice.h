@@ -203,6 +203,131 @@ struct sluice_controller {
 _Static_assert(sizeof(struct sluice_controller) == 48, "sluice_controller layout");
 
 /*
+ * Priority classes, from the first shed to the never shed. Every rule has
+ * one (normal unless told); a packet's class is the highest among the rules
+ * that match it, and normal when none does.
+ */
+enum sluice_class {
+	SLUICE_CLASS_LOW,
+	SLUICE_CLASS_NORMAL,
+	SLUICE_CLASS_HIGH,
+	SLUICE_CLASS_CRITICAL,		/* never shed */
+	SLUICE_CLASSES
+};
+
+/*
+ * Load shedding, as the controller sets it: at shed level `level` (0: none)
+ * a packet of class c is dropped when a random 32-bit number falls below
+ * drop_below[c], so drop_below = share * 2^32 (2^32 drops all). Only new
+ * connections are shed: TCP SYNs and datagrams, never a segment of an
+ * established connection. It holds only within the controller's lease.
+ */
+#define SLUICE_SHARE_ALL (1ull << 32)
+struct sluice_shed {
+	__u32 level;
+	__u32 pad;
+	__u64 drop_below[SLUICE_CLASSES];
+};
+_Static_assert(sizeof(struct sluice_shed) == 40, "sluice_shed layout");
+
+/*
+ * How the controller sheds (`sluice shed set`). Pressure is the greatest of
+ * the CPUs' busy share and the data path's offered load against
+ * `capacity_pps` (0: not set), in percent. At or above enter_pct for
+ * enter_dwell_ms the shed level goes up one; at or below exit_pct for
+ * exit_dwell_ms it goes down one; in between it stays (hysteresis). Level L
+ * drops share_pct[L-1][class] percent of each class's new connections.
+ */
+#define SLUICE_MAX_SHED_LEVELS 4
+struct sluice_shed_config {
+	__u32 enter_pct;
+	__u32 exit_pct;
+	__u32 enter_dwell_ms;
+	__u32 exit_dwell_ms;
+	__u64 capacity_pps;
+	__u8 levels;				/* how many levels are configured */
+	__u8 share_pct[SLUICE_MAX_SHED_LEVELS][SLUICE_CLASSES];
+	__u8 off;				/* never shed, whatever the pressure */
+	__u8 pad[6];
+};
+_Static_assert(sizeof(struct sluice_shed_config) == 48, "sluice_shed_config layout");
+
+/*
+ * Protected services (`sluice service add`), by slot. The CLI owns the
+ * config and the port index; the controller owns the state (whether new
+ * connections are refused now); the data path counts what it refused.
+ */
+#define SLUICE_MAX_SERVICES 64
+#define SLUICE_SERVICE_NAME_LEN 32
+#define SLUICE_NETNS_LEN 64
+
+enum sluice_refuse {
+	SLUICE_ADMIT,			/* let new connections in */
+	SLUICE_REFUSE_RST,		/* answer a SYN with an RST from XDP */
+	SLUICE_REFUSE_DROP,		/* drop the SYN: the client retries later */
+};
+
+struct sluice_service {
+	char name[SLUICE_SERVICE_NAME_LEN];
+	char netns[SLUICE_NETNS_LEN];	/* where it listens: a name or path; "": the controller's */
+	__u16 port;
+	__u8 proto;			/* IPPROTO_TCP */
+	__u8 refuse;			/* enum sluice_refuse: how to refuse, when it must */
+	__u8 high_pct;			/* refuse from this accept-queue fill (% of backlog) */
+	__u8 low_pct;			/* admit again below this one */
+	__u8 in_use;
+	__u8 pad;
+};
+_Static_assert(sizeof(struct sluice_service) == 104, "sluice_service layout");
+
+/* Key of the port index: which slot protects a destination port. */
+struct sluice_service_key {
+	__u16 port;
+	__u8 proto;
+	__u8 pad;
+};
+_Static_assert(sizeof(struct sluice_service_key) == 4, "sluice_service_key layout");
+
+/* What the controller decided for a service; held only within its lease. */
+struct sluice_service_state {
+	__u32 refuse;			/* enum sluice_refuse */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct sluice_service_state) == 8, "sluice_service_state layout");
+
+/*
+ * Drop events: the data path samples drops into a ring buffer, at most
+ * SLUICE_EVENTS_PER_SEC (bursts of SLUICE_EVENTS_BURST) for the whole host,
+ * so a flood cannot swamp the buffer or its reader.
+ */
+#define SLUICE_EVENTS_PER_SEC 1000
+#define SLUICE_EVENTS_BURST 100
+#define SLUICE_EVENTS_RING_BYTES (256 * 1024)
+
+struct sluice_event {
+	__u64 time_ns;			/* CLOCK_MONOTONIC */
+	struct sluice_source_key src;
+	__u32 rule;			/* the rule that refused it; 0: none */
+	__u32 ifindex;
+	__u16 dport;			/* 0 without ports */
+	__u8 outcome;			/* enum sluice_outcome */
+	__u8 proto;			/* IPPROTO_* */
+	__u8 class;			/* enum sluice_class */
+	__u8 service;			/* the service slot + 1 for refusals; 0: none */
+	__u8 pad[6];
+};
+_Static_assert(sizeof(struct sluice_event) == 48, "sluice_event layout");
+
+/* The sampler's bucket and what it let through, skipped and lost. */
+struct sluice_events_state {
+	__u64 full_at;			/* token bucket (include/token_bucket.h) */
+	__u64 sent;			/* events written to the ring */
+	__u64 suppressed;		/* drops not sampled: over the event rate */
+	__u64 lost;			/* sampled, but the ring was full */
+};
+_Static_assert(sizeof(struct sluice_events_state) == 32, "sluice_events_state layout");
+
+/*
  * Every packet ends in exactly one outcome, and each has a per-CPU counter.
  * X(enum suffix, name in stats and JSON, 1 if the packet is dropped, why)
  * The list is written once; the enum, the verdict and userspace's tables
@@ -222,7 +347,11 @@ _Static_assert(sizeof(struct sluice_controller) == 48, "sluice_controller layout
 	X(DROPPED_RATE, "dropped_rate", 1, "source over its own limit")                 \
 	X(DROPPED_PREFIX_RATE, "dropped_prefix_rate", 1, "its prefix over its shared limit") \
 	X(DROPPED_PORT_RATE, "dropped_port_rate", 1, "over its destination port's limit") \
-	X(DROPPED_GLOBAL_RATE, "dropped_global_rate", 1, "over the host's global limit")
+	X(DROPPED_GLOBAL_RATE, "dropped_global_rate", 1, "over the host's global limit") \
+	X(DROPPED_SHED, "dropped_shed", 1, "shed under load: its class's share at the shed level") \
+	X(REFUSED_RST, "refused_rst", 1,                                                \
+	  "new connection to a service under backpressure, answered with an RST")       \
+	X(REFUSED_DROP, "refused_drop", 1, "new connection to a service under backpressure, dropped")
 
 #define SLUICE_OUTCOME_ENUM(name, key, drops, help) SLUICE_##name,
 enum sluice_outcome {
@@ -268,6 +397,14 @@ static inline int sluice_outcome_drops(enum sluice_outcome outcome)
 #define SLUICE_MAP_DENY "deny_list"
 #define SLUICE_MAP_CONFIG "config"
 #define SLUICE_MAP_CONTROLLER "controller"
+#define SLUICE_MAP_SHED "shed"
+#define SLUICE_MAP_SHED_CONFIG "shed_config"
+#define SLUICE_MAP_SERVICES "services"
+#define SLUICE_MAP_SERVICE_PORTS "service_ports"
+#define SLUICE_MAP_SERVICE_STATE "service_state"
+#define SLUICE_MAP_SERVICE_COUNTERS "svc_counters"
+#define SLUICE_MAP_EVENTS "events"
+#define SLUICE_MAP_EVENTS_STATE "events_state"
 /* A directory, not a map: the running controller holds an flock() on it (bpffs refuses dots in names). */
 #define SLUICE_CONTROLLER_LOCK "controller_lock"
 #define SLUICE_LINK_PREFIX "link_"

@@ -21,7 +21,8 @@ struct sluice_rule {
 	__u8 group_v4;				/* per-source rules: a bucket per /group_v4 */
 	__u8 group_v6;				/* and per /group_v6 */
 	__u32 flags;				/* enum sluice_rule_flags */
-	__u32 pad;
+	__u8 class;				/* enum sluice_class */
+	__u8 pad[3];
 	struct sluice_rule_limit limit;		/* rate, burst, algorithm, unit */
 };
 _Static_assert(sizeof(struct sluice_rule) == 96, "sluice_rule layout");

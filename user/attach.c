@@ -25,6 +25,8 @@
 
 #include "cli.h"
 #include "controller.h"
+#include "service.h"
+#include "shedding.h"
 #include "rules.h"
 #include "sluice.skel.h"
 #include "state.h"
@@ -503,10 +505,58 @@ static void config_summary_print(const json_t *config)
 	       json_integer_value(json_object_get(config, "max_sources")));
 }
 
+/*
+ * What the controller is doing: the shed level and settings, and each
+ * service with whether it is refusing. Levels and refusals hold only while
+ * a controller runs, so without one they show as none.
+ */
+static json_t *decisions_summary(const struct state *st, bool in_charge)
+{
+	struct service_entry services[SLUICE_MAX_SERVICES];
+	struct sluice_shed_config cfg;
+	json_t *shed, *level, *list;
+	size_t count;
+
+	if (shed_config_read(st->shed_config, &cfg) || services_read(st, services, &count))
+		return NULL;
+	level = shed_level_json(st->shed, in_charge);
+	if (!level)
+		return NULL;
+	shed = shed_config_json(&cfg);
+	json_object_set_new(shed, "level", json_incref(json_object_get(level, "level")));
+	json_decref(level);
+	list = json_array();
+	for (size_t i = 0; i < count; i++)
+		json_array_append_new(list, service_json(&services[i], in_charge));
+	return json_pack("{s:o, s:o}", "shed", shed, "services", list);
+}
+
+static void decisions_print(const json_t *decisions)
+{
+	const json_t *shed = json_object_get(decisions, "shed"), *svc;
+	size_t i;
+
+	if (!json_is_true(json_object_get(shed, "on")))
+		printf("shedding:    off\n");
+	else
+		printf("shedding:    level %lld of %zu (up at %lld%% pressure, down at %lld%%)\n",
+		       json_integer_value(json_object_get(shed, "level")),
+		       json_array_size(json_object_get(shed, "levels")),
+		       json_integer_value(json_object_get(shed, "enter_pct")),
+		       json_integer_value(json_object_get(shed, "exit_pct")));
+	json_array_foreach(json_object_get(decisions, "services"), i, svc)
+		printf("service:     %s (tcp port %lld): %s, %lld refused\n",
+		       json_string_value(json_object_get(svc, "name")),
+		       json_integer_value(json_object_get(svc, "port")),
+		       json_is_true(json_object_get(svc, "refusing")) ? "REFUSING new connections" :
+									 "admitting",
+		       json_integer_value(json_object_get(svc, "refused")));
+}
+
 int cmd_status(const struct cli *cli, int argc, char **argv)
 {
 	char err[SLUICE_ERR_LEN];
-	json_t *doc, *attachments, *config = NULL, *controller = NULL;
+	json_t *doc, *attachments, *config = NULL, *controller = NULL, *decisions = NULL;
 	struct state st;
 	size_t i;
 	json_t *item;
@@ -521,19 +571,24 @@ int cmd_status(const struct cli *cli, int argc, char **argv)
 	if (state_open(&st, cli->pin_root, STATE_READ, err, sizeof(err)) == 0) {
 		config = config_summary(&st);
 		controller = controller_status(st.controller);
+		if (controller)
+			decisions = decisions_summary(
+				&st, json_is_true(json_object_get(controller, "running")));
 		state_close(&st);
-		if (!config || !controller) {
+		if (!config || !controller || !decisions) {
 			json_decref(config);
 			json_decref(controller);
+			json_decref(decisions);
 			json_decref(attachments);
 			return cli_fail(cli, "cannot read the configuration: %s",
 					state_strerror(errno));
 		}
 	}
-	doc = json_pack("{s:s, s:o, s:b, s:o, s:o}", "pin_root", cli->pin_root, "attachments",
+	doc = json_pack("{s:s, s:o, s:b, s:o, s:o, s:o}", "pin_root", cli->pin_root, "attachments",
 			attachments, "configured", config != NULL, "config",
 			config ? config : json_null(), "controller",
-			controller ? controller : json_null());
+			controller ? controller : json_null(), "decisions",
+			decisions ? decisions : json_null());
 	if (cli->json)
 		return cli_print_json(doc);
 
@@ -565,6 +620,8 @@ int cmd_status(const struct cli *cli, int argc, char **argv)
 		config_summary_print(config);
 	if (controller)
 		controller_status_print(controller);
+	if (decisions)
+		decisions_print(decisions);
 	json_decref(doc);
 	return 0;
 }

@@ -53,6 +53,8 @@ extern const struct command sluice_commands[];
 extern const struct command limit_commands[];
 extern const struct command allow_commands[];
 extern const struct command deny_commands[];
+extern const struct command shed_commands[];
+extern const struct command service_commands[];
 
 int cmd_attach(const struct cli *cli, int argc, char **argv);
 int cmd_detach(const struct cli *cli, int argc, char **argv);
@@ -62,6 +64,7 @@ int cmd_top(const struct cli *cli, int argc, char **argv);
 int cmd_save(const struct cli *cli, int argc, char **argv);
 int cmd_restore(const struct cli *cli, int argc, char **argv);
 int cmd_run(const struct cli *cli, int argc, char **argv);
+int cmd_events(const struct cli *cli, int argc, char **argv);
 
 /*
  * Finds `name` in a table, accepting a unique prefix. Returns NULL and sets

@@ -1,9 +1,15 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * sluice run: the controller. A foreground daemon that, every tick, reads
- * what the data path counted, keeps smoothed per-second rates of it, and
- * stamps a heartbeat that the data path checks before it trusts any of the
- * controller's decisions. One runs per pin root: it holds an flock() on the
+ * what the data path counted, keeps smoothed per-second rates of it,
+ * decides two things from what it sees, and stamps a heartbeat that the
+ * data path checks before it trusts any of those decisions:
+ *  - load shedding: pressure (CPU busy time, or the offered packet rate
+ *    against a set capacity) moves the shed level (user/shedding.h);
+ *  - backpressure: a protected service whose accept queue passes its high
+ *    water mark has new connections refused until it drains under its low
+ *    one (user/service.c, read through sock_diag in user/listenq.c).
+ * It serves Prometheus metrics (user/metrics.c) and can log drop events. One runs per pin root: it holds an flock() on the
  * pin root's controller_lock directory (a pinned map cannot be opened as a
  * file to lock it). SIGINT and SIGTERM stop it cleanly; SIGHUP makes it read
  * its settings from the pinned maps again, as it also does whenever a
@@ -25,18 +31,45 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 
+#include <sys/resource.h>
+#include <bpf/libbpf.h>
+
 #include "cli.h"
 #include "controller.h"
 #include "counters.h"
+#include "events.h"
+#include "listenq.h"
 #include "log.h"
+#include "metrics.h"
+#include "pressure.h"
 #include "rates.h"
 #include "rules.h"
+#include "service.h"
+#include "shedding.h"
 #include "state.h"
 
 #define MS 1000000ull
 /* The lease in ticks unless --lease says otherwise: a few ticks late is still alive. */
 #define DEFAULT_LEASE_TICKS 4
 #define RULE_COUNTERS_BATCH 4096
+#define DEFAULT_METRICS "127.0.0.1:9464"
+/* Metrics are rebuilt at most this often: scrapes come every few seconds. */
+#define METRICS_EVERY_NS 1000000000ull
+/* Per-rule series in the metrics: beyond this many rules, the first by id. */
+#define METRICS_MAX_RULES 1000
+/* --log-events logs at most this many events a second, then a count of the rest. */
+#define EVENTS_LOGGED_PER_SEC 10
+
+/* A protected service as the controller watches it. */
+struct service_watch {
+	struct service_entry entry;	/* as read when the services last changed */
+	struct netns_probe *probe;	/* its namespace's sockets and counters */
+	struct listen_queue queue;	/* as read on the last tick */
+	struct tcp_listen_counters listen;
+	bool measured;			/* the last read found its listen sockets */
+	bool refusing;			/* what the controller decided */
+	const char *failing;		/* why it could not be measured, to log once */
+};
 
 /* A rule's rates, in packets per second. */
 struct rule_rates {
@@ -58,6 +91,27 @@ struct controller {
 	__u32 rule_ids_end;			/* one past the highest id in use */
 	struct sluice_rule_counters *rule_counters;	/* by id, up to rule_ids_end */
 	const char *failing;			/* what failed on the last tick, to log once */
+
+	/* Pressure and shedding. */
+	int proc_stat_fd;
+	struct rate cpu_total, cpu_idle, cpu_softirq;	/* USER_HZ ticks per second */
+	double cpu_busy_pct, softirq_pct, offered_pps, pressure_pct;
+	struct sluice_shed_config shed_cfg;
+	struct shed_state shed;
+
+	/* Backpressure. */
+	struct service_watch services[SLUICE_MAX_SERVICES];
+	size_t service_count;
+
+	/* Metrics and events. */
+	struct metrics_server *metrics;
+	__u64 metrics_built_ns;
+	struct sluice_events_state events;
+	struct ring_buffer *event_ring;		/* with --log-events */
+	__u64 event_second;			/* the second events are being logged in */
+	unsigned int events_logged;		/* in it */
+	__u64 events_unlogged;			/* over the log's rate, in it */
+	__u64 last_tick_ns;			/* how long the last tick took */
 };
 
 static int record_write(struct controller *c)
@@ -191,6 +245,71 @@ static int rule_counters_read(struct controller *c)
 	return 0;
 }
 
+/* Reads the shedding settings; a level above the new number of levels comes down. */
+static void shed_settings_reload(struct controller *c)
+{
+	if (shed_config_read(c->st.shed_config, &c->shed_cfg)) {
+		tick_failed(c, "read the shed settings");
+		shed_config_defaults(&c->shed_cfg);
+	}
+}
+
+static struct service_watch *service_watch_find(struct controller *c, const struct service_entry *e)
+{
+	for (size_t i = 0; i < c->service_count; i++) {
+		const struct sluice_service *old = &c->services[i].entry.config;
+
+		if (c->services[i].entry.slot == e->slot && !strcmp(old->name, e->config.name) &&
+		    !strcmp(old->netns, e->config.netns) && old->port == e->config.port)
+			return &c->services[i];
+	}
+	return NULL;
+}
+
+/*
+ * Reads the services again. An unchanged service keeps its probe and its
+ * decision; a new or changed one starts admitting.
+ */
+static void services_reload(struct controller *c)
+{
+	struct service_entry entries[SLUICE_MAX_SERVICES];
+	struct service_watch next[SLUICE_MAX_SERVICES] = {};
+	char err[SLUICE_ERR_LEN];
+	size_t count;
+
+	if (services_read(&c->st, entries, &count)) {
+		tick_failed(c, "read the services");
+		return;
+	}
+	for (size_t i = 0; i < count; i++) {
+		struct service_watch *old = service_watch_find(c, &entries[i]);
+
+		if (old) {
+			next[i] = *old;
+			old->probe = NULL;	/* moved to next[i] */
+		} else {
+			next[i].probe = netns_probe_open(entries[i].config.netns[0] ?
+								 entries[i].config.netns : NULL,
+							 err, sizeof(err));
+			if (!next[i].probe)
+				log_msg(LOG_WARNING, "service %s: %s (it is admitted until it can "
+					"be read)", entries[i].config.name, err);
+			else
+				log_msg(LOG_INFO, "service %s: watching tcp port %u%s%s (refuse "
+					"from %u%%, admit under %u%%)", entries[i].config.name,
+					entries[i].config.port,
+					entries[i].config.netns[0] ? " in netns " : "",
+					entries[i].config.netns, entries[i].config.high_pct,
+					entries[i].config.low_pct);
+		}
+		next[i].entry = entries[i];
+	}
+	for (size_t i = 0; i < c->service_count; i++)
+		netns_probe_close(c->services[i].probe);
+	memcpy(c->services, next, sizeof(next));
+	c->service_count = count;
+}
+
 static bool rules_changed(struct controller *c)
 {
 	struct sluice_config cfg;
@@ -205,16 +324,148 @@ static bool rules_changed(struct controller *c)
 	return true;
 }
 
-/* One tick: read the counters, update the rates, stamp the heartbeat. */
+/*
+ * Pressure, in percent: the greater of the CPUs' busy share and the packets
+ * offered to the shedding check (what passed the rules, and what shedding
+ * dropped) against the set capacity.
+ */
+static void pressure_update(struct controller *c, __u64 now)
+{
+	static const enum sluice_outcome offered[] = {
+		SLUICE_PASSED, SLUICE_PASSED_UNLIMITED, SLUICE_PASSED_DRY_RUN, SLUICE_PASSED_FAULT,
+		SLUICE_DROPPED_SHED,
+	};
+	struct cpu_times cpu;
+
+	if (cpu_times_read(c->proc_stat_fd, &cpu) == 0) {
+		rate_update(&c->cpu_total, cpu.total, now, RATE_TAU_NS);
+		rate_update(&c->cpu_idle, cpu.idle, now, RATE_TAU_NS);
+		rate_update(&c->cpu_softirq, cpu.softirq, now, RATE_TAU_NS);
+		if (c->cpu_total.per_second > 0) {
+			c->cpu_busy_pct = 100.0 * (1.0 - c->cpu_idle.per_second /
+							     c->cpu_total.per_second);
+			c->softirq_pct = 100.0 * c->cpu_softirq.per_second / c->cpu_total.per_second;
+		}
+	} else {
+		tick_failed(c, "read /proc/stat");
+	}
+	c->offered_pps = 0;
+	for (size_t i = 0; i < sizeof(offered) / sizeof(offered[0]); i++)
+		c->offered_pps += c->outcome_packets[offered[i]].per_second;
+	c->pressure_pct = c->cpu_busy_pct;
+	if (c->shed_cfg.capacity_pps &&
+	    100.0 * c->offered_pps / (double)c->shed_cfg.capacity_pps > c->pressure_pct)
+		c->pressure_pct = 100.0 * c->offered_pps / (double)c->shed_cfg.capacity_pps;
+}
+
+static int shed_write(struct controller *c)
+{
+	struct sluice_shed now;
+	__u32 zero = 0;
+
+	shed_level_map(&c->shed_cfg, c->shed.level, &now);
+	return bpf_map_update_elem(c->st.shed, &zero, &now, BPF_ANY);
+}
+
+static void shedding_update(struct controller *c, __u64 now, bool settings_changed)
+{
+	unsigned int before = c->shed.level;
+
+	if (!shed_update(&c->shed, &c->shed_cfg, c->pressure_pct, now) && !settings_changed)
+		return;
+	if (shed_write(c)) {
+		tick_failed(c, "write the shed level");
+		return;
+	}
+	if (c->shed.level != before)
+		log_msg(c->shed.level > before ? LOG_WARNING : LOG_NOTICE,
+			"shed level %u -> %u: pressure %.0f%% (CPU busy %.0f%%, softirq %.0f%%, "
+			"offered %.0f pps)", before, c->shed.level, c->pressure_pct,
+			c->cpu_busy_pct, c->softirq_pct, c->offered_pps);
+}
+
+static int service_state_write(struct controller *c, __u32 slot, unsigned int refuse)
+{
+	struct sluice_service_state state = { .refuse = refuse };
+
+	return bpf_map_update_elem(c->st.service_state, &slot, &state, BPF_ANY);
+}
+
+/* Logs why a service cannot be measured when that starts, not on every tick. */
+static void service_unmeasured(struct service_watch *w, const char *why)
+{
+	if (w->failing != why)
+		log_msg(LOG_WARNING, "service %s: %s; it is admitted meanwhile",
+			w->entry.config.name, why);
+	w->failing = why;
+	w->measured = false;
+}
+
+/*
+ * Backpressure for one service: refuse new connections from the high water
+ * mark of its accept queue, admit them again under the low one. A service
+ * that cannot be measured is admitted: the data path fails open.
+ */
+static void backpressure_update(struct controller *c, struct service_watch *w)
+{
+	const struct sluice_service *svc = &w->entry.config;
+	bool refuse = w->refusing;
+	unsigned int fill;
+
+	if (!w->probe || listen_queue_read(w->probe, svc->port, &w->queue)) {
+		service_unmeasured(w, "cannot read its listen sockets");
+		refuse = false;
+	} else if (w->queue.sockets == 0) {
+		service_unmeasured(w, "nothing listens on its port");
+		refuse = false;
+	} else {
+		if (w->failing)
+			log_msg(LOG_NOTICE, "service %s: measured again", svc->name);
+		w->failing = NULL;
+		w->measured = true;
+		fill = (unsigned int)(100ull * w->queue.queued /
+				      (w->queue.backlog ? w->queue.backlog : 1));
+		if (!w->refusing && fill >= svc->high_pct)
+			refuse = true;
+		else if (w->refusing && fill < svc->low_pct)
+			refuse = false;
+	}
+	if (w->probe)
+		tcp_listen_counters_read(w->probe, &w->listen);
+	if (refuse == w->refusing)
+		return;
+	if (service_state_write(c, w->entry.slot, refuse ? svc->refuse : SLUICE_ADMIT)) {
+		tick_failed(c, "write a service's state");
+		return;
+	}
+	w->refusing = refuse;
+	if (refuse)
+		log_msg(LOG_WARNING, "service %s: accept queue %u of %u (%u%% or more): refusing "
+			"new connections (%s)", svc->name, w->queue.queued, w->queue.backlog,
+			svc->high_pct, refuse_name(svc->refuse));
+	else
+		log_msg(LOG_NOTICE, "service %s: accept queue %u of %u: admitting new "
+			"connections again", svc->name, w->queue.queued, w->queue.backlog);
+}
+
+static void metrics_build(struct controller *c, struct metrics_text *t);
+
+/* One tick: read the counters, update the rates and decisions, stamp the heartbeat. */
 static void tick(struct controller *c, bool reload)
 {
-	__u64 now;
+	__u64 now, started = controller_now_ns();
+	bool settings_changed = false;
 
-	if ((rules_changed(c) || reload) && rules_reload(c) == 0) {
-		if (c->rules_read)
-			log_msg(LOG_INFO, "read %zu rules (generation %u)", c->rule_count,
-				c->generation);
-		c->rules_read = true;
+	if (rules_changed(c) || reload) {
+		if (rules_reload(c) == 0) {
+			if (c->rules_read)
+				log_msg(LOG_INFO, "read %zu rules, %zu services (generation %u)",
+					c->rule_count, c->service_count, c->generation);
+			c->rules_read = true;
+		}
+		shed_settings_reload(c);
+		services_reload(c);
+		settings_changed = true;
 	}
 	now = controller_now_ns();
 	if (totals_read(c->st.counters, &c->totals)) {
@@ -242,10 +493,222 @@ static void tick(struct controller *c, bool reload)
 			log_msg(LOG_NOTICE, "reading the counters again");
 		c->failing = NULL;
 	}
+	pressure_update(c, now);
+	shedding_update(c, now, settings_changed);
+	for (size_t i = 0; i < c->service_count; i++) {
+		struct service_watch *w = &c->services[i];
+
+		backpressure_update(c, w);
+		if (bpf_map_lookup_elem(c->st.service_counters, &w->entry.slot, &w->entry.refused))
+			tick_failed(c, "read a service's counters");
+	}
+	events_state_read(c->st.events_state, &c->events);
+	if (c->metrics && now - c->metrics_built_ns >= METRICS_EVERY_NS) {
+		struct metrics_text t;
+
+		metrics_text_init(&t);
+		metrics_build(c, &t);
+		metrics_publish(c->metrics, &t);
+		metrics_text_free(&t);
+		c->metrics_built_ns = now;
+	}
 	c->record.heartbeat_ns = controller_now_ns();
 	c->record.ticks++;
 	if (record_write(c))
 		tick_failed(c, "write the heartbeat");
+	c->last_tick_ns = controller_now_ns() - started;
+}
+
+/*
+ * Everything the controller decided, undone: services admit, nothing is
+ * shed. At start (a killed controller may have left decisions behind, which
+ * would hold again under our heartbeat) and at a clean stop.
+ */
+static void decisions_clear(struct controller *c)
+{
+	struct sluice_shed none = {};
+	__u32 zero = 0;
+
+	for (__u32 slot = 0; slot < SLUICE_MAX_SERVICES; slot++)
+		service_state_write(c, slot, SLUICE_ADMIT);
+	bpf_map_update_elem(c->st.shed, &zero, &none, BPF_ANY);
+	for (size_t i = 0; i < c->service_count; i++)
+		c->services[i].refusing = false;
+	c->shed.level = 0;
+}
+
+/* Labels for one sample: key/value pairs ending in NULL. */
+#define LABELS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+
+static void metrics_build(struct controller *c, struct metrics_text *t)
+{
+	char id[16], port[8];
+	struct rusage usage;
+
+	metrics_family(t, "sluice_packets_total", "counter", "Packets by outcome.");
+	for (int i = 0; i < SLUICE_OUTCOME_COUNT; i++)
+		metrics_sample(t, "sluice_packets_total", LABELS("outcome", outcome_keys[i]),
+			       (double)c->totals.outcome[i].packets);
+	metrics_family(t, "sluice_bytes_total", "counter", "Bytes by outcome.");
+	for (int i = 0; i < SLUICE_OUTCOME_COUNT; i++)
+		metrics_sample(t, "sluice_bytes_total", LABELS("outcome", outcome_keys[i]),
+			       (double)c->totals.outcome[i].bytes);
+	metrics_family(t, "sluice_packets_per_second", "gauge",
+		       "Packets per second by outcome, smoothed over about a second.");
+	for (int i = 0; i < SLUICE_OUTCOME_COUNT; i++)
+		metrics_sample(t, "sluice_packets_per_second", LABELS("outcome", outcome_keys[i]),
+			       c->outcome_packets[i].per_second);
+
+	metrics_family(t, "sluice_rule_packets_total", "counter",
+		       "Packets each rule passed, dropped and would have dropped (dry run).");
+	for (size_t i = 0; i < c->rule_count && i < METRICS_MAX_RULES; i++) {
+		const struct rule_entry *e = &c->rules[i].entry;
+
+		snprintf(id, sizeof(id), "%u", e->id);
+		metrics_sample(t, "sluice_rule_packets_total", LABELS("rule", id, "verdict", "passed"),
+			       (double)e->counters.passed.packets);
+		metrics_sample(t, "sluice_rule_packets_total", LABELS("rule", id, "verdict", "dropped"),
+			       (double)e->counters.dropped.packets);
+		metrics_sample(t, "sluice_rule_packets_total",
+			       LABELS("rule", id, "verdict", "would_drop"),
+			       (double)e->counters.would_drop.packets);
+	}
+	metrics_family(t, "sluice_rule_packets_per_second", "gauge",
+		       "Packets per second each rule passed and dropped, smoothed.");
+	for (size_t i = 0; i < c->rule_count && i < METRICS_MAX_RULES; i++) {
+		snprintf(id, sizeof(id), "%u", c->rules[i].entry.id);
+		metrics_sample(t, "sluice_rule_packets_per_second",
+			       LABELS("rule", id, "verdict", "passed"), c->rules[i].passed.per_second);
+		metrics_sample(t, "sluice_rule_packets_per_second",
+			       LABELS("rule", id, "verdict", "dropped"),
+			       c->rules[i].dropped.per_second);
+	}
+	metrics_family(t, "sluice_rule_info", "gauge",
+		       "Each rule: its level, match, limit and class (value 1).");
+	for (size_t i = 0; i < c->rule_count && i < METRICS_MAX_RULES; i++) {
+		const struct sluice_rule *r = &c->rules[i].entry.rule;
+		char match[256], limit[128];
+
+		snprintf(id, sizeof(id), "%u", c->rules[i].entry.id);
+		rule_match_text(r, match, sizeof(match));
+		rule_limit_text(r, limit, sizeof(limit));
+		metrics_sample(t, "sluice_rule_info",
+			       LABELS("rule", id, "level", rule_level_name(r->level), "match", match,
+				      "limit", limit, "class", class_name(r->class)), 1);
+	}
+	metrics_family(t, "sluice_rules", "gauge", "Rules in force.");
+	metrics_sample(t, "sluice_rules", NULL, (double)c->rule_count);
+
+	metrics_family(t, "sluice_shed_level", "gauge", "The load shedding level (0: none).");
+	metrics_sample(t, "sluice_shed_level", NULL, c->shed.level);
+	metrics_family(t, "sluice_shed_share", "gauge",
+		       "The share of each class's new connections shed at the current level.");
+	for (unsigned int k = 0; k < SLUICE_CLASSES; k++)
+		metrics_sample(t, "sluice_shed_share", LABELS("class", class_name(k)),
+			       c->shed.level ? c->shed_cfg.share_pct[c->shed.level - 1][k] / 100.0 : 0);
+	metrics_family(t, "sluice_shed_threshold_percent", "gauge",
+		       "Pressure that raises (enter) and lowers (exit) the shed level.");
+	metrics_sample(t, "sluice_shed_threshold_percent", LABELS("threshold", "enter"),
+		       c->shed_cfg.enter_pct);
+	metrics_sample(t, "sluice_shed_threshold_percent", LABELS("threshold", "exit"),
+		       c->shed_cfg.exit_pct);
+	metrics_family(t, "sluice_pressure_percent", "gauge",
+		       "Pressure: the greater of CPU busy and offered load against capacity.");
+	metrics_sample(t, "sluice_pressure_percent", NULL, c->pressure_pct);
+	metrics_family(t, "sluice_cpu_busy_percent", "gauge", "CPU busy time of all CPUs, smoothed.");
+	metrics_sample(t, "sluice_cpu_busy_percent", NULL, c->cpu_busy_pct);
+	metrics_family(t, "sluice_cpu_softirq_percent", "gauge",
+		       "CPU time in softirq (XDP and the network stack), smoothed.");
+	metrics_sample(t, "sluice_cpu_softirq_percent", NULL, c->softirq_pct);
+	metrics_family(t, "sluice_offered_packets_per_second", "gauge",
+		       "Packets offered to load shedding (passed the rules), smoothed.");
+	metrics_sample(t, "sluice_offered_packets_per_second", NULL, c->offered_pps);
+	metrics_family(t, "sluice_capacity_packets_per_second", "gauge",
+		       "The packet rate the host is said to take (0: not set).");
+	metrics_sample(t, "sluice_capacity_packets_per_second", NULL,
+		       (double)c->shed_cfg.capacity_pps);
+
+	metrics_family(t, "sluice_service_refusing", "gauge",
+		       "1 while a service's new connections are refused.");
+	for (size_t i = 0; i < c->service_count; i++)
+		metrics_sample(t, "sluice_service_refusing",
+			       LABELS("service", c->services[i].entry.config.name),
+			       c->services[i].refusing);
+	metrics_family(t, "sluice_service_accept_queue", "gauge",
+		       "Connections waiting in a service's accept queues.");
+	for (size_t i = 0; i < c->service_count; i++)
+		metrics_sample(t, "sluice_service_accept_queue",
+			       LABELS("service", c->services[i].entry.config.name),
+			       c->services[i].queue.queued);
+	metrics_family(t, "sluice_service_backlog", "gauge",
+		       "The capacity of a service's accept queues.");
+	for (size_t i = 0; i < c->service_count; i++)
+		metrics_sample(t, "sluice_service_backlog",
+			       LABELS("service", c->services[i].entry.config.name),
+			       c->services[i].queue.backlog);
+	metrics_family(t, "sluice_service_refused_total", "counter",
+		       "New connections refused by backpressure.");
+	for (size_t i = 0; i < c->service_count; i++)
+		metrics_sample(t, "sluice_service_refused_total",
+			       LABELS("service", c->services[i].entry.config.name),
+			       (double)c->services[i].entry.refused.packets);
+	metrics_family(t, "sluice_listen_overflows_total", "counter",
+		       "TcpExt ListenOverflows in the namespace where a service listens.");
+	for (size_t i = 0; i < c->service_count; i++) {
+		snprintf(port, sizeof(port), "%u", c->services[i].entry.config.port);
+		metrics_sample(t, "sluice_listen_overflows_total",
+			       LABELS("service", c->services[i].entry.config.name, "port", port),
+			       (double)c->services[i].listen.overflows);
+	}
+
+	metrics_family(t, "sluice_events_total", "counter",
+		       "Drop events: sent to the ring, suppressed over the event rate, lost to a "
+		       "full ring.");
+	metrics_sample(t, "sluice_events_total", LABELS("result", "sent"), (double)c->events.sent);
+	metrics_sample(t, "sluice_events_total", LABELS("result", "suppressed"),
+		       (double)c->events.suppressed);
+	metrics_sample(t, "sluice_events_total", LABELS("result", "lost"), (double)c->events.lost);
+
+	metrics_family(t, "sluice_controller_ticks_total", "counter", "Controller ticks.");
+	metrics_sample(t, "sluice_controller_ticks_total", NULL, (double)c->record.ticks);
+	metrics_family(t, "sluice_controller_tick_seconds", "gauge", "How long the last tick took.");
+	metrics_sample(t, "sluice_controller_tick_seconds", NULL, c->last_tick_ns / 1e9);
+	metrics_family(t, "sluice_controller_interval_seconds", "gauge", "The controller's tick.");
+	metrics_sample(t, "sluice_controller_interval_seconds", NULL, c->record.interval_ns / 1e9);
+	if (getrusage(RUSAGE_SELF, &usage) == 0) {
+		metrics_family(t, "sluice_controller_cpu_seconds_total", "counter",
+			       "CPU time the controller used, user and system.");
+		metrics_sample(t, "sluice_controller_cpu_seconds_total", NULL,
+			       usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6 +
+				       usage.ru_stime.tv_sec + usage.ru_stime.tv_usec / 1e6);
+	}
+}
+
+/* --log-events: a line per event, at most EVENTS_LOGGED_PER_SEC a second. */
+static int log_event(void *ctx, void *data, size_t size)
+{
+	struct controller *c = ctx;
+	__u64 second = controller_now_ns() / 1000000000ull;
+	char line[256];
+
+	if (size < sizeof(struct sluice_event))
+		return 0;
+	if (second != c->event_second) {
+		if (c->events_unlogged)
+			log_msg(LOG_INFO, "drop: %llu more events in the last second (not logged)",
+				(unsigned long long)c->events_unlogged);
+		c->event_second = second;
+		c->events_logged = 0;
+		c->events_unlogged = 0;
+	}
+	if (c->events_logged >= EVENTS_LOGGED_PER_SEC) {
+		c->events_unlogged++;
+		return 0;
+	}
+	c->events_logged++;
+	event_text(data, line, sizeof(line));
+	log_msg(LOG_INFO, "drop: %s", line);
+	return 0;
 }
 
 /* Blocks the signals the loop reads from a signalfd, and returns that fd. */
@@ -283,13 +746,14 @@ static int run_loop(struct controller *c, int signal_fd, int timer_fd)
 	struct pollfd fds[] = {
 		{ .fd = signal_fd, .events = POLLIN },
 		{ .fd = timer_fd, .events = POLLIN },
+		{ .fd = c->event_ring ? ring_buffer__epoll_fd(c->event_ring) : -1, .events = POLLIN },
 	};
 
 	for (;;) {
 		struct signalfd_siginfo sig;
 		__u64 expirations;
 
-		if (poll(fds, 2, -1) < 0) {
+		if (poll(fds, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_msg(LOG_ERR, "poll failed: %s", strerror(errno));
@@ -308,11 +772,20 @@ static int run_loop(struct controller *c, int signal_fd, int timer_fd)
 		if (fds[1].revents & POLLIN &&
 		    read(timer_fd, &expirations, sizeof(expirations)) == sizeof(expirations))
 			tick(c, false);
+		if (fds[2].revents & POLLIN)
+			ring_buffer__consume(c->event_ring);
 	}
 }
 
 static void controller_close(struct controller *c)
 {
+	for (size_t i = 0; i < c->service_count; i++)
+		netns_probe_close(c->services[i].probe);
+	if (c->metrics)
+		metrics_stop(c->metrics);
+	ring_buffer__free(c->event_ring);
+	if (c->proc_stat_fd >= 0)
+		close(c->proc_stat_fd);
 	free(c->rules);
 	free(c->rule_counters);
 	state_close(&c->st);
@@ -325,17 +798,23 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
 	static const struct option options[] = {
 		{ "interval", required_argument, NULL, 'i' },
 		{ "lease", required_argument, NULL, 'l' },
+		{ "metrics", required_argument, NULL, 'm' },
+		{ "log-events", no_argument, NULL, 'e' },
 		{},
 	};
-	const char *interval_arg = NULL, *lease_arg = NULL;
-	struct controller c = { .lock_fd = -1 };
+	const char *interval_arg = NULL, *lease_arg = NULL, *metrics_arg = NULL, *log_events = NULL;
+	struct controller c = { .lock_fd = -1, .proc_stat_fd = -1 };
 	char err[SLUICE_ERR_LEN];
 	__u64 interval_ms = 50, lease_ms;
 	int opt, signal_fd = -1, timer_fd = -1, ret = 1;
 
-	while ((opt = cli_getopt(cli, "run", argc, argv, "i:l:", options)) != -1) {
-		if (opt == -2 || cli_option_once(cli, opt == 'i' ? &interval_arg : &lease_arg,
-						 optarg, opt == 'i' ? "--interval" : "--lease"))
+	while ((opt = cli_getopt(cli, "run", argc, argv, "", options)) != -1) {
+		const char **slot = opt == 'i' ? &interval_arg : opt == 'l' ? &lease_arg :
+				    opt == 'm' ? &metrics_arg : &log_events;
+
+		if (opt == -2 || cli_option_once(cli, slot, optarg ? optarg : "", opt == 'i' ?
+						 "--interval" : opt == 'l' ? "--lease" :
+						 opt == 'm' ? "--metrics" : "--log-events"))
 			return 1;
 	}
 	if (optind != argc)
@@ -363,9 +842,27 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
 		cli_fail(cli, "failed to start the controller: %s", err);
 		goto out;
 	}
+	if (!metrics_arg)
+		metrics_arg = DEFAULT_METRICS;
+	if (strcmp(metrics_arg, "none") != 0) {
+		c.metrics = metrics_start(metrics_arg, err, sizeof(err));
+		if (!c.metrics) {
+			cli_fail(cli, "failed to start the controller: %s", err);
+			goto out;
+		}
+	}
+	if (log_events) {
+		c.event_ring = ring_buffer__new(c.st.events, log_event, &c, NULL);
+		if (!c.event_ring) {
+			cli_fail(cli, "failed to start the controller: cannot read the event ring: %s",
+				 state_strerror(errno));
+			goto out;
+		}
+	}
+	c.proc_stat_fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
 	signal_fd = signals_open();
 	timer_fd = timer_open(interval_ms * MS);
-	if (signal_fd < 0 || timer_fd < 0) {
+	if (signal_fd < 0 || timer_fd < 0 || c.proc_stat_fd < 0) {
 		cli_fail(cli, "failed to start the controller: %s", strerror(errno));
 		goto out;
 	}
@@ -376,10 +873,15 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
 		.interval_ns = interval_ms * MS,
 		.lease_ns = lease_ms * MS,
 	};
+	decisions_clear(&c);
 	tick(&c, true);
 	log_msg(LOG_INFO, "controller started on pin root %s: a tick every %llums, lease %llums, "
-		"%zu rules", cli->pin_root, interval_ms, lease_ms, c.rule_count);
+		"%zu rules, %zu services", cli->pin_root, interval_ms, lease_ms, c.rule_count,
+		c.service_count);
+	if (c.metrics)
+		log_msg(LOG_INFO, "metrics on http://%s/metrics", metrics_arg);
 	ret = run_loop(&c, signal_fd, timer_fd);
+	decisions_clear(&c);
 
 	/* Stopped cleanly: whatever was decided expires now, not a lease later. */
 	c.record.heartbeat_ns = 0;

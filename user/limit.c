@@ -24,11 +24,12 @@ const struct command limit_commands[] = {
 	{ "set", limit_set,
 	  "default|PREFIX [--per source|rule] [--proto tcp|udp|icmp] [--port P[-Q]] [--syn] "
 	  "--rate RATE|unlimited [--burst N] [--algo ALGO] [--ipv4-group N] [--ipv6-group N] "
-	  "[--dry-run]",
+	  "[--class CLASS] [--dry-run]",
 	  "limit what matches: each source its own bucket (IPv6 per /64), or one shared "
 	  "(--per rule); RATE in packets/s (500, 10kpps, 2Mpps) or bits or bytes/s (100mbit, "
 	  "12.5MB), the burst in packets or bytes (default: one second of RATE); ALGO "
-	  "token-bucket (default), gcra, sliding-window or fixed-window" },
+	  "token-bucket (default), gcra, sliding-window or fixed-window; CLASS critical, high, "
+	  "normal (default) or low: who is shed first under load" },
 	{ "del", limit_del, "default|PREFIX [--per source|rule] [--proto P] [--port P[-Q]] [--syn]",
 	  "remove the rule that matches this" },
 	{ "list", limit_list, "", "show every rule with what it passed, dropped and would drop" },

@@ -35,8 +35,16 @@ const struct command sluice_commands[] = {
 	{ "restore", cmd_restore, "FILE|-",
 	  "make the rule set exactly what FILE says: all of it, or nothing and the first bad "
 	  "line" },
-	{ "run", cmd_run, "[--interval DURATION] [--lease DURATION]",
-	  "run the controller in the foreground: rates, heartbeat (one per pin root)" },
+	{ "events", cmd_events, "[--count N] [--timeout DURATION]",
+	  "follow the drops the data path samples (at most 1000/s): source, rule, check" },
+	{ "shed", NULL, "set|show ...", "load shedding by priority class under pressure",
+	  shed_commands },
+	{ "service", NULL, "add|del|list ...",
+	  "local services protected by accept-queue backpressure", service_commands },
+	{ "run", cmd_run, "[--interval DURATION] [--lease DURATION] [--metrics ADDR:PORT|none] "
+	  "[--log-events]",
+	  "run the controller in the foreground: rates, metrics, shedding, backpressure, "
+	  "heartbeat (one per pin root)" },
 	{ "help", cmd_help, "[COMMAND]", "show the commands, or one command in full" },
 	{ "version", cmd_version, "", "show the version of sluice and libbpf" },
 	{ NULL },

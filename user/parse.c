@@ -512,3 +512,27 @@ const char *algo_name(enum sluice_algo algo)
 {
 	return (unsigned)algo < SLUICE_ALGO_COUNT ? algo_names[algo] : "unknown";
 }
+
+static const char *const class_names[SLUICE_CLASSES] = {
+	[SLUICE_CLASS_LOW] = "low",
+	[SLUICE_CLASS_NORMAL] = "normal",
+	[SLUICE_CLASS_HIGH] = "high",
+	[SLUICE_CLASS_CRITICAL] = "critical",
+};
+
+int parse_class(const char *arg, const char *text, __u8 *class, char *err, size_t err_len)
+{
+	for (int i = 0; i < SLUICE_CLASSES; i++) {
+		if (strcmp(text, class_names[i]) == 0) {
+			*class = (__u8)i;
+			return 0;
+		}
+	}
+	return fail(err, err_len, "invalid %s '%s': expected critical, high, normal or low", arg,
+		    text);
+}
+
+const char *class_name(unsigned int class)
+{
+	return class < SLUICE_CLASSES ? class_names[class] : "unknown";
+}

@@ -83,5 +83,8 @@ void format_limit_error(enum sluice_rule_limit_error error, enum sluice_unit uni
 int parse_algo(const char *arg, const char *text, enum sluice_algo *algo, char *err,
 	       size_t err_len);
 const char *algo_name(enum sluice_algo algo);
+/* Priority classes (enum sluice_class): "critical", "high", "normal", "low". */
+int parse_class(const char *arg, const char *text, __u8 *class, char *err, size_t err_len);
+const char *class_name(unsigned int class);
 
 #endif /* SLUICE_PARSE_H */

@@ -578,13 +578,13 @@ static int parse_ports(const char *text, struct sluice_rule *rule, char *err, si
 }
 
 enum rule_option { OPT_RATE = 1, OPT_BURST, OPT_PER, OPT_PROTO, OPT_PORT, OPT_SYN, OPT_DRY_RUN,
-		   OPT_GROUP_V4, OPT_GROUP_V6, OPT_ALGO, OPT_COUNT };
+		   OPT_GROUP_V4, OPT_GROUP_V6, OPT_ALGO, OPT_CLASS, OPT_COUNT };
 
 static const char *const option_names[OPT_COUNT] = {
 	[OPT_RATE] = "--rate", [OPT_BURST] = "--burst", [OPT_PER] = "--per",
 	[OPT_PROTO] = "--proto", [OPT_PORT] = "--port", [OPT_SYN] = "--syn",
 	[OPT_DRY_RUN] = "--dry-run", [OPT_GROUP_V4] = "--ipv4-group",
-	[OPT_GROUP_V6] = "--ipv6-group", [OPT_ALGO] = "--algo",
+	[OPT_GROUP_V6] = "--ipv6-group", [OPT_ALGO] = "--algo", [OPT_CLASS] = "--class",
 };
 
 /* Options that say what a rule matches; the others say what it does. */
@@ -607,6 +607,7 @@ int rule_parse(int argc, char **argv, bool with_limit, struct sluice_rule *out, 
 		{ "ipv4-group", required_argument, NULL, OPT_GROUP_V4 },
 		{ "ipv6-group", required_argument, NULL, OPT_GROUP_V6 },
 		{ "algo", required_argument, NULL, OPT_ALGO },
+		{ "class", required_argument, NULL, OPT_CLASS },
 		{},
 	};
 	const char *arg[OPT_COUNT] = {}, *verb = argv[0];
@@ -714,6 +715,9 @@ int rule_parse(int argc, char **argv, bool with_limit, struct sluice_rule *out, 
 	}
 	if (arg[OPT_DRY_RUN])
 		rule.flags |= SLUICE_RULE_DRY_RUN;
+	rule.class = SLUICE_CLASS_NORMAL;
+	if (arg[OPT_CLASS] && parse_class("--class", arg[OPT_CLASS], &rule.class, err, err_len))
+		return -1;
 	if (!arg[OPT_RATE]) {
 		snprintf(err, err_len, "limit %s needs --rate RATE (or --rate unlimited)", verb);
 		return -1;
@@ -779,15 +783,20 @@ void rule_limit_text(const struct sluice_rule *rule, char *buf, size_t len)
 {
 	char rate[32], burst[32];
 
+	/* Only a class other than normal is worth a word. */
+	char class[24] = "";
+
+	if (rule->class != SLUICE_CLASS_NORMAL)
+		snprintf(class, sizeof(class), ", class %s", class_name(rule->class));
 	if (rule->flags & SLUICE_RULE_UNLIMITED) {
-		snprintf(buf, len, "unlimited");
+		snprintf(buf, len, "unlimited%s", class);
 		return;
 	}
 	format_limit_rate(rule->limit.rate, rule->limit.unit, rate, sizeof(rate));
 	format_limit_burst(rule->limit.burst, rule->limit.unit, burst, sizeof(burst));
-	snprintf(buf, len, "%s, burst %s%s%s%s", rate, burst,
+	snprintf(buf, len, "%s, burst %s%s%s%s%s", rate, burst,
 		 rule->limit.algo ? ", " : "", rule->limit.algo ? algo_name(rule->limit.algo) : "",
-		 rule->flags & SLUICE_RULE_DRY_RUN ? " (dry run)" : "");
+		 class, rule->flags & SLUICE_RULE_DRY_RUN ? " (dry run)" : "");
 }
 
 void rule_command(const struct sluice_rule *rule, char *buf, size_t len)
@@ -822,6 +831,8 @@ void rule_command(const struct sluice_rule *rule, char *buf, size_t len)
 		APPEND(" --ipv4-group %u", rule->group_v4);
 	if ((rule->flags & SLUICE_RULE_PER_SOURCE) && rule->group_v6 != SLUICE_DEFAULT_GROUP_V6)
 		APPEND(" --ipv6-group %u", rule->group_v6);
+	if (rule->class != SLUICE_CLASS_NORMAL)
+		APPEND(" --class %s", class_name(rule->class));
 	if (rule->flags & SLUICE_RULE_DRY_RUN)
 		APPEND(" --dry-run");
 #undef APPEND
@@ -853,6 +864,7 @@ json_t *rule_json(const struct rule_entry *e)
 			counter_json(&e->counters.passed), "dropped",
 			counter_json(&e->counters.dropped), "would_drop",
 			counter_json(&e->counters.would_drop));
+	json_object_set_new(doc, "class", json_string(class_name(r->class)));
 	if (!(r->flags & SLUICE_RULE_UNLIMITED)) {
 		json_object_set_new(doc, "rate", json_integer((json_int_t)r->limit.rate));
 		json_object_set_new(doc, "burst", json_integer((json_int_t)r->limit.burst));

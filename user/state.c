@@ -40,6 +40,14 @@ static const struct {
 	{ SLUICE_MAP_DENY, offsetof(struct state, deny_list) },
 	{ SLUICE_MAP_CONFIG, offsetof(struct state, config) },
 	{ SLUICE_MAP_CONTROLLER, offsetof(struct state, controller) },
+	{ SLUICE_MAP_SHED, offsetof(struct state, shed) },
+	{ SLUICE_MAP_SHED_CONFIG, offsetof(struct state, shed_config) },
+	{ SLUICE_MAP_SERVICES, offsetof(struct state, services) },
+	{ SLUICE_MAP_SERVICE_PORTS, offsetof(struct state, service_ports) },
+	{ SLUICE_MAP_SERVICE_STATE, offsetof(struct state, service_state) },
+	{ SLUICE_MAP_SERVICE_COUNTERS, offsetof(struct state, service_counters) },
+	{ SLUICE_MAP_EVENTS, offsetof(struct state, events) },
+	{ SLUICE_MAP_EVENTS_STATE, offsetof(struct state, events_state) },
 };
 #define PINNED_MAP_COUNT (sizeof(pinned_maps) / sizeof(pinned_maps[0]))
 

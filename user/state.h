@@ -37,6 +37,14 @@ struct state {
 	int deny_list;
 	int config;
 	int controller;
+	int shed;
+	int shed_config;
+	int services;
+	int service_ports;
+	int service_state;
+	int service_counters;
+	int events;
+	int events_state;
 };
 
 struct rule_maps;
