@@ -13,6 +13,7 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -60,8 +61,9 @@ struct metrics_server {
 	unsigned int port;
 	/* Guards what follows, which scrapes read on libmicrohttpd's thread. */
 	pthread_mutex_t lock;
-	struct metrics_document *document;	/* NULL before the first publish or after a failed one */
-	bool published;				/* anything was published, even a failed text */
+	/* NULL before the first publish, or after a failed text was published. */
+	struct metrics_document *document;
+	bool published;		/* anything was, a failed text too */
 };
 
 void metrics_text_init(struct metrics_text *t)
@@ -196,7 +198,8 @@ void metrics_sample(struct metrics_text *t, const char *name, const char *const 
 		text_append_str(t, "{");
 		for (size_t i = 0; labels[i]; i += 2) {
 			if (!labels[i + 1]) {
-				t->failed = true;	/* a key without a value: a bug in the caller */
+				/* A key without a value: a bug in the caller. */
+				t->failed = true;
 				return;
 			}
 			if (i)
@@ -266,11 +269,11 @@ int metrics_parse_address(const char *addr_port, struct sockaddr_storage *addr,
 		host = addr_port;
 		host_end = strrchr(addr_port, ':');
 		if (!host_end)
-			return address_error(err, errlen, addr_port,
-					     "expected ADDR:PORT, such as 127.0.0.1:9464 or [::1]:9464");
+			return address_error(err, errlen, addr_port, "expected ADDR:PORT, "
+					     "such as 127.0.0.1:9464 or [::1]:9464");
 		if (memchr(host, ':', (size_t)(host_end - host)))
-			return address_error(err, errlen, addr_port,
-					     "an IPv6 address goes in brackets, such as [::1]:9464");
+			return address_error(err, errlen, addr_port, "an IPv6 address goes "
+					     "in brackets, such as [::1]:9464");
 		port_text = host_end + 1;
 	}
 
@@ -293,7 +296,7 @@ int metrics_parse_address(const char *addr_port, struct sockaddr_storage *addr,
 	if (family == AF_INET) {
 		struct sockaddr_in *in = (struct sockaddr_in *)addr;
 
-		/* inet_pton, not inet_aton: "127.1" and "0x7f.0.0.1" are typos here, not addresses. */
+		/* inet_pton, not inet_aton: "127.1" or "0x7f.0.0.1" is a typo, not an address. */
 		if (inet_pton(AF_INET, host_copy, &in->sin_addr) != 1) {
 			snprintf(why, sizeof(why), "'%s' is not an IPv4 address", host_copy);
 			return address_error(err, errlen, addr_port, why);
@@ -411,8 +414,8 @@ static enum MHD_Result queue_metrics(struct metrics_server *server,
 
 	if (!doc && !published)
 		return queue_text(connection, MHD_HTTP_SERVICE_UNAVAILABLE,
-				  "no metrics yet: the controller has not finished its first tick\n",
-				  NULL);
+				  "no metrics yet: the controller has not finished its "
+				  "first tick\n", NULL);
 	if (!doc)
 		return queue_text(connection, MHD_HTTP_INTERNAL_SERVER_ERROR,
 				  "the controller could not build its last metrics\n", NULL);
@@ -456,8 +459,8 @@ static enum MHD_Result answer_request(void *cls, struct MHD_Connection *connecti
 	if (!strcmp(url, "/"))
 		return queue_text(connection, MHD_HTTP_OK,
 				  "Sluice controller: its metrics are at /metrics\n", NULL);
-	return queue_text(connection, MHD_HTTP_NOT_FOUND, "not found: the metrics are at /metrics\n",
-			  NULL);
+	return queue_text(connection, MHD_HTTP_NOT_FOUND,
+			  "not found: the metrics are at /metrics\n", NULL);
 }
 
 /*
@@ -479,6 +482,7 @@ struct metrics_server *metrics_start(const char *addr_port, char *err, size_t er
 	struct metrics_server *server = NULL;
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
+	sigset_t all_signals, caller_signals;
 	struct stat socket_stat;
 	int fd = -1;
 
@@ -486,7 +490,8 @@ struct metrics_server *metrics_start(const char *addr_port, char *err, size_t er
 		return NULL;
 	server = calloc(1, sizeof(*server));
 	if (!server) {
-		snprintf(err, errlen, "cannot serve metrics on %s: %s", addr_port, strerror(ENOMEM));
+		snprintf(err, errlen, "cannot serve metrics on %s: %s", addr_port,
+			 strerror(ENOMEM));
 		return NULL;
 	}
 	pthread_mutex_init(&server->lock, NULL);
@@ -504,16 +509,24 @@ struct metrics_server *metrics_start(const char *addr_port, char *err, size_t er
 	 * Its own polling thread (epoll on Linux), so scrapes never run on the
 	 * controller's loop. No MHD_USE_ERROR_LOG: a port scan or a flood of
 	 * connections past the limit would fill the journal with its lines.
+	 *
+	 * The thread starts with every signal blocked: the controller reads
+	 * SIGTERM and the like from a signalfd, which only works if no thread
+	 * takes them, and one that did would die of the default action.
 	 */
+	sigfillset(&all_signals);
+	pthread_sigmask(SIG_SETMASK, &all_signals, &caller_signals);
 	server->daemon = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, 0, NULL, NULL,
 					  answer_request, server,
 					  MHD_OPTION_LISTEN_SOCKET, fd,
-					  MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CONNECTIONS,
+					  MHD_OPTION_CONNECTION_LIMIT,
+					  (unsigned int)MAX_CONNECTIONS,
 					  MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 					  (unsigned int)MAX_CONNECTIONS_PER_ADDRESS,
 					  MHD_OPTION_CONNECTION_TIMEOUT,
 					  (unsigned int)IDLE_TIMEOUT_SECONDS,
 					  MHD_OPTION_END);
+	pthread_sigmask(SIG_SETMASK, &caller_signals, NULL);
 	if (!server->daemon) {
 		snprintf(err, errlen, "cannot serve metrics on %s: libmicrohttpd did not start",
 			 addr_port);
@@ -536,6 +549,10 @@ void metrics_publish(struct metrics_server *server, struct metrics_text *t)
 {
 	struct metrics_document *doc = NULL, *old;
 
+	if (!server) {
+		metrics_text_free(t);
+		return;
+	}
 	if (!t->failed)
 		doc = malloc(sizeof(*doc));
 	if (doc) {
@@ -559,7 +576,7 @@ void metrics_stop(struct metrics_server *server)
 {
 	if (!server)
 		return;
-	/* Ends the thread and every connection, which releases what they sent, and closes the socket. */
+	/* Ends the thread and every connection (releasing what they sent) and closes the socket. */
 	MHD_stop_daemon(server->daemon);
 	document_put(server->document);
 	pthread_mutex_destroy(&server->lock);

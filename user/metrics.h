@@ -67,7 +67,8 @@ struct metrics_server;
 
 /*
  * Parses ADDR:PORT, listens there and starts serving on libmicrohttpd's own
- * thread. "[::]" listens on IPv4 too. NULL on failure, with one line in err:
+ * thread, which has every signal blocked (so signals stay with the
+ * controller's signalfd). "[::]" listens on IPv4 too. NULL on failure, with one line in err:
  * "invalid --metrics 'x': ..." or "cannot listen on 127.0.0.1:9464: Address
  * already in use".
  */
@@ -78,7 +79,8 @@ unsigned int metrics_port(const struct metrics_server *server);
  * Serves t's text on GET /metrics from now on, in place of the document
  * before. Takes the text over, without copying it: t is left empty, ready to
  * build the next one. Scrapes under way finish with the document they began
- * with. Before the first publish, /metrics answers 503.
+ * with. Before the first publish, /metrics answers 503; after a failed
+ * text, 500. With no server (NULL) the text is just freed.
  */
 void metrics_publish(struct metrics_server *server, struct metrics_text *t);
 /* Stops serving, closes the socket and frees everything. NULL is fine. */
