@@ -508,6 +508,9 @@ static void tick(struct controller *c, bool reload)
 
 		metrics_text_init(&t);
 		metrics_build(c, &t);
+		if (t.failed)
+			log_msg(LOG_WARNING, "cannot build the metrics (out of memory): /metrics "
+				"answers 500 until the next try");
 		metrics_publish(c->metrics, &t);
 		metrics_text_free(&t);
 		c->metrics_built_ns = now;

@@ -274,13 +274,13 @@ ok "$(live && ((SECONDS <= 5)) && echo 1)" "stats --watch --count 3 ends on its 
 
 cli help
 missing=()
-for command in attach detach status limit allow deny stats top save restore run help version; do
+for command in attach detach status limit allow deny stats top save restore events shed service run help version; do
 	grep -q "^  $command " <<<"$CLI_OUT" || missing+=("$command")
 done
 is "$CLI_RC ${missing[*]}" "0 " "help lists every command"
 cli help --json
 is "$(json '[.commands[].name]' <<<"$CLI_OUT")" \
-	'["attach","detach","status","limit","allow","deny","stats","top","save","restore","run","help","version"]' \
+	'["attach","detach","status","limit","allow","deny","stats","top","save","restore","events","shed","service","run","help","version"]' \
 	"help --json lists the same commands"
 cli help limit
 missing=()
