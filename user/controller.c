@@ -69,7 +69,14 @@ struct service_watch {
 	bool measured;			/* the last read found its listen sockets */
 	bool refusing;			/* what the controller decided */
 	const char *failing;		/* why it could not be measured, to log once */
+	__u64 reopened_ns;		/* when the probe was last opened */
 };
+/*
+ * A probe holds its namespace: a service restarted into a new one (a new
+ * container, `ip netns del` and `add`) would read as "nothing listens" for
+ * ever. While it does, the probe is opened again this often.
+ */
+#define PROBE_REOPEN_NS 1000000000ull
 
 /* A rule's rates, in packets per second. */
 struct rule_rates {
@@ -291,6 +298,7 @@ static void services_reload(struct controller *c)
 			next[i].probe = netns_probe_open(entries[i].config.netns[0] ?
 								 entries[i].config.netns : NULL,
 							 err, sizeof(err));
+			next[i].reopened_ns = controller_now_ns();
 			if (!next[i].probe)
 				log_msg(LOG_WARNING, "service %s: %s (it is admitted until it can "
 					"be read)", entries[i].config.name, err);
@@ -391,14 +399,29 @@ static int service_state_write(struct controller *c, __u32 slot, unsigned int re
 	return bpf_map_update_elem(c->st.service_state, &slot, &state, BPF_ANY);
 }
 
-/* Logs why a service cannot be measured when that starts, not on every tick. */
+/*
+ * Logs why a service cannot be measured when that starts, not on every
+ * tick, and opens its namespace again now and then: it may be a new one.
+ */
 static void service_unmeasured(struct service_watch *w, const char *why)
 {
+	const struct sluice_service *svc = &w->entry.config;
+	__u64 now = controller_now_ns();
+	char err[SLUICE_ERR_LEN];
+	struct netns_probe *probe;
+
 	if (w->failing != why)
-		log_msg(LOG_WARNING, "service %s: %s; it is admitted meanwhile",
-			w->entry.config.name, why);
+		log_msg(LOG_WARNING, "service %s: %s; it is admitted meanwhile", svc->name, why);
 	w->failing = why;
 	w->measured = false;
+	if (now - w->reopened_ns < PROBE_REOPEN_NS)
+		return;
+	w->reopened_ns = now;
+	probe = netns_probe_open(svc->netns[0] ? svc->netns : NULL, err, sizeof(err));
+	if (!probe)
+		return;
+	netns_probe_close(w->probe);
+	w->probe = probe;
 }
 
 /*

@@ -68,13 +68,16 @@ stall_start() {
 	wait_until 5 test -e "$T_DIR/stall.ready"
 }
 
+# run_start [NETNS]: the controller, in the receiver's namespace or the one given.
 run_start() {
+	local started
 	live || return 0
-	nsenter --net="/run/netns/$NS_RX" "$SLUICE" --pin-root "$PIN_ROOT" run --interval ${TICK_MS}ms \
+	started=$(grep -c "controller started" "$T_DIR/run.log" 2>/dev/null)
+	nsenter --net="/run/netns/${1:-$NS_RX}" "$SLUICE" --pin-root "$PIN_ROOT" run --interval ${TICK_MS}ms \
 		--metrics none 2>>"$T_DIR/run.log" &
 	RUN_PID=$!
 	T_PIDS+=("$RUN_PID")
-	wait_until 5 grep -q "controller started" "$T_DIR/run.log"
+	wait_until 5 test "$(grep -c "controller started" "$T_DIR/run.log")" -gt "${started:-0}"
 }
 
 # probe DEST N [ARGS]: tcpprobe from the sender; its lines in PROBE_OUT, the summary in PROBE.
@@ -163,10 +166,12 @@ cli service list --json
 is "$(json -r '.services[0].refusing' <<<"$CLI_OUT")" false "and service list says admitting"
 
 # --- --refuse drop: SYNs are dropped; the kernel still sees no overflow.
+# This time the controller runs in the sender's namespace and reads the
+# service's sockets in the receiver's (--netns).
 live && kill -USR1 "$STALL_PID" && sleep 0.1 && kill -USR2 "$STALL_PID"
-cli service add web --port $PORT --refuse drop
-ok "$(grep -q "refuse with drop" <<<"$CLI_OUT" && echo 1)" "service add again changes it ($CLI_OUT)"
-run_start
+cli service add web --port $PORT --refuse drop --netns "$NS_RX"
+ok "$(grep -q "in netns $NS_RX, refuse with drop" <<<"$CLI_OUT" && echo 1)" "service add again changes it ($CLI_OUT)"
+run_start "$NS_TX"
 before=$(overflows)
 probe "$(rx_addr4 0)" 12 -i 30 -w 300
 established=$(field established)
