@@ -66,6 +66,7 @@ struct service_watch {
 	struct netns_probe *probe;	/* its namespace's sockets and counters */
 	struct listen_queue queue;	/* as read on the last tick */
 	struct tcp_listen_counters listen;
+	struct rate refused_rate;	/* new connections refused per second */
 	bool measured;			/* the last read found its listen sockets */
 	bool refusing;			/* what the controller decided */
 	const char *failing;		/* why it could not be measured, to log once */
@@ -524,6 +525,8 @@ static void tick(struct controller *c, bool reload)
 		backpressure_update(c, w);
 		if (bpf_map_lookup_elem(c->st.service_counters, &w->entry.slot, &w->entry.refused))
 			tick_failed(c, "read a service's counters");
+		else
+			rate_update(&w->refused_rate, w->entry.refused.packets, now, RATE_TAU_NS);
 	}
 	events_state_read(c->st.events_state, &c->events);
 	if (c->metrics && now - c->metrics_built_ns >= METRICS_EVERY_NS) {
@@ -678,6 +681,12 @@ static void metrics_build(struct controller *c, struct metrics_text *t)
 		metrics_sample(t, "sluice_service_refused_total",
 			       LABELS("service", c->services[i].entry.config.name),
 			       (double)c->services[i].entry.refused.packets);
+	metrics_family(t, "sluice_service_refused_per_second", "gauge",
+		       "New connections refused by backpressure per second, smoothed.");
+	for (size_t i = 0; i < c->service_count; i++)
+		metrics_sample(t, "sluice_service_refused_per_second",
+			       LABELS("service", c->services[i].entry.config.name),
+			       c->services[i].refused_rate.per_second);
 	metrics_family(t, "sluice_listen_overflows_total", "counter",
 		       "TcpExt ListenOverflows in the namespace where a service listens.");
 	for (size_t i = 0; i < c->service_count; i++) {
