@@ -318,12 +318,16 @@ struct sluice_event {
 };
 _Static_assert(sizeof(struct sluice_event) == 48, "sluice_event layout");
 
-/* The sampler's bucket and what it let through, skipped and lost. */
+/*
+ * The sampler's bucket and what it let through and lost: written only for
+ * sampled drops, so a flood over the event rate only reads this cache line.
+ * What it skipped is counted per CPU (events_skipped), for the same reason.
+ */
 struct sluice_events_state {
 	__u64 full_at;			/* token bucket (include/token_bucket.h) */
 	__u64 sent;			/* events written to the ring */
-	__u64 suppressed;		/* drops not sampled: over the event rate */
 	__u64 lost;			/* sampled, but the ring was full */
+	__u64 pad;
 };
 _Static_assert(sizeof(struct sluice_events_state) == 32, "sluice_events_state layout");
 
@@ -405,6 +409,7 @@ static inline int sluice_outcome_drops(enum sluice_outcome outcome)
 #define SLUICE_MAP_SERVICE_COUNTERS "svc_counters"
 #define SLUICE_MAP_EVENTS "events"
 #define SLUICE_MAP_EVENTS_STATE "events_state"
+#define SLUICE_MAP_EVENTS_SKIPPED "events_skipped"
 /* A directory, not a map: the running controller holds an flock() on it (bpffs refuses dots in names). */
 #define SLUICE_CONTROLLER_LOCK "controller_lock"
 #define SLUICE_LINK_PREFIX "link_"

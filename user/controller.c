@@ -114,7 +114,7 @@ struct controller {
 	/* Metrics and events. */
 	struct metrics_server *metrics;
 	__u64 metrics_built_ns;
-	struct sluice_events_state events;
+	struct events_totals events;
 	struct ring_buffer *event_ring;		/* with --log-events */
 	__u64 event_second;			/* the second events are being logged in */
 	unsigned int events_logged;		/* in it */
@@ -528,7 +528,8 @@ static void tick(struct controller *c, bool reload)
 		else
 			rate_update(&w->refused_rate, w->entry.refused.packets, now, RATE_TAU_NS);
 	}
-	events_state_read(c->st.events_state, &c->events);
+	if (events_totals_read(&c->st, &c->events))
+		tick_failed(c, "read the event counters");
 	if (c->metrics && now - c->metrics_built_ns >= METRICS_EVERY_NS) {
 		struct metrics_text t;
 

@@ -81,11 +81,32 @@ void event_text(const struct sluice_event *ev, char *buf, size_t len)
 		 class_name(ev->class));
 }
 
-int events_state_read(int fd, struct sluice_events_state *out)
+int events_totals_read(const struct state *st, struct events_totals *out)
 {
+	int cpus = libbpf_num_possible_cpus();
+	struct sluice_events_state shared;
 	__u32 zero = 0;
+	__u64 *skipped;
 
-	return bpf_map_lookup_elem(fd, &zero, out);
+	if (cpus <= 0) {
+		errno = -cpus;
+		return -1;
+	}
+	skipped = calloc((size_t)cpus, sizeof(*skipped));
+	if (!skipped)
+		return -1;
+	if (bpf_map_lookup_elem(st->events_state, &zero, &shared) ||
+	    bpf_map_lookup_elem(st->events_skipped, &zero, skipped)) {
+		free(skipped);
+		return -1;
+	}
+	out->sent = shared.sent;
+	out->lost = shared.lost;
+	out->suppressed = 0;
+	for (int cpu = 0; cpu < cpus; cpu++)
+		out->suppressed += skipped[cpu];
+	free(skipped);
+	return 0;
 }
 
 struct follow {

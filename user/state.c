@@ -48,6 +48,7 @@ static const struct {
 	{ SLUICE_MAP_SERVICE_COUNTERS, offsetof(struct state, service_counters) },
 	{ SLUICE_MAP_EVENTS, offsetof(struct state, events) },
 	{ SLUICE_MAP_EVENTS_STATE, offsetof(struct state, events_state) },
+	{ SLUICE_MAP_EVENTS_SKIPPED, offsetof(struct state, events_skipped) },
 };
 #define PINNED_MAP_COUNT (sizeof(pinned_maps) / sizeof(pinned_maps[0]))
 

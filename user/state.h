@@ -45,6 +45,7 @@ struct state {
 	int service_counters;
 	int events;
 	int events_state;
+	int events_skipped;
 };
 
 struct rule_maps;
