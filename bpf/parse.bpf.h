@@ -61,6 +61,14 @@ struct sluice_packet {
 	__u8 icmp_type;
 	__u8 ttl;			/* IPv4 TTL or IPv6 hop limit */
 	__u8 vlan_tags;
+	/*
+	 * Where the IP header and the L4 header (a later fragment's payload)
+	 * start, in bytes from the frame's first: for code that rewrites the
+	 * frame (bpf/refuse.bpf.h). l4_offset is 0 when the walk of IPv6
+	 * extension headers gave up.
+	 */
+	__u16 l3_offset;
+	__u16 l4_offset;
 };
 
 struct cursor {
@@ -103,6 +111,7 @@ static __always_inline int parse_ethernet(struct cursor *c, struct sluice_packet
 		proto = bpf_ntohs(tag->encapsulated_proto);
 		pkt->vlan_tags++;
 	}
+	pkt->l3_offset = c->pos - (void *)eth;
 	return proto;
 }
 
@@ -175,6 +184,7 @@ static __always_inline enum sluice_parse_result parse_ipv4(struct cursor *c,
 		pkt->flags |= SLUICE_PKT_FRAGMENT;
 	if (frag & IPV4_FRAG_OFFSET_MASK)
 		pkt->flags |= SLUICE_PKT_LATER_FRAGMENT;
+	pkt->l4_offset = pkt->l3_offset + ip->ihl * 4;
 	parse_l4(c, pkt);
 	return SLUICE_PARSE_OK;
 }
@@ -246,12 +256,14 @@ static __always_inline enum sluice_parse_result parse_ipv6(struct cursor *c,
 				/* What follows is the middle of a payload, not headers. */
 				pkt->flags |= SLUICE_PKT_LATER_FRAGMENT;
 				pkt->l4_proto = next;
+				pkt->l4_offset = pkt->l3_offset + (c->pos - (void *)ip6);
 				return SLUICE_PARSE_OK;
 			}
 			continue;
 		default:
 			/* An upper-layer header, ESP or "no next header". */
 			pkt->l4_proto = next;
+			pkt->l4_offset = pkt->l3_offset + (c->pos - (void *)ip6);
 			parse_l4(c, pkt);
 			return SLUICE_PARSE_OK;
 		}

@@ -22,6 +22,14 @@ ok "$(( $? == 0 ))" "namespaces and a veth pair"
 RX=$(veth_rx a)
 attach_rx "$RX"
 is "$CLI_RC" 0 "attach $RX"
+# veth delivers what the receiver's XDP program sends back (XDP_TX) only
+# to a peer that runs an XDP program too; a real NIC needs nothing.
+if live; then
+	ip -n "$NS_TX" link set dev "$(veth_tx a)" xdpdrv obj "$TOOLS/baseline.bpf.o" program xdp_pass_only
+	ok "$(( $? == 0 ))" "an XDP_PASS program on the sender's veth"
+else
+	skip "an XDP_PASS program on the sender's veth" "not live"
+fi
 # Nothing else may drop: shedding is tested in shed.sh.
 cli shed set --off
 is "$CLI_RC" 0 "shedding off"
