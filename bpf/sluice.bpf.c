@@ -650,8 +650,11 @@ static __always_inline enum sluice_outcome decide(const struct sluice_packet *pk
 		outcome = e.applied ? SLUICE_PASSED : SLUICE_PASSED_UNLIMITED;
 	d->rule = e.refused_by;
 	d->class = e.class ? e.class - 1 : SLUICE_CLASS_NORMAL;
-	if (!sluice_outcome_drops(outcome) && shed_packet(pkt, d->class))
+	if (!sluice_outcome_drops(outcome) && shed_packet(pkt, d->class)) {
+		/* Shed, it spends none of the budgets the rules took for it. */
+		refund(&e, pkt, bytes);
 		outcome = SLUICE_DROPPED_SHED;
+	}
 	return outcome;
 }
 
@@ -744,17 +747,15 @@ static __always_inline int sluice_verdict(struct xdp_md *ctx)
 	}
 	verdict = XDP_DROP;
 	if (outcome == SLUICE_REFUSED_RST) {
-		/* Sampled first: the RST is written over the packet. */
-		sample_drop(ctx, &pkt, &d, outcome);
 		verdict = refuse_with_rst(ctx, &pkt);
 		if (verdict < 0) {
 			/* Cannot answer it (an odd SYN): dropping refuses it too. */
 			verdict = XDP_DROP;
 			outcome = SLUICE_REFUSED_DROP;
 		}
-	} else {
-		sample_drop(ctx, &pkt, &d, outcome);
 	}
+	/* After the RST: the event says what was done. It reads pkt, not the frame. */
+	sample_drop(ctx, &pkt, &d, outcome);
 	if (d.service)
 		count_refusal(d.service, bytes);
 	count(outcome, bytes);

@@ -42,7 +42,12 @@ void shed_config_effective(const struct sluice_shed_config *stored, struct sluic
 
 int shed_config_check(const struct sluice_shed_config *cfg, char *err, size_t err_len)
 {
-	if (cfg->enter_pct < 1 || cfg->enter_pct > 1000 || cfg->exit_pct >= cfg->enter_pct) {
+	if (cfg->enter_pct < 1 || cfg->enter_pct > 1000) {
+		snprintf(err, err_len, "the enter threshold (%u%%) must be from 1%% to 1000%%",
+			 cfg->enter_pct);
+		return -1;
+	}
+	if (cfg->exit_pct >= cfg->enter_pct) {
 		snprintf(err, err_len,
 			 "the exit threshold (%u%%) must be below the enter threshold (%u%%)",
 			 cfg->exit_pct, cfg->enter_pct);
