@@ -71,6 +71,8 @@ struct service_watch {
 	bool refusing;			/* what the controller decided */
 	const char *failing;		/* why it could not be measured, to log once */
 	__u64 reopened_ns;		/* when the probe was last opened */
+	__u64 overflow_logged_ns;	/* when overflows were last logged */
+	bool listen_read;		/* listen holds a reading */
 };
 /*
  * A probe holds its namespace: a service restarted into a new one (a new
@@ -425,6 +427,34 @@ static void service_unmeasured(struct service_watch *w, const char *why)
 	w->probe = probe;
 }
 
+/* How often a service's namespace may be logged for overflowing listen queues. */
+#define OVERFLOW_LOG_EVERY_NS (10 * 1000000000ull)
+
+/*
+ * Reads the namespace's TcpExt ListenOverflows and ListenDrops. They count
+ * for every listener of the namespace, so they cannot steer one service;
+ * but their growth while a service is admitting says its high water mark
+ * is too high or the tick too slow for how fast its queue fills.
+ */
+static void listen_overflows_check(struct service_watch *w)
+{
+	struct tcp_listen_counters before = w->listen;
+	bool compare = w->listen_read;
+	__u64 now = controller_now_ns();
+
+	if (!w->probe || tcp_listen_counters_read(w->probe, &w->listen))
+		return;
+	w->listen_read = true;
+	if (!compare || w->listen.overflows <= before.overflows || w->refusing ||
+	    now - w->overflow_logged_ns < OVERFLOW_LOG_EVERY_NS)
+		return;
+	w->overflow_logged_ns = now;
+	log_msg(LOG_WARNING, "service %s: %llu listen queue overflows in its namespace since the "
+		"last tick while admitting (queue %u of %u): lower --high or the --interval",
+		w->entry.config.name, (unsigned long long)(w->listen.overflows - before.overflows),
+		w->queue.queued, w->queue.backlog);
+}
+
 /*
  * Backpressure for one service: refuse new connections from the high water
  * mark of its accept queue, admit them again under the low one. A service
@@ -454,8 +484,7 @@ static void backpressure_update(struct controller *c, struct service_watch *w)
 		else if (w->refusing && fill < svc->low_pct)
 			refuse = false;
 	}
-	if (w->probe)
-		tcp_listen_counters_read(w->probe, &w->listen);
+	listen_overflows_check(w);
 	if (refuse == w->refusing)
 		return;
 	if (service_state_write(c, w->entry.slot, refuse ? svc->refuse : SLUICE_ADMIT)) {
@@ -695,6 +724,14 @@ static void metrics_build(struct controller *c, struct metrics_text *t)
 		metrics_sample(t, "sluice_listen_overflows_total",
 			       LABELS("service", c->services[i].entry.config.name, "port", port),
 			       (double)c->services[i].listen.overflows);
+	}
+	metrics_family(t, "sluice_listen_drops_total", "counter",
+		       "TcpExt ListenDrops in the namespace where a service listens.");
+	for (size_t i = 0; i < c->service_count; i++) {
+		snprintf(port, sizeof(port), "%u", c->services[i].entry.config.port);
+		metrics_sample(t, "sluice_listen_drops_total",
+			       LABELS("service", c->services[i].entry.config.name, "port", port),
+			       (double)c->services[i].listen.drops);
 	}
 
 	metrics_family(t, "sluice_events_total", "counter",
