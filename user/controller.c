@@ -757,23 +757,34 @@ static void metrics_build(struct controller *c, struct metrics_text *t)
 	}
 }
 
+/*
+ * --log-events: once a second has passed, the count of the events it did
+ * not log. Called for each event and on every tick, so the count comes out
+ * even when the drops stop.
+ */
+static void events_log_second(struct controller *c)
+{
+	__u64 second = controller_now_ns() / 1000000000ull;
+
+	if (second == c->event_second)
+		return;
+	if (c->events_unlogged)
+		log_msg(LOG_INFO, "drop: %llu more events in the last second (not logged)",
+			(unsigned long long)c->events_unlogged);
+	c->event_second = second;
+	c->events_logged = 0;
+	c->events_unlogged = 0;
+}
+
 /* --log-events: a line per event, at most EVENTS_LOGGED_PER_SEC a second. */
 static int log_event(void *ctx, void *data, size_t size)
 {
 	struct controller *c = ctx;
-	__u64 second = controller_now_ns() / 1000000000ull;
 	char line[256];
 
 	if (size < sizeof(struct sluice_event))
 		return 0;
-	if (second != c->event_second) {
-		if (c->events_unlogged)
-			log_msg(LOG_INFO, "drop: %llu more events in the last second (not logged)",
-				(unsigned long long)c->events_unlogged);
-		c->event_second = second;
-		c->events_logged = 0;
-		c->events_unlogged = 0;
-	}
+	events_log_second(c);
 	if (c->events_logged >= EVENTS_LOGGED_PER_SEC) {
 		c->events_unlogged++;
 		return 0;
@@ -847,6 +858,8 @@ static int run_loop(struct controller *c, int signal_fd, int timer_fd)
 			tick(c, false);
 		if (fds[2].revents & POLLIN)
 			ring_buffer__consume(c->event_ring);
+		if (c->event_ring)
+			events_log_second(c);
 	}
 }
 
@@ -901,6 +914,15 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
 					   &lease_ms, err, sizeof(err)))
 		return cli_fail(cli, "%s", err);
 
+	if (metrics_arg && strcmp(metrics_arg, "none") != 0) {
+		struct sockaddr_storage addr;
+		socklen_t addr_len;
+
+		/* Checked before the state is made: a bad option changes nothing. */
+		if (metrics_parse_address(metrics_arg, &addr, &addr_len, err, sizeof(err)))
+			return cli_fail(cli, "%s", err);
+	}
+
 	log_init();
 	/* The controller may start before anything is configured: make the state. */
 	if (state_exists(cli->pin_root) != 1) {
@@ -915,6 +937,12 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
 		cli_fail(cli, "failed to start the controller: %s", err);
 		goto out;
 	}
+	/*
+	 * Signals are blocked before the metrics server starts its thread, which
+	 * inherits the mask: else SIGTERM, SIGINT or SIGHUP may be delivered to
+	 * that thread, where their default action ends the process.
+	 */
+	signal_fd = signals_open();
 	if (!metrics_arg)
 		metrics_arg = DEFAULT_METRICS;
 	if (strcmp(metrics_arg, "none") != 0) {
@@ -933,7 +961,6 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
 		}
 	}
 	c.proc_stat_fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
-	signal_fd = signals_open();
 	timer_fd = timer_open(interval_ms * MS);
 	if (signal_fd < 0 || timer_fd < 0 || c.proc_stat_fd < 0) {
 		cli_fail(cli, "failed to start the controller: %s", strerror(errno));

@@ -17,6 +17,7 @@
 #include <bpf/libbpf.h>
 
 #include "cli.h"
+#include "controller.h"
 #include "counters.h"
 #include "events.h"
 #include "parse.h"
@@ -47,7 +48,8 @@ json_t *event_json(const struct sluice_event *ev)
 	format_address(&ev->src, src, sizeof(src));
 	if (!if_indextoname(ev->ifindex, ifname))
 		snprintf(ifname, sizeof(ifname), "if%u", ev->ifindex);
-	doc = json_pack("{s:f, s:s, s:s, s:o, s:s}", "time", ev->time_ns / 1e9, "source", src,
+	/* CLOCK_MONOTONIC, as an integer: a double's seconds would show rounding noise. */
+	doc = json_pack("{s:I, s:s, s:s, s:o, s:s}", "time_ns", (json_int_t)ev->time_ns, "source", src,
 			"outcome",
 			ev->outcome < SLUICE_OUTCOME_COUNT ? outcome_keys[ev->outcome] : "unknown",
 			"proto", proto ? json_string(proto) : json_integer(ev->proto), "class",
@@ -70,15 +72,15 @@ void event_text(const struct sluice_event *ev, char *buf, size_t len)
 	format_address(&ev->src, src, sizeof(src));
 	if_indextoname(ev->ifindex, ifname);
 	if (ev->dport)
-		snprintf(port, sizeof(port), " port %u", ev->dport);
+		snprintf(port, sizeof(port), " to port %u", ev->dport);
 	if (ev->rule)
 		snprintf(by, sizeof(by), " by rule %u", ev->rule);
 	else if (ev->service)
 		snprintf(by, sizeof(by), " by service slot %u", ev->service - 1);
-	snprintf(buf, len, "%s %s from %s to %s%s on %s%s (class %s)",
+	/* "dropped_rate udp from 198.51.100.7 to port 53 on eth0 by rule 1 (class normal)" */
+	snprintf(buf, len, "%s %s from %s%s on %s%s (class %s)",
 		 ev->outcome < SLUICE_OUTCOME_COUNT ? outcome_keys[ev->outcome] : "unknown",
-		 proto ? proto : "ip", src, proto ? proto : "", port, ifname, by,
-		 class_name(ev->class));
+		 proto ? proto : "ip", src, port, ifname, by, class_name(ev->class));
 }
 
 int events_totals_read(const struct state *st, struct events_totals *out)
@@ -109,6 +111,14 @@ int events_totals_read(const struct state *st, struct events_totals *out)
 	return 0;
 }
 
+/*
+ * What print_event() returns once --count events are printed. Negative: with
+ * libbpf 1.1, only an error stops ring_buffer__poll() (the record it was
+ * called for is consumed, the ones after it are left in the ring); a
+ * positive return does not stop it, and every waiting event was printed.
+ */
+#define EVENTS_ENOUGH (-ECANCELED)
+
 struct follow {
 	const struct cli *cli;
 	long long left;		/* events still to print; -1: no end */
@@ -129,7 +139,7 @@ static int print_event(void *ctx, void *data, size_t size)
 	}
 	fflush(stdout);
 	if (f->left > 0 && --f->left == 0)
-		return 1;	/* a positive return stops ring_buffer__poll() */
+		return EVENTS_ENOUGH;
 	return 0;
 }
 
@@ -151,7 +161,7 @@ int cmd_events(const struct cli *cli, int argc, char **argv)
 	struct follow f = { .cli = cli, .left = -1 };
 	struct ring_buffer *ring = NULL;
 	char err[SLUICE_ERR_LEN];
-	__u64 count, timeout_ms = 0, waited_ms = 0;
+	__u64 count, timeout_ms = 0, deadline_ns = 0;
 	struct state st;
 	int opt, ret = 0, n;
 
@@ -179,16 +189,18 @@ int cmd_events(const struct cli *cli, int argc, char **argv)
 	}
 	signal(SIGINT, on_stop);
 	signal(SIGTERM, on_stop);
+	/* A deadline, not a count of polls: a poll returns early whenever events come. */
+	if (timeout_ms)
+		deadline_ns = controller_now_ns() + timeout_ms * 1000000ull;
 	while (!stop_events) {
 		n = ring_buffer__poll(ring, 100);
+		if (f.left == 0)
+			break;
 		if (n < 0 && n != -EINTR) {
 			ret = cli_fail(cli, "cannot read the event ring: %s", state_strerror(-n));
 			break;
 		}
-		if (f.left == 0)
-			break;
-		waited_ms += 100;
-		if (timeout_ms && waited_ms >= timeout_ms)
+		if (deadline_ns && controller_now_ns() >= deadline_ns)
 			break;
 	}
 out:
