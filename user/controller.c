@@ -599,9 +599,66 @@ static void decisions_clear(struct controller *c)
 /* Labels for one sample: key/value pairs ending in NULL. */
 #define LABELS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 
+/* One value of a service for the metrics. */
+enum service_metric { SVC_REFUSING, SVC_QUEUE, SVC_BACKLOG, SVC_REFUSED, SVC_REFUSED_RATE,
+		      SVC_OVERFLOWS, SVC_DROPS };
+
+static double service_metric_value(const struct service_watch *w, enum service_metric what)
+{
+	switch (what) {
+	case SVC_REFUSING: return w->refusing;
+	case SVC_QUEUE: return w->queue.queued;
+	case SVC_BACKLOG: return w->queue.backlog;
+	case SVC_REFUSED: return (double)w->entry.refused.packets;
+	case SVC_REFUSED_RATE: return w->refused_rate.per_second;
+	case SVC_OVERFLOWS: return (double)w->listen.overflows;
+	case SVC_DROPS: return (double)w->listen.drops;
+	}
+	return 0;
+}
+
+/* The per-service families, each a series per service labelled by its name and port. */
+static void services_metrics(const struct controller *c, struct metrics_text *t)
+{
+	static const struct {
+		const char *name, *type, *help;
+		enum service_metric what;
+	} families[] = {
+		{ "sluice_service_refusing", "gauge",
+		  "1 while a service's new connections are refused.", SVC_REFUSING },
+		{ "sluice_service_accept_queue", "gauge",
+		  "Connections waiting in a service's accept queues.", SVC_QUEUE },
+		{ "sluice_service_backlog", "gauge", "The capacity of a service's accept queues.",
+		  SVC_BACKLOG },
+		{ "sluice_service_refused_total", "counter",
+		  "New connections refused by backpressure.", SVC_REFUSED },
+		{ "sluice_service_refused_per_second", "gauge",
+		  "New connections refused by backpressure per second, smoothed.",
+		  SVC_REFUSED_RATE },
+		{ "sluice_listen_overflows_total", "counter",
+		  "TcpExt ListenOverflows in the namespace where a service listens.",
+		  SVC_OVERFLOWS },
+		{ "sluice_listen_drops_total", "counter",
+		  "TcpExt ListenDrops in the namespace where a service listens.", SVC_DROPS },
+	};
+	char port[8];
+
+	for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
+		metrics_family(t, families[f].name, families[f].type, families[f].help);
+		for (size_t i = 0; i < c->service_count; i++) {
+			const struct service_watch *w = &c->services[i];
+
+			snprintf(port, sizeof(port), "%u", w->entry.config.port);
+			metrics_sample(t, families[f].name,
+				       LABELS("service", w->entry.config.name, "port", port),
+				       service_metric_value(w, families[f].what));
+		}
+	}
+}
+
 static void metrics_build(struct controller *c, struct metrics_text *t)
 {
-	char id[16], port[8];
+	char id[16];
 	struct rusage usage;
 
 	metrics_family(t, "sluice_packets_total", "counter", "Packets by outcome.");
@@ -687,52 +744,7 @@ static void metrics_build(struct controller *c, struct metrics_text *t)
 	metrics_sample(t, "sluice_capacity_packets_per_second", NULL,
 		       (double)c->shed_cfg.capacity_pps);
 
-	metrics_family(t, "sluice_service_refusing", "gauge",
-		       "1 while a service's new connections are refused.");
-	for (size_t i = 0; i < c->service_count; i++)
-		metrics_sample(t, "sluice_service_refusing",
-			       LABELS("service", c->services[i].entry.config.name),
-			       c->services[i].refusing);
-	metrics_family(t, "sluice_service_accept_queue", "gauge",
-		       "Connections waiting in a service's accept queues.");
-	for (size_t i = 0; i < c->service_count; i++)
-		metrics_sample(t, "sluice_service_accept_queue",
-			       LABELS("service", c->services[i].entry.config.name),
-			       c->services[i].queue.queued);
-	metrics_family(t, "sluice_service_backlog", "gauge",
-		       "The capacity of a service's accept queues.");
-	for (size_t i = 0; i < c->service_count; i++)
-		metrics_sample(t, "sluice_service_backlog",
-			       LABELS("service", c->services[i].entry.config.name),
-			       c->services[i].queue.backlog);
-	metrics_family(t, "sluice_service_refused_total", "counter",
-		       "New connections refused by backpressure.");
-	for (size_t i = 0; i < c->service_count; i++)
-		metrics_sample(t, "sluice_service_refused_total",
-			       LABELS("service", c->services[i].entry.config.name),
-			       (double)c->services[i].entry.refused.packets);
-	metrics_family(t, "sluice_service_refused_per_second", "gauge",
-		       "New connections refused by backpressure per second, smoothed.");
-	for (size_t i = 0; i < c->service_count; i++)
-		metrics_sample(t, "sluice_service_refused_per_second",
-			       LABELS("service", c->services[i].entry.config.name),
-			       c->services[i].refused_rate.per_second);
-	metrics_family(t, "sluice_listen_overflows_total", "counter",
-		       "TcpExt ListenOverflows in the namespace where a service listens.");
-	for (size_t i = 0; i < c->service_count; i++) {
-		snprintf(port, sizeof(port), "%u", c->services[i].entry.config.port);
-		metrics_sample(t, "sluice_listen_overflows_total",
-			       LABELS("service", c->services[i].entry.config.name, "port", port),
-			       (double)c->services[i].listen.overflows);
-	}
-	metrics_family(t, "sluice_listen_drops_total", "counter",
-		       "TcpExt ListenDrops in the namespace where a service listens.");
-	for (size_t i = 0; i < c->service_count; i++) {
-		snprintf(port, sizeof(port), "%u", c->services[i].entry.config.port);
-		metrics_sample(t, "sluice_listen_drops_total",
-			       LABELS("service", c->services[i].entry.config.name, "port", port),
-			       (double)c->services[i].listen.drops);
-	}
+	services_metrics(c, t);
 
 	metrics_family(t, "sluice_events_total", "counter",
 		       "Drop events: sent to the ring, suppressed over the event rate, lost to a "

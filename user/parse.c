@@ -536,3 +536,19 @@ const char *class_name(unsigned int class)
 {
 	return class < SLUICE_CLASSES ? class_names[class] : "unknown";
 }
+
+int parse_percent(const char *arg, const char *text, __u64 min, __u64 max, __u64 *pct, char *err,
+		  size_t err_len)
+{
+	char number[16];
+	size_t len = strlen(text);
+
+	/* "80" or "80%". */
+	if (len && text[len - 1] == '%')
+		len--;
+	if (len == 0 || len >= sizeof(number))
+		return fail(err, err_len, "invalid %s '%s': expected a percentage", arg, text);
+	memcpy(number, text, len);
+	number[len] = '\0';
+	return parse_count(arg, number, min, max, pct, err, err_len);
+}

@@ -37,6 +37,9 @@ int parse_rate(const char *arg, const char *text, __u64 *pps, char *err, size_t 
 /* A whole number in [min, max], with an optional k, M or G multiplier. */
 int parse_count(const char *arg, const char *text, __u64 min, __u64 max, __u64 *value, char *err,
 		size_t err_len);
+/* A percentage in [min, max]: "80" or "80%". */
+int parse_percent(const char *arg, const char *text, __u64 min, __u64 max, __u64 *pct, char *err,
+		  size_t err_len);
 /* A duration in milliseconds: "2" or "2s" (seconds), "500ms", "1m". */
 int parse_duration_ms(const char *arg, const char *text, __u64 min_ms, __u64 max_ms, __u64 *ms,
 		      char *err, size_t err_len);

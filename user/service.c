@@ -64,27 +64,6 @@ int services_read(const struct state *st, struct service_entry out[SLUICE_MAX_SE
 	return 0;
 }
 
-static int parse_pct(const char *arg, const char *text, __u8 *pct, char *err, size_t err_len)
-{
-	char number[8];
-	size_t len = strlen(text);
-	__u64 value;
-
-	if (len && text[len - 1] == '%')
-		len--;
-	if (len == 0 || len >= sizeof(number)) {
-		snprintf(err, err_len, "invalid %s '%s': expected a percentage of the backlog", arg,
-			 text);
-		return -1;
-	}
-	memcpy(number, text, len);
-	number[len] = '\0';
-	if (parse_count(arg, number, 1, 100, &value, err, err_len))
-		return -1;
-	*pct = (__u8)value;
-	return 0;
-}
-
 static bool valid_name(const char *name)
 {
 	size_t len = strlen(name);
@@ -130,7 +109,7 @@ static int service_add(const struct cli *cli, int argc, char **argv)
 	bool replaced = false;
 	size_t count;
 	struct state st;
-	__u64 port;
+	__u64 port, pct;
 	int opt, ret = 0;
 
 	while ((opt = cli_getopt(cli, "service add", argc, argv, "", options)) != -1) {
@@ -160,9 +139,16 @@ static int service_add(const struct cli *cli, int argc, char **argv)
 			return cli_fail(cli, "invalid --refuse '%s': expected rst or drop",
 					arg[OPT_REFUSE]);
 	}
-	if ((arg[OPT_HIGH] && parse_pct("--high", arg[OPT_HIGH], &svc.high_pct, err, sizeof(err))) ||
-	    (arg[OPT_LOW] && parse_pct("--low", arg[OPT_LOW], &svc.low_pct, err, sizeof(err))))
-		return cli_fail(cli, "%s", err);
+	if (arg[OPT_HIGH]) {
+		if (parse_percent("--high", arg[OPT_HIGH], 1, 100, &pct, err, sizeof(err)))
+			return cli_fail(cli, "%s", err);
+		svc.high_pct = (__u8)pct;
+	}
+	if (arg[OPT_LOW]) {
+		if (parse_percent("--low", arg[OPT_LOW], 1, 100, &pct, err, sizeof(err)))
+			return cli_fail(cli, "%s", err);
+		svc.low_pct = (__u8)pct;
+	}
 	if (svc.low_pct >= svc.high_pct)
 		return cli_fail(cli, "--low (%u%%) must be below --high (%u%%)", svc.low_pct,
 				svc.high_pct);

@@ -74,27 +74,6 @@ static int parse_shares(const char *text, __u8 shares[SLUICE_CLASSES], char *err
 	return 0;
 }
 
-static int parse_pct(const char *arg, const char *text, __u32 *pct, char *err, size_t err_len)
-{
-	char number[16];
-	size_t len = strlen(text);
-	__u64 value;
-
-	/* "90" or "90%". */
-	if (len && len < sizeof(number) && text[len - 1] == '%')
-		len--;
-	if (len == 0 || len >= sizeof(number)) {
-		snprintf(err, err_len, "invalid %s '%s': expected a percentage", arg, text);
-		return -1;
-	}
-	memcpy(number, text, len);
-	number[len] = '\0';
-	if (parse_count(arg, number, 1, 1000, &value, err, err_len))
-		return -1;
-	*pct = (__u32)value;
-	return 0;
-}
-
 enum shed_option { OPT_ON = 1, OPT_OFF, OPT_ENTER, OPT_EXIT, OPT_ENTER_DWELL, OPT_EXIT_DWELL, OPT_CAPACITY,
 		   OPT_LEVELS, OPT_LEVEL, OPT_SHARE, OPT_COUNT };
 
@@ -151,10 +130,14 @@ static int shed_set(const struct cli *cli, int argc, char **argv)
 #define PARSE(check) do { if (check) { ret = cli_fail(cli, "%s", err); goto out; } } while (0)
 	if (arg[OPT_ON] || arg[OPT_OFF])
 		cfg.off = arg[OPT_OFF] != NULL;
-	if (arg[OPT_ENTER])
-		PARSE(parse_pct("--enter", arg[OPT_ENTER], &cfg.enter_pct, err, sizeof(err)));
-	if (arg[OPT_EXIT])
-		PARSE(parse_pct("--exit", arg[OPT_EXIT], &cfg.exit_pct, err, sizeof(err)));
+	if (arg[OPT_ENTER]) {
+		PARSE(parse_percent("--enter", arg[OPT_ENTER], 1, 1000, &value, err, sizeof(err)));
+		cfg.enter_pct = (__u32)value;
+	}
+	if (arg[OPT_EXIT]) {
+		PARSE(parse_percent("--exit", arg[OPT_EXIT], 1, 1000, &value, err, sizeof(err)));
+		cfg.exit_pct = (__u32)value;
+	}
 	if (arg[OPT_ENTER_DWELL]) {
 		PARSE(parse_duration_ms("--enter-dwell", arg[OPT_ENTER_DWELL], 0, 3600000, &value,
 					err, sizeof(err)));

@@ -31,27 +31,6 @@
 #define MAX_ATTEMPTS 1000
 #define STREAM_EVERY_NS (10 * 1000000LL)
 
-static int parse_dest(const char *text, int port, struct sockaddr_storage *ss, socklen_t *len)
-{
-	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, text, &v4->sin_addr) == 1) {
-		v4->sin_family = AF_INET;
-		v4->sin_port = htons(port);
-		*len = sizeof(*v4);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, text, &v6->sin6_addr) == 1) {
-		v6->sin6_family = AF_INET6;
-		v6->sin6_port = htons(port);
-		*len = sizeof(*v6);
-		return 0;
-	}
-	return -1;
-}
-
 static int64_t wall_us(void)
 {
 	struct timespec ts;
