@@ -14,7 +14,7 @@ e2e_init tcpstall tcpprobe
 
 PORT=8080
 BACKLOG=10
-TICK_MS=10
+TICK_MS=${BACKPRESSURE_TICK_MS:-10}	# the controller's tick; the checks assume 10 ms
 LEASE_MS=40
 
 setup_namespaces && add_pair a 0
