@@ -219,7 +219,24 @@ static __always_inline int controller_in_charge(void)
 	__u32 zero = 0;
 
 	rec = bpf_map_lookup_elem(&controller, &zero);
-	return rec && rec->pid && (__s64)(monotonic_ns() - rec->heartbeat_ns) <= (__s64)rec->lease_ns;
+	return rec && sluice_controller_in_charge(rec, monotonic_ns());
+}
+
+/*
+ * Takes a token from a host-wide token bucket kept in one word (full_at),
+ * shared by all CPUs with a compare-and-swap. Over the rate it only reads
+ * the word, so a flood does not bounce its cache line between CPUs.
+ */
+static __always_inline int host_bucket_take(__u64 *full_at, __u64 now_ns, __u64 per_sec,
+					    __u64 burst)
+{
+	__u64 interval = SLUICE_TIME_PER_SEC / per_sec, seen = *full_at, next;
+
+	if (!sluice_bucket_take(seen, sluice_time_from_ns(now_ns), interval, interval * burst,
+				&next))
+		return 0;
+	/* Another CPU took this token first: count it as over the rate. */
+	return __sync_val_compare_and_swap(full_at, seen, next) == seen;
 }
 
 static __always_inline void count(enum sluice_outcome outcome, __u64 bytes)
@@ -371,6 +388,8 @@ enum rule_verdict {
 
 static __always_inline int rule_result(enum rule_verdict verdict, const struct sluice_rule *rule)
 {
+	if (!(rule->flags & SLUICE_RULE_CLASSED))
+		return verdict;
 	return verdict | (((rule->class % SLUICE_CLASSES) + 1) << RULE_CLASS_SHIFT);
 }
 
@@ -585,7 +604,13 @@ static __always_inline __u32 service_refusal(const struct sluice_packet *pkt, __
 	return state->refuse;
 }
 
-/* Load shedding: whether to drop a packet of `class` at the current shed level. */
+/*
+ * Load shedding: whether to drop a packet of `class` at the current shed
+ * level. Only new work is shed: TCP SYNs and UDP datagrams. Established
+ * connections are never shed to make room for new ones, nor ICMP (its
+ * errors, such as Packet Too Big, keep established connections working),
+ * nor other protocols (tunnels carry established traffic).
+ */
 static __always_inline int shed_packet(const struct sluice_packet *pkt, __u32 class)
 {
 	struct sluice_shed *state;
@@ -594,8 +619,7 @@ static __always_inline int shed_packet(const struct sluice_packet *pkt, __u32 cl
 	state = bpf_map_lookup_elem(&shed, &zero);
 	if (!state || !state->level || class >= SLUICE_CLASS_CRITICAL)
 		return 0;
-	/* Established connections are never shed to make room for new ones. */
-	if (pkt->l4_proto == IPPROTO_TCP && !is_new_connection(pkt))
+	if (!is_new_connection(pkt) && pkt->l4_proto != IPPROTO_UDP)
 		return 0;
 	if (state->drop_below[class & (SLUICE_CLASSES - 1)] <= bpf_get_prandom_u32())
 		return 0;
@@ -627,11 +651,6 @@ static __always_inline enum sluice_outcome decide(const struct sluice_packet *pk
 		return SLUICE_PASSED_ALLOWED;
 	if (is_neighbor_discovery(pkt))
 		return SLUICE_PASSED_NEIGHBOR;
-	refuse = service_refusal(pkt, &slot);
-	if (refuse != SLUICE_ADMIT) {
-		d->service = slot + 1;
-		return refuse == SLUICE_REFUSE_RST ? SLUICE_REFUSED_RST : SLUICE_REFUSED_DROP;
-	}
 
 	if (apply_level(bpf_map_lookup_elem(&source_rules, &key), pkt, bytes, &e))
 		outcome = SLUICE_DROPPED_RATE;
@@ -650,11 +669,23 @@ static __always_inline enum sluice_outcome decide(const struct sluice_packet *pk
 		outcome = e.applied ? SLUICE_PASSED : SLUICE_PASSED_UNLIMITED;
 	d->rule = e.refused_by;
 	d->class = e.class ? e.class - 1 : SLUICE_CLASS_NORMAL;
-	if (!sluice_outcome_drops(outcome) && shed_packet(pkt, d->class)) {
-		/* Shed, it spends none of the budgets the rules took for it. */
-		refund(&e, pkt, bytes);
+	if (sluice_outcome_drops(outcome))
+		return outcome;
+	/*
+	 * The controller's decisions come after the rules: a SYN over its
+	 * limits is dropped, never answered with an RST. What they drop
+	 * spends none of the budgets the rules took for it.
+	 */
+	refuse = service_refusal(pkt, &slot);
+	if (refuse != SLUICE_ADMIT) {
+		d->service = slot + 1;
+		outcome = refuse == SLUICE_REFUSE_RST ? SLUICE_REFUSED_RST : SLUICE_REFUSED_DROP;
+	} else if (shed_packet(pkt, d->class)) {
 		outcome = SLUICE_DROPPED_SHED;
+	} else {
+		return outcome;
 	}
+	refund(&e, pkt, bytes);
 	return outcome;
 }
 
@@ -665,27 +696,21 @@ static __always_inline enum sluice_outcome decide(const struct sluice_packet *pk
 static __always_inline void sample_drop(struct xdp_md *ctx, const struct sluice_packet *pkt,
 					const struct decision *d, enum sluice_outcome outcome)
 {
-	const __u64 interval = SLUICE_TIME_PER_SEC / SLUICE_EVENTS_PER_SEC;
 	struct sluice_events_state *st;
 	struct sluice_event *ev;
-	__u64 full_at, next, now_ns, *skipped;
+	__u64 now_ns, *skipped;
 	__u32 zero = 0;
 
 	st = bpf_map_lookup_elem(&events_state, &zero);
 	if (!st)
 		return;
-	full_at = st->full_at;
 	/*
-	 * Over the rate costs a read of the shared line and of the coarse
-	 * clock (a flood's every drop comes here; the precise clock costs
-	 * 15 ns more). The bucket is 100 ms deep, far more than a jiffy, so
-	 * the coarse clock keeps its rate. Only a sample writes the line.
+	 * The coarse clock decides: a flood's every drop comes here, and the
+	 * precise clock costs 15 ns more. The bucket is 100 ms deep, far more
+	 * than a jiffy, so the coarse clock keeps its rate.
 	 */
 	now_ns = use_fake_clock ? fake_now_ns : bpf_ktime_get_coarse_ns();
-	if (!sluice_bucket_take(full_at, sluice_time_from_ns(now_ns), interval,
-				interval * SLUICE_EVENTS_BURST, &next) ||
-	    __sync_val_compare_and_swap(&st->full_at, full_at, next) != full_at) {
-		/* Over the rate, or another CPU took this token first. */
+	if (!host_bucket_take(&st->full_at, now_ns, SLUICE_EVENTS_PER_SEC, SLUICE_EVENTS_BURST)) {
 		skipped = bpf_map_lookup_elem(&events_skipped, &zero);
 		if (skipped)
 			(*skipped)++;
@@ -708,6 +733,18 @@ static __always_inline void sample_drop(struct xdp_md *ctx, const struct sluice_
 	__builtin_memset(ev->pad, 0, sizeof(ev->pad));
 	bpf_ringbuf_submit(ev, 0);
 	__sync_fetch_and_add(&st->sent, 1);
+}
+
+/* Whether the host's RST rate lets one more RST out (SLUICE_RSTS_PER_SEC). */
+static __always_inline int rst_allowed(void)
+{
+	struct sluice_events_state *st;
+	__u32 zero = 0;
+
+	st = bpf_map_lookup_elem(&events_state, &zero);
+	return st && host_bucket_take(&st->rst_full_at,
+				      use_fake_clock ? fake_now_ns : bpf_ktime_get_coarse_ns(),
+				      SLUICE_RSTS_PER_SEC, SLUICE_RSTS_BURST);
 }
 
 static __always_inline void count_refusal(__u32 service, __u64 bytes)
@@ -747,9 +784,9 @@ static __always_inline int sluice_verdict(struct xdp_md *ctx)
 	}
 	verdict = XDP_DROP;
 	if (outcome == SLUICE_REFUSED_RST) {
-		verdict = refuse_with_rst(ctx, &pkt);
+		/* Over the host's RST rate, or an odd SYN it cannot answer: a drop refuses too. */
+		verdict = rst_allowed() ? refuse_with_rst(ctx, &pkt) : -1;
 		if (verdict < 0) {
-			/* Cannot answer it (an odd SYN): dropping refuses it too. */
 			verdict = XDP_DROP;
 			outcome = SLUICE_REFUSED_DROP;
 		}

@@ -109,6 +109,7 @@ enum sluice_rule_flags {
 	SLUICE_RULE_DRY_RUN = 1 << 2,		/* count what would be dropped, drop nothing */
 	SLUICE_RULE_IN_USE = 1 << 3,		/* on every rule written: a zero slot is none */
 	SLUICE_RULE_UNLIMITED = 1 << 4,		/* limits nothing (exempts a prefix's sources) */
+	SLUICE_RULE_CLASSED = 1 << 5,		/* its class was given: it classes what it matches */
 };
 
 /* The rules a trie entry, a port or the global level carries (0: an empty slot). */
@@ -203,9 +204,22 @@ struct sluice_controller {
 _Static_assert(sizeof(struct sluice_controller) == 48, "sluice_controller layout");
 
 /*
- * Priority classes, from the first shed to the never shed. Every rule has
- * one (normal unless told); a packet's class is the highest among the rules
- * that match it, and normal when none does.
+ * Whether the controller's decisions hold at now_ns: one runs (pid set) and
+ * ticked within its lease. The data path and `sluice status` both ask this.
+ * Unsigned: a heartbeat from the future (a controller in a time namespace
+ * whose clock runs ahead) reads as long expired, never as fresh.
+ */
+static inline int sluice_controller_in_charge(const struct sluice_controller *rec, __u64 now_ns)
+{
+	return rec->pid && now_ns - rec->heartbeat_ns <= rec->lease_ns;
+}
+
+/*
+ * Priority classes, from the first shed to the never shed. A rule given a
+ * class (--class) classes what it matches; a packet's class is the highest
+ * among the classed rules that match it, and normal when none does. Rules
+ * without a class do not count, so a plain global limit leaves the classes
+ * of more specific rules alone.
  */
 enum sluice_class {
 	SLUICE_CLASS_LOW,
@@ -296,6 +310,15 @@ struct sluice_service_state {
 _Static_assert(sizeof(struct sluice_service_state) == 8, "sluice_service_state layout");
 
 /*
+ * RSTs sent for refused connections, at most this many a second for the
+ * host (bursts of SLUICE_RSTS_BURST): a spoofed SYN flood to a refusing
+ * port must not turn the host into a reflector. Beyond it, refused SYNs
+ * are dropped.
+ */
+#define SLUICE_RSTS_PER_SEC 10000
+#define SLUICE_RSTS_BURST 1000
+
+/*
  * Drop events: the data path samples drops into a ring buffer, at most
  * SLUICE_EVENTS_PER_SEC (bursts of SLUICE_EVENTS_BURST) for the whole host,
  * so a flood cannot swamp the buffer or its reader.
@@ -319,15 +342,16 @@ struct sluice_event {
 _Static_assert(sizeof(struct sluice_event) == 48, "sluice_event layout");
 
 /*
- * The sampler's bucket and what it let through and lost: written only for
- * sampled drops, so a flood over the event rate only reads this cache line.
- * What it skipped is counted per CPU (events_skipped), for the same reason.
+ * The drop path's host-wide buckets, the event sampler's and the RST
+ * rate's, and what the sampler sent and lost: written only for a sample or
+ * an RST, so a flood over their rates only reads this cache line. What the
+ * sampler skipped is counted per CPU (events_skipped), for the same reason.
  */
 struct sluice_events_state {
 	__u64 full_at;			/* token bucket (include/token_bucket.h) */
 	__u64 sent;			/* events written to the ring */
 	__u64 lost;			/* sampled, but the ring was full */
-	__u64 pad;
+	__u64 rst_full_at;		/* the RST rate's token bucket */
 };
 _Static_assert(sizeof(struct sluice_events_state) == 32, "sluice_events_state layout");
 

@@ -72,6 +72,7 @@ struct service_watch {
 	const char *failing;		/* why it could not be measured, to log once */
 	__u64 reopened_ns;		/* when the probe was last opened */
 	__u64 overflow_logged_ns;	/* when overflows were last logged */
+	int written;			/* the state last written to its slot; -1: unknown */
 	bool listen_read;		/* listen holds a reading */
 };
 /*
@@ -92,6 +93,7 @@ struct controller {
 	int lock_fd;
 	struct sluice_controller record;	/* as last written to the map */
 	__u32 generation;			/* of the rules last read */
+	__u32 pending_generation;		/* of the rules being read */
 	bool rules_read;
 	struct totals totals;
 	struct rate outcome_packets[SLUICE_OUTCOME_COUNT];
@@ -108,6 +110,7 @@ struct controller {
 	double cpu_busy_pct, softirq_pct, offered_pps, pressure_pct;
 	struct sluice_shed_config shed_cfg;
 	struct shed_state shed;
+	int shed_written;			/* the level last written; -1: unknown */
 
 	/* Backpressure. */
 	struct service_watch services[SLUICE_MAX_SERVICES];
@@ -264,6 +267,13 @@ static void shed_settings_reload(struct controller *c)
 	}
 }
 
+static int service_state_write(struct controller *c, __u32 slot, unsigned int refuse)
+{
+	struct sluice_service_state state = { .refuse = refuse };
+
+	return bpf_map_update_elem(c->st.service_state, &slot, &state, BPF_ANY);
+}
+
 static struct service_watch *service_watch_find(struct controller *c, const struct service_entry *e)
 {
 	for (size_t i = 0; i < c->service_count; i++) {
@@ -284,6 +294,7 @@ static void services_reload(struct controller *c)
 {
 	struct service_entry entries[SLUICE_MAX_SERVICES];
 	struct service_watch next[SLUICE_MAX_SERVICES] = {};
+	bool kept[SLUICE_MAX_SERVICES] = {};
 	char err[SLUICE_ERR_LEN];
 	size_t count;
 
@@ -296,7 +307,7 @@ static void services_reload(struct controller *c)
 
 		if (old) {
 			next[i] = *old;
-			old->probe = NULL;	/* moved to next[i] */
+			kept[old - c->services] = true;
 		} else {
 			next[i].probe = netns_probe_open(entries[i].config.netns[0] ?
 								 entries[i].config.netns : NULL,
@@ -314,9 +325,20 @@ static void services_reload(struct controller *c)
 					entries[i].config.low_pct);
 		}
 		next[i].entry = entries[i];
+		if (!old)
+			next[i].written = -1;
 	}
-	for (size_t i = 0; i < c->service_count; i++)
+	/*
+	 * The controller alone writes the services' states: a service deleted
+	 * or changed into another slot is admitted (the CLI already took its
+	 * port out of the index; this undoes a tick that raced with it).
+	 */
+	for (size_t i = 0; i < c->service_count; i++) {
+		if (kept[i])
+			continue;	/* its probe moved to next[] */
+		service_state_write(c, c->services[i].entry.slot, SLUICE_ADMIT);
 		netns_probe_close(c->services[i].probe);
+	}
 	memcpy(c->services, next, sizeof(next));
 	c->service_count = count;
 }
@@ -331,7 +353,7 @@ static bool rules_changed(struct controller *c)
 		return false;
 	if (c->rules_read && cfg.generation == c->generation)
 		return false;
-	c->generation = cfg.generation;
+	c->pending_generation = cfg.generation;
 	return true;
 }
 
@@ -382,24 +404,21 @@ static void shedding_update(struct controller *c, __u64 now, bool settings_chang
 {
 	unsigned int before = c->shed.level;
 
-	if (!shed_update(&c->shed, &c->shed_cfg, c->pressure_pct, now) && !settings_changed)
-		return;
-	if (shed_write(c)) {
-		tick_failed(c, "write the shed level");
-		return;
+	shed_update(&c->shed, &c->shed_cfg, c->pressure_pct, now);
+	/* Written when the level or the shares may differ from the map's, until it takes. */
+	if ((int)c->shed.level != c->shed_written || settings_changed) {
+		if (shed_write(c)) {
+			tick_failed(c, "write the shed level");
+			c->shed_written = -1;
+			return;
+		}
+		c->shed_written = (int)c->shed.level;
 	}
 	if (c->shed.level != before)
 		log_msg(c->shed.level > before ? LOG_WARNING : LOG_NOTICE,
 			"shed level %u -> %u: pressure %.0f%% (CPU busy %.0f%%, softirq %.0f%%, "
 			"offered %.0f pps)", before, c->shed.level, c->pressure_pct,
 			c->cpu_busy_pct, c->softirq_pct, c->offered_pps);
-}
-
-static int service_state_write(struct controller *c, __u32 slot, unsigned int refuse)
-{
-	struct sluice_service_state state = { .refuse = refuse };
-
-	return bpf_map_update_elem(c->st.service_state, &slot, &state, BPF_ANY);
 }
 
 /*
@@ -464,7 +483,7 @@ static void backpressure_update(struct controller *c, struct service_watch *w)
 {
 	const struct sluice_service *svc = &w->entry.config;
 	bool refuse = w->refusing;
-	unsigned int fill;
+	unsigned int fill, desired;
 
 	if (!w->probe || listen_queue_read(w->probe, svc->port, &w->queue)) {
 		service_unmeasured(w, "cannot read its listen sockets");
@@ -477,20 +496,29 @@ static void backpressure_update(struct controller *c, struct service_watch *w)
 			log_msg(LOG_NOTICE, "service %s: measured again", svc->name);
 		w->failing = NULL;
 		w->measured = true;
-		fill = (unsigned int)(100ull * w->queue.queued /
-				      (w->queue.backlog ? w->queue.backlog : 1));
+		/* The fullest socket decides: with SO_REUSEPORT it overflows first. */
+		fill = (unsigned int)(100ull * w->queue.fullest_queued /
+				      (w->queue.fullest_backlog ? w->queue.fullest_backlog : 1));
 		if (!w->refusing && fill >= svc->high_pct)
 			refuse = true;
 		else if (w->refusing && fill < svc->low_pct)
 			refuse = false;
 	}
 	listen_overflows_check(w);
+	/*
+	 * Written whenever the map may differ: after a change, a reload (the
+	 * service's --refuse may have changed) or a failed write.
+	 */
+	desired = refuse ? svc->refuse : SLUICE_ADMIT;
+	if ((int)desired != w->written) {
+		if (service_state_write(c, w->entry.slot, desired)) {
+			tick_failed(c, "write a service's state");
+			return;
+		}
+		w->written = (int)desired;
+	}
 	if (refuse == w->refusing)
 		return;
-	if (service_state_write(c, w->entry.slot, refuse ? svc->refuse : SLUICE_ADMIT)) {
-		tick_failed(c, "write a service's state");
-		return;
-	}
 	w->refusing = refuse;
 	if (refuse)
 		log_msg(LOG_WARNING, "service %s: accept queue %u of %u (%u%% or more): refusing "
@@ -510,7 +538,9 @@ static void tick(struct controller *c, bool reload)
 	bool settings_changed = false;
 
 	if (rules_changed(c) || reload) {
+		/* A failed read leaves the generation behind: the next tick tries again. */
 		if (rules_reload(c) == 0) {
+			c->generation = c->pending_generation;
 			if (c->rules_read)
 				log_msg(LOG_INFO, "read %zu rules, %zu services (generation %u)",
 					c->rule_count, c->service_count, c->generation);
@@ -591,9 +621,12 @@ static void decisions_clear(struct controller *c)
 	for (__u32 slot = 0; slot < SLUICE_MAX_SERVICES; slot++)
 		service_state_write(c, slot, SLUICE_ADMIT);
 	bpf_map_update_elem(c->st.shed, &zero, &none, BPF_ANY);
-	for (size_t i = 0; i < c->service_count; i++)
+	for (size_t i = 0; i < c->service_count; i++) {
 		c->services[i].refusing = false;
+		c->services[i].written = SLUICE_ADMIT;
+	}
 	c->shed.level = 0;
+	c->shed_written = 0;
 }
 
 /* Labels for one sample: key/value pairs ending in NULL. */
@@ -710,7 +743,35 @@ static void metrics_build(struct controller *c, struct metrics_text *t)
 		rule_limit_text(r, limit, sizeof(limit));
 		metrics_sample(t, "sluice_rule_info",
 			       LABELS("rule", id, "level", rule_level_name(r->level), "match", match,
-				      "limit", limit, "class", class_name(r->class)), 1);
+				      "limit", limit, "class",
+				      r->flags & SLUICE_RULE_CLASSED ? class_name(r->class) : ""),
+			       1);
+	}
+	metrics_family(t, "sluice_rule_rate", "gauge",
+		       "Each limited rule's rate, in its unit per second (packets or bytes).");
+	for (size_t i = 0; i < c->rule_count && i < METRICS_MAX_RULES; i++) {
+		const struct sluice_rule *r = &c->rules[i].entry.rule;
+
+		if (r->flags & SLUICE_RULE_UNLIMITED)
+			continue;
+		snprintf(id, sizeof(id), "%u", c->rules[i].entry.id);
+		metrics_sample(t, "sluice_rule_rate",
+			       LABELS("rule", id, "unit",
+				      r->limit.unit == SLUICE_UNIT_BYTES ? "bytes" : "packets"),
+			       (double)r->limit.rate);
+	}
+	metrics_family(t, "sluice_rule_burst", "gauge",
+		       "Each limited rule's burst, in its unit (packets or bytes).");
+	for (size_t i = 0; i < c->rule_count && i < METRICS_MAX_RULES; i++) {
+		const struct sluice_rule *r = &c->rules[i].entry.rule;
+
+		if (r->flags & SLUICE_RULE_UNLIMITED)
+			continue;
+		snprintf(id, sizeof(id), "%u", c->rules[i].entry.id);
+		metrics_sample(t, "sluice_rule_burst",
+			       LABELS("rule", id, "unit",
+				      r->limit.unit == SLUICE_UNIT_BYTES ? "bytes" : "packets"),
+			       (double)r->limit.burst);
 	}
 	metrics_family(t, "sluice_rules", "gauge", "Rules in force.");
 	metrics_sample(t, "sluice_rules", NULL, (double)c->rule_count);

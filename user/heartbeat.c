@@ -31,10 +31,14 @@ enum controller_health controller_health(const struct sluice_controller *rec, __
 {
 	if (!rec->pid)
 		return rec->started_ns ? CONTROLLER_STOPPED : CONTROLLER_NEVER_RAN;
-	/* Asked first: a killed controller's last heartbeat stays fresh for a lease. */
+	/*
+	 * Asked first: a killed controller's last heartbeat stays fresh for a
+	 * lease. (From another PID namespace its pid means nothing here: run
+	 * status where the controller runs.)
+	 */
 	if (kill((pid_t)rec->pid, 0) && errno == ESRCH)
 		return CONTROLLER_DIED;
-	if (rec->heartbeat_ns && now_ns - rec->heartbeat_ns <= rec->lease_ns)
+	if (sluice_controller_in_charge(rec, now_ns))
 		return CONTROLLER_RUNNING;
 	return CONTROLLER_HUNG;
 }
@@ -92,7 +96,8 @@ void controller_status_print(const json_t *status)
 		       json_real_value(json_object_get(status, "interval_ms")),
 		       json_real_value(json_object_get(status, "uptime_seconds")), age);
 	else
-		printf("controller:  %s (pid %lld, no heartbeat for %.1fs: its decisions have "
-		       "expired)\n",
-		       state, json_integer_value(json_object_get(status, "pid")), age / 1000);
+		printf("controller:  %s (pid %lld, no heartbeat for %.1fs: its decisions %s)\n",
+		       state, json_integer_value(json_object_get(status, "pid")), age / 1000,
+		       age < json_real_value(json_object_get(status, "lease_ms")) ?
+			       "expire within its lease" : "have expired");
 }

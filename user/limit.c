@@ -29,7 +29,8 @@ const struct command limit_commands[] = {
 	  "(--per rule); RATE in packets/s (500, 10kpps, 2Mpps) or bits or bytes/s (100mbit, "
 	  "12.5MB), the burst in packets or bytes (default: one second of RATE); ALGO "
 	  "token-bucket (default), gcra, sliding-window or fixed-window; CLASS critical, high, "
-	  "normal (default) or low: who is shed first under load" },
+	  "normal or low: who is shed first under load (a packet no classed rule matches is "
+	  "normal)" },
 	{ "del", limit_del, "default|PREFIX [--per source|rule] [--proto P] [--port P[-Q]] [--syn]",
 	  "remove the rule that matches this" },
 	{ "list", limit_list, "", "show every rule with what it passed, dropped and would drop" },

@@ -339,6 +339,13 @@ static int dump_listeners(struct netns_probe *p, __u8 family, __u16 port,
 			sum->sockets++;
 			sum->queued += sk->idiag_rqueue;
 			sum->backlog += sk->idiag_wqueue;
+			/* queued/backlog > fullest: compared by cross-multiplying, in 64 bits. */
+			if (sum->sockets == 1 ||
+			    (__u64)sk->idiag_rqueue * (sum->fullest_backlog ? sum->fullest_backlog : 1) >
+				    (__u64)sum->fullest_queued * (sk->idiag_wqueue ? sk->idiag_wqueue : 1)) {
+				sum->fullest_queued = sk->idiag_rqueue;
+				sum->fullest_backlog = sk->idiag_wqueue;
+			}
 		}
 	}
 }

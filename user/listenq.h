@@ -43,6 +43,12 @@ struct listen_queue {
 	unsigned int queued;	/* connections waiting in their accept queues (sum of idiag_rqueue) */
 	/* their accept-queue capacity: the sum of idiag_wqueue, the backlog as the kernel clamped it */
 	unsigned int backlog;
+	/*
+	 * The fullest socket's queue and backlog: with SO_REUSEPORT each socket
+	 * has its own queue, and one can overflow while the sums look fine.
+	 */
+	unsigned int fullest_queued;
+	unsigned int fullest_backlog;
 };
 
 /*

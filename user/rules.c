@@ -715,9 +715,11 @@ int rule_parse(int argc, char **argv, bool with_limit, struct sluice_rule *out, 
 	}
 	if (arg[OPT_DRY_RUN])
 		rule.flags |= SLUICE_RULE_DRY_RUN;
-	rule.class = SLUICE_CLASS_NORMAL;
-	if (arg[OPT_CLASS] && parse_class("--class", arg[OPT_CLASS], &rule.class, err, err_len))
-		return -1;
+	if (arg[OPT_CLASS]) {
+		if (parse_class("--class", arg[OPT_CLASS], &rule.class, err, err_len))
+			return -1;
+		rule.flags |= SLUICE_RULE_CLASSED;
+	}
 	if (!arg[OPT_RATE]) {
 		snprintf(err, err_len, "limit %s needs --rate RATE (or --rate unlimited)", verb);
 		return -1;
@@ -783,10 +785,9 @@ void rule_limit_text(const struct sluice_rule *rule, char *buf, size_t len)
 {
 	char rate[32], burst[32];
 
-	/* Only a class other than normal is worth a word. */
 	char class[24] = "";
 
-	if (rule->class != SLUICE_CLASS_NORMAL)
+	if (rule->flags & SLUICE_RULE_CLASSED)
 		snprintf(class, sizeof(class), ", class %s", class_name(rule->class));
 	if (rule->flags & SLUICE_RULE_UNLIMITED) {
 		snprintf(buf, len, "unlimited%s", class);
@@ -831,7 +832,7 @@ void rule_command(const struct sluice_rule *rule, char *buf, size_t len)
 		APPEND(" --ipv4-group %u", rule->group_v4);
 	if ((rule->flags & SLUICE_RULE_PER_SOURCE) && rule->group_v6 != SLUICE_DEFAULT_GROUP_V6)
 		APPEND(" --ipv6-group %u", rule->group_v6);
-	if (rule->class != SLUICE_CLASS_NORMAL)
+	if (rule->flags & SLUICE_RULE_CLASSED)
 		APPEND(" --class %s", class_name(rule->class));
 	if (rule->flags & SLUICE_RULE_DRY_RUN)
 		APPEND(" --dry-run");
@@ -864,7 +865,8 @@ json_t *rule_json(const struct rule_entry *e)
 			counter_json(&e->counters.passed), "dropped",
 			counter_json(&e->counters.dropped), "would_drop",
 			counter_json(&e->counters.would_drop));
-	json_object_set_new(doc, "class", json_string(class_name(r->class)));
+	json_object_set_new(doc, "class", r->flags & SLUICE_RULE_CLASSED ?
+						  json_string(class_name(r->class)) : json_null());
 	if (!(r->flags & SLUICE_RULE_UNLIMITED)) {
 		json_object_set_new(doc, "rate", json_integer((json_int_t)r->limit.rate));
 		json_object_set_new(doc, "burst", json_integer((json_int_t)r->limit.burst));

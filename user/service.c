@@ -194,18 +194,29 @@ static int service_add(const struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	/*
-	 * The slot first, then the index that leads the data path to it; a
-	 * new service starts admitting, with its counters at zero.
+	 * A new slot starts admitting, its counters at zero: whatever a former
+	 * service left there is gone (afterwards the controller alone writes
+	 * the state). Then the index that leads the data path to the slot, and
+	 * the config; a failure takes back the index, so nothing is half done.
+	 * A replaced service's old port leaves the index last.
 	 */
-	if ((!replaced && (bpf_map_update_elem(st.service_state, &slot, &admit, BPF_ANY) ||
-			   bpf_map_update_elem(st.service_counters, &slot, &zero_counter, BPF_ANY))) ||
-	    bpf_map_update_elem(st.services, &slot, &svc, BPF_ANY) ||
-	    (replaced && memcmp(&old_key, &key, sizeof(key)) &&
-	     bpf_map_delete_elem(st.service_ports, &old_key) && errno != ENOENT) ||
-	    bpf_map_update_elem(st.service_ports, &key, &slot, BPF_ANY)) {
+	if (!replaced && (bpf_map_update_elem(st.service_state, &slot, &admit, BPF_ANY) ||
+			  bpf_map_update_elem(st.service_counters, &slot, &zero_counter, BPF_ANY))) {
 		ret = cli_fail(cli, "cannot write the service: %s", state_strerror(errno));
 		goto out;
 	}
+	if (bpf_map_update_elem(st.service_ports, &key, &slot, BPF_NOEXIST) && errno != EEXIST) {
+		ret = cli_fail(cli, "cannot write the service: %s", state_strerror(errno));
+		goto out;
+	}
+	if (bpf_map_update_elem(st.services, &slot, &svc, BPF_ANY)) {
+		ret = cli_fail(cli, "cannot write the service: %s", state_strerror(errno));
+		if (memcmp(&old_key, &key, sizeof(key)))
+			bpf_map_delete_elem(st.service_ports, &key);
+		goto out;
+	}
+	if (replaced && memcmp(&old_key, &key, sizeof(key)))
+		bpf_map_delete_elem(st.service_ports, &old_key);
 out:
 	state_close(&st);
 	if (ret)

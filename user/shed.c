@@ -218,7 +218,7 @@ json_t *shed_level_json(int shed_fd, bool in_charge)
 	if (bpf_map_lookup_elem(shed_fd, &zero, &now))
 		return NULL;
 	/* Without a live controller the data path ignores the level: say what holds. */
-	return json_pack("{s:i, s:b}", "level", in_charge ? now.level : 0, "set_by_controller",
+	return json_pack("{s:i, s:i}", "level", in_charge ? now.level : 0, "set_by_controller",
 			 now.level);
 }
 

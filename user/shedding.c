@@ -9,15 +9,16 @@
 #define MS 1000000ull
 
 /*
- * Low goes first and all of it before normal is touched much; high only at
- * the last level; critical never.
+ * Low goes first, all of it before normal is touched: traffic no classed
+ * rule matches is normal, so the first levels shed only what an operator
+ * marked low. High only at the last level; critical never.
  */
 static const __u8 default_shares[SLUICE_MAX_SHED_LEVELS][SLUICE_CLASSES] = {
 	/* low, normal, high, critical */
 	{ 50, 0, 0, 0 },
+	{ 100, 0, 0, 0 },
 	{ 100, 25, 0, 0 },
-	{ 100, 50, 0, 0 },
-	{ 100, 75, 25, 0 },
+	{ 100, 50, 10, 0 },
 };
 
 void shed_config_defaults(struct sluice_shed_config *cfg)
@@ -25,7 +26,8 @@ void shed_config_defaults(struct sluice_shed_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->enter_pct = 90;
 	cfg->exit_pct = 70;
-	cfg->enter_dwell_ms = 500;
+	/* A second: a burst of CPU work (a compile, a backup) does not shed at once. */
+	cfg->enter_dwell_ms = 1000;
 	cfg->exit_dwell_ms = 2000;
 	cfg->levels = SLUICE_MAX_SHED_LEVELS;
 	memcpy(cfg->share_pct, default_shares, sizeof(default_shares));

@@ -103,11 +103,11 @@ for rule in \
 	cli $rule
 	((CLI_RC == 0)) || { rules_rc=1; diag "sluice $rule: $CLI_ERR"; }
 done
-ok "$((rules_rc == 0))" "rules: $CRITICAL_NET critical, $LOW_NET low, the default normal"
+ok "$((rules_rc == 0))" "rules: $CRITICAL_NET critical, $LOW_NET low, the default unclassed"
 cli limit list --json
 is "$(json -c '[.limits[] | [.prefix, .class]]' <<<"$CLI_OUT")" \
-	"[[\"default\",\"normal\"],[\"$CRITICAL_NET\",\"critical\"],[\"$LOW_NET\",\"low\"]]" \
-	"limit list shows each rule's class"
+	"[[\"default\",null],[\"$CRITICAL_NET\",\"critical\"],[\"$LOW_NET\",\"low\"]]" \
+	"limit list shows each rule's class (none for the default: what it matches is normal)"
 attach_rx "$RX"
 ok "$((CLI_RC == 0))" "attach $RX"
 
@@ -205,7 +205,7 @@ cli status --json
 is "$(json -c '[.controller.state, .decisions.shed.level]' <<<"$CLI_OUT")" '["died",0]' \
 	"status: the controller died, and no level holds"
 cli shed show --json
-is "$(json -c '.now' <<<"$CLI_OUT")" '{"level":0,"set_by_controller":true}' \
+is "$(json -c '.now' <<<"$CLI_OUT")" '{"level":0,"set_by_controller":1}' \
 	"shed show: level 0 holds, though the dead controller left 1 behind"
 
 # ---------------------------------------------------------------- 5. shed set --off

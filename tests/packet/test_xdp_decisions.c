@@ -430,13 +430,59 @@ static void refuse_rst_answers_or_falls_back_to_drop(void **state)
 	SKIP_UNLESS_READY();
 	refusing(SLUICE_REFUSE_RST);
 	s = send_n(tcp_to(SRC4, SVC_PORT, TCP_SYN), 1);
-	EXPECT_EQ(s.passed, 0, "a SYN to a service refusing with RST: passed");
-	if (s.tx)
-		EXPECT_OUTCOMES({ SLUICE_REFUSED_RST, 1 });
-	else
-		EXPECT_OUTCOMES({ SLUICE_REFUSED_DROP, 1 });
-	EXPECT_EQ(s.tx + s.dropped, 1, "XDP_TX or XDP_DROP");
+	/* The RST frame itself is tested field by field in test_xdp_refuse. */
+	EXPECT_EQ(s.tx, 1, "a SYN to a service refusing with RST: answered with XDP_TX");
+	EXPECT_OUTCOMES({ SLUICE_REFUSED_RST, 1 });
 	expect_service_counts(SVC_SLOT, 1, s.len);
+	CHECKS_DONE();
+}
+
+/*
+ * The host sends at most SLUICE_RSTS_BURST RSTs at once, then
+ * SLUICE_RSTS_PER_SEC: beyond, refused SYNs are dropped, so a spoofed SYN
+ * flood cannot make a reflector of it.
+ */
+static void rsts_are_rate_limited(void **state)
+{
+	struct sent s;
+
+	(void)state;
+	SKIP_UNLESS_READY();
+	_Static_assert(SLUICE_RSTS_BURST == 1000 && SLUICE_RSTS_PER_SEC == 10000,
+		       "the counts below assume a burst of 1000 and 10000/s");
+	refusing(SLUICE_REFUSE_RST);
+	s = send_n(tcp_to(SRC4, SVC_PORT, TCP_SYN), 1100);
+	EXPECT_EQ(s.tx, 1000, "the burst is answered");
+	EXPECT_EQ(s.dropped, 100, "the rest dropped");
+	fx.skel->bss->fake_now_ns += 10 * MS_NS;
+	ASSERT_OK(controller_set(4242, fx.skel->bss->fake_now_ns, LEASE_NS), "a new heartbeat");
+	s = send_n(tcp_to(SRC4, SVC_PORT, TCP_SYN), 150);
+	EXPECT_EQ(s.tx, 100, "10 ms later, 100 more");
+	EXPECT_OUTCOMES({ SLUICE_REFUSED_RST, 1100 }, { SLUICE_REFUSED_DROP, 150 });
+	CHECKS_DONE();
+}
+
+/*
+ * Refusal comes after the rules: a SYN over its limit is dropped by its
+ * rule, not answered; one within it is refused and gives its token back.
+ */
+static void rules_decide_before_refusal(void **state)
+{
+	(void)state;
+	SKIP_UNLESS_READY();
+	add("default --rate 1 --burst 2");
+	refusing(SLUICE_REFUSE_RST);
+	EXPECT_EQ(send_n(tcp_to(SRC4, SVC_PORT, TCP_SYN), 5).tx, 5, "5 SYNs to a refusing port: RSTs");
+	/* Refused SYNs spent nothing: the burst of 2 is all there once it admits. */
+	refusing(SLUICE_ADMIT);
+	expect_sent(send_n(tcp_to(SRC4, SVC_PORT, TCP_SYN), 3), 2, 1, "the burst is still whole");
+	EXPECT_OUTCOMES({ SLUICE_REFUSED_RST, 5 }, { SLUICE_PASSED, 2 },
+			{ SLUICE_DROPPED_RATE, 1 });
+	/* Over its limit, a SYN is the rule's drop, even while the port refuses. */
+	refusing(SLUICE_REFUSE_RST);
+	expect_sent(send_n(tcp_to(SRC4, SVC_PORT, TCP_SYN), 1), 0, 1, "one more SYN");
+	EXPECT_OUTCOMES({ SLUICE_REFUSED_RST, 5 }, { SLUICE_PASSED, 2 },
+			{ SLUICE_DROPPED_RATE, 2 });
 	CHECKS_DONE();
 }
 
@@ -519,7 +565,11 @@ static void refusal_holds_to_the_lease_boundary(void **state)
 		__u64 now;
 		__u32 verdict;
 	} at[] = {
-		{ T0_NS - 5 * MS_NS, XDP_DROP },
+		/*
+		 * A heartbeat from the future (a controller whose clock runs
+		 * ahead, in a time namespace) is no heartbeat at all.
+		 */
+		{ T0_NS - 5 * MS_NS, XDP_PASS },
 		{ T0_NS, XDP_DROP },
 		{ T0_NS + LEASE_NS - 1, XDP_DROP },
 		{ T0_NS + LEASE_NS, XDP_DROP },
@@ -536,8 +586,8 @@ static void refusal_holds_to_the_lease_boundary(void **state)
 			       "a SYN at heartbeat %+lld ns (lease %llu ns)",
 			       (long long)(at[i].now - T0_NS), LEASE_NS);
 	}
-	EXPECT_OUTCOMES({ SLUICE_REFUSED_DROP, 4 }, { SLUICE_PASSED_UNLIMITED, 2 });
-	expect_service_counts(SVC_SLOT, 4, 4 * send_n(tcp_to(SRC4, 1, TCP_SYN), 0).len);
+	EXPECT_OUTCOMES({ SLUICE_REFUSED_DROP, 3 }, { SLUICE_PASSED_UNLIMITED, 3 });
+	expect_service_counts(SVC_SLOT, 3, 3 * send_n(tcp_to(SRC4, 1, TCP_SYN), 0).len);
 	/* A fresh heartbeat puts the controller back in charge. */
 	ASSERT_OK(controller_set(4242, fx.skel->bss->fake_now_ns, LEASE_NS), "a new heartbeat");
 	EXPECT_VERDICT(send_one(tcp_to(SRC4, SVC_PORT, TCP_SYN)), XDP_DROP,
@@ -605,6 +655,35 @@ static void shed_low_class_new_connections(void **state)
 	expect_sent(send_n(udp_to(SRC4_OUT, 53), 10), 10, 0, "UDP outside the rule (normal)");
 	EXPECT_OUTCOMES({ SLUICE_DROPPED_SHED, 40 }, { SLUICE_PASSED, 15 },
 			{ SLUICE_PASSED_UNLIMITED, 10 });
+	CHECKS_DONE();
+}
+
+/* ICMP (its errors keep connections working) and other protocols are never shed. */
+static void icmp_is_never_shed(void **state)
+{
+	struct pkt_spec icmp = udp_to(SRC4, 0);
+
+	(void)state;
+	SKIP_UNLESS_READY();
+	add("default --rate unlimited --class low");
+	shedding(SLUICE_SHARE_ALL, SLUICE_SHARE_ALL, SLUICE_SHARE_ALL, 0);
+	icmp.l4 = IPPROTO_ICMP;
+	icmp.icmp_type = 3;	/* destination unreachable: fragmentation needed */
+	expect_sent(send_n(icmp, 10), 10, 0, "ICMP of class low");
+	expect_sent(send_n(udp_to(SRC4, 53), 10), 0, 10, "UDP of class low");
+	CHECKS_DONE();
+}
+
+/* A rule without --class does not class what it matches: the low class stands. */
+static void unclassed_rules_do_not_count(void **state)
+{
+	(void)state;
+	SKIP_UNLESS_READY();
+	add("198.18.0.0/24 --rate unlimited --class low");
+	add("default --per rule --rate 1000000 --burst 1000000");
+	shedding(SLUICE_SHARE_ALL, 0, 0, 0);
+	expect_sent(send_n(udp_to(SRC4, 53), 10), 0, 10, "low, under an unclassed global limit");
+	expect_sent(send_n(udp_to(SRC4_OUT, 53), 10), 10, 0, "only the unclassed rule: normal");
 	CHECKS_DONE();
 }
 
@@ -927,6 +1006,10 @@ int main(void)
 		TEST(half_share_drops_about_half),
 		TEST(shedding_stops_with_the_lease_and_at_level_0),
 		TEST(rule_drops_are_not_counted_as_shed),
+		TEST(rsts_are_rate_limited),
+		TEST(rules_decide_before_refusal),
+		TEST(icmp_is_never_shed),
+		TEST(unclassed_rules_do_not_count),
 		TEST(shed_packets_give_back_their_tokens),
 		TEST(events_of_refusals),
 		TEST(rst_refusal_event_says_what_was_done),

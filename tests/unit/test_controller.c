@@ -121,6 +121,9 @@ static void test_controller_health(void **unused)
 	assert_int_equal(controller_health(&rec, now), CONTROLLER_HUNG);
 	rec.heartbeat_ns = 0;
 	assert_int_equal(controller_health(&rec, now), CONTROLLER_HUNG);
+	/* A heartbeat from the future (a clock ahead, in a time namespace) is none. */
+	rec.heartbeat_ns = now + 1;
+	assert_int_equal(controller_health(&rec, now), CONTROLLER_HUNG);
 	/* No process has this pid (above pid_max's greatest value, 2^22)... */
 	rec.pid = (1u << 22) + 1;
 	assert_int_equal(controller_health(&rec, now), CONTROLLER_DIED);

@@ -28,7 +28,10 @@
 #define T0 (100 * SEC)
 #define TICK (50 * MS)
 
-/* enter 90%, exit 70%, 500 ms up, 2 s down, 4 levels: the defaults, spelled out. */
+/*
+ * enter 90%, exit 70%, 1 s up, 2 s down, 4 levels: the defaults, spelled
+ * out; then the tests' own dwell up, 500 ms, unlike the way down's.
+ */
 static struct sluice_shed_config config(void)
 {
 	struct sluice_shed_config cfg;
@@ -36,9 +39,10 @@ static struct sluice_shed_config config(void)
 	shed_config_defaults(&cfg);
 	assert_int_equal(cfg.enter_pct, 90);
 	assert_int_equal(cfg.exit_pct, 70);
-	assert_int_equal(cfg.enter_dwell_ms, 500);
+	assert_int_equal(cfg.enter_dwell_ms, 1000);
 	assert_int_equal(cfg.exit_dwell_ms, 2000);
 	assert_int_equal(cfg.levels, 4);
+	cfg.enter_dwell_ms = 500;
 	return cfg;
 }
 
@@ -380,9 +384,9 @@ static void test_level_map_defaults(void **unused)
 	static const __u64 want[SLUICE_MAX_SHED_LEVELS][SLUICE_CLASSES] = {
 		/* low, normal, high, critical */
 		{ 0x80000000ull, 0, 0, 0 },			/* 50 0 0 0 */
+		{ SLUICE_SHARE_ALL, 0, 0, 0 },			/* 100 0 0 0 */
 		{ SLUICE_SHARE_ALL, 0x40000000ull, 0, 0 },	/* 100 25 0 0 */
-		{ SLUICE_SHARE_ALL, 0x80000000ull, 0, 0 },	/* 100 50 0 0 */
-		{ SLUICE_SHARE_ALL, 0xc0000000ull, 0x40000000ull, 0 },	/* 100 75 25 0 */
+		{ SLUICE_SHARE_ALL, 0x80000000ull, 429496729ull, 0 },	/* 100 50 10 0 */
 	};
 	struct sluice_shed_config cfg = config();
 	struct sluice_shed out;
@@ -530,7 +534,7 @@ static void test_config_effective(void **unused)
 	shed_config_effective(&stored, &cfg);
 	assert_memory_equal(&cfg, &defaults, sizeof(cfg));
 	assert_int_equal(cfg.share_pct[0][SLUICE_CLASS_LOW], 50);
-	assert_int_equal(cfg.share_pct[3][SLUICE_CLASS_HIGH], 25);
+	assert_int_equal(cfg.share_pct[3][SLUICE_CLASS_HIGH], 10);
 	assert_int_equal(cfg.off, 0);
 	assert_int_equal(cfg.capacity_pps, 0);
 
