@@ -268,8 +268,9 @@ _Static_assert(sizeof(struct sluice_shed_config) == 48, "sluice_shed_config layo
 
 /*
  * Protected services (`sluice service add`), by slot. The CLI owns the
- * config and the port index; the controller owns the state (whether new
- * connections are refused now); the data path counts what it refused.
+ * config and the port index, and resets a new slot's state; from then on
+ * the controller alone writes the state (whether new connections are
+ * refused now); the data path counts what it refused.
  */
 #define SLUICE_MAX_SERVICES 64
 #define SLUICE_SERVICE_NAME_LEN 32

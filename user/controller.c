@@ -329,9 +329,10 @@ static void services_reload(struct controller *c)
 			next[i].written = -1;
 	}
 	/*
-	 * The controller alone writes the services' states: a service deleted
-	 * or changed into another slot is admitted (the CLI already took its
-	 * port out of the index; this undoes a tick that raced with it).
+	 * After the CLI's reset of a new slot, the controller alone writes the
+	 * services' states: a service deleted or changed is admitted (the CLI
+	 * already took its port out of the index; this undoes a tick that
+	 * raced with it), and a changed one is written afresh (written -1).
 	 */
 	for (size_t i = 0; i < c->service_count; i++) {
 		if (kept[i])
