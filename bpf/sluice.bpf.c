@@ -416,7 +416,7 @@ static __always_inline void count_rule(__u32 id, enum rule_verdict verdict, __u6
  * Applies one rule to a packet. A global function: the verifier checks it
  * once, not at each of its sixteen call sites.
  */
-__noinline int apply_rule(__u32 id, const struct sluice_packet *pkt, __u32 bytes)
+__noinline int apply_rule(__u32 id, const struct sluice_packet *pkt, __u32 bytes, __u64 *clock_ns)
 {
 	struct sluice_bucket_key key;
 	struct sluice_bucket *bucket;
@@ -437,6 +437,9 @@ __noinline int apply_rule(__u32 id, const struct sluice_packet *pkt, __u32 bytes
 		return rule_result(RULE_UNLIMITED, rule);
 	}
 	now = sluice_now(&rule->limit);
+	/* The time read here serves the drop's event too: a flood's drop then reads no clock again. */
+	if (clock_ns)
+		*clock_ns = now / SLUICE_TIME_PER_NS;
 	if (rule->flags & SLUICE_RULE_PER_SOURCE) {
 		group_key(&key, id, rule, &pkt->src);
 		bucket = source_bucket(&key, &rule->limit, now);
@@ -519,10 +522,13 @@ static __always_inline void refund(const struct evaluation *e, const struct slui
 	}
 }
 
-/* Applies the rules of one level: 1 when one refuses, and the packet is dropped. */
+/*
+ * Applies the rules of one level: 1 when one refuses, and the packet is
+ * dropped. *clock_ns gets the time the rules read.
+ */
 static __always_inline int apply_level(const struct sluice_rule_ids *ids,
 				       const struct sluice_packet *pkt, __u32 bytes,
-				       struct evaluation *e)
+				       struct evaluation *e, __u64 *clock_ns)
 {
 	if (!ids)
 		return 0;
@@ -532,7 +538,7 @@ static __always_inline int apply_level(const struct sluice_rule_ids *ids,
 
 		if (!id)	/* slots fill from the first: the rest are empty too */
 			break;
-		int result = apply_rule(id, pkt, bytes);
+		int result = apply_rule(id, pkt, bytes, clock_ns);
 		__u32 class = result >> RULE_CLASS_SHIFT;
 
 		if (class > e->class)
@@ -629,8 +635,10 @@ static __always_inline int shed_packet(const struct sluice_packet *pkt, __u32 cl
 /* What decide() found, beyond the outcome: for refusals and events. */
 struct decision {
 	__u32 rule;		/* the rule that refused the packet */
-	__u32 service;		/* the service slot + 1, for backpressure */
-	__u32 class;		/* enum sluice_class */
+	__u16 service;		/* the service slot + 1, for backpressure */
+	__u8 class;		/* enum sluice_class */
+	__u8 pad;
+	__u64 clock_ns;		/* a time the rules read, for the event sampler; 0: none */
 };
 
 static __always_inline enum sluice_outcome decide(const struct sluice_packet *pkt, __u32 bytes,
@@ -652,14 +660,14 @@ static __always_inline enum sluice_outcome decide(const struct sluice_packet *pk
 	if (is_neighbor_discovery(pkt))
 		return SLUICE_PASSED_NEIGHBOR;
 
-	if (apply_level(bpf_map_lookup_elem(&source_rules, &key), pkt, bytes, &e))
+	if (apply_level(bpf_map_lookup_elem(&source_rules, &key), pkt, bytes, &e, &d->clock_ns))
 		outcome = SLUICE_DROPPED_RATE;
 	else if (!(flags & SLUICE_PREFIX_RULES_EMPTY) &&
-		 apply_level(bpf_map_lookup_elem(&prefix_rules, &key), pkt, bytes, &e))
+		 apply_level(bpf_map_lookup_elem(&prefix_rules, &key), pkt, bytes, &e, &d->clock_ns))
 		outcome = SLUICE_DROPPED_PREFIX_RATE;
-	else if (!(flags & SLUICE_PORT_RULES_EMPTY) && apply_level(port_level(pkt), pkt, bytes, &e))
+	else if (!(flags & SLUICE_PORT_RULES_EMPTY) && apply_level(port_level(pkt), pkt, bytes, &e, &d->clock_ns))
 		outcome = SLUICE_DROPPED_PORT_RATE;
-	else if (cfg && apply_level(&cfg->global, pkt, bytes, &e))
+	else if (cfg && apply_level(&cfg->global, pkt, bytes, &e, &d->clock_ns))
 		outcome = SLUICE_DROPPED_GLOBAL_RATE;
 	else if (e.fault)
 		outcome = SLUICE_PASSED_FAULT;
@@ -705,11 +713,13 @@ static __always_inline void sample_drop(struct xdp_md *ctx, const struct sluice_
 	if (!st)
 		return;
 	/*
-	 * The coarse clock decides: a flood's every drop comes here, and the
-	 * precise clock costs 15 ns more. The bucket is 100 ms deep, far more
-	 * than a jiffy, so the coarse clock keeps its rate.
+	 * A flood's every drop comes here: the time its rule read serves, or
+	 * else the coarse clock (18 ns, the precise one 33). The bucket is
+	 * 100 ms deep, far more than a jiffy, so either keeps its rate.
 	 */
-	now_ns = use_fake_clock ? fake_now_ns : bpf_ktime_get_coarse_ns();
+	now_ns = d->clock_ns;
+	if (!now_ns)
+		now_ns = use_fake_clock ? fake_now_ns : bpf_ktime_get_coarse_ns();
 	if (!host_bucket_take(&st->full_at, now_ns, SLUICE_EVENTS_PER_SEC, SLUICE_EVENTS_BURST)) {
 		skipped = bpf_map_lookup_elem(&events_skipped, &zero);
 		if (skipped)
