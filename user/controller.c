@@ -60,6 +60,11 @@
 /* --log-events logs at most this many events a second, then a count of the rest. */
 #define EVENTS_LOGGED_PER_SEC 10
 
+/* One CPU's time, total and in softirq, in USER_HZ ticks per second. */
+struct cpu_rates {
+	struct rate total, softirq;
+};
+
 /* A protected service as the controller watches it. */
 struct service_watch {
 	struct service_entry entry;	/* as read when the services last changed */
@@ -107,7 +112,10 @@ struct controller {
 	/* Pressure and shedding. */
 	int proc_stat_fd;
 	struct rate cpu_total, cpu_idle, cpu_softirq;	/* USER_HZ ticks per second */
-	double cpu_busy_pct, softirq_pct, offered_pps, pressure_pct;
+	struct cpu_times *cpu_times;		/* each CPU's, as last read */
+	struct cpu_rates *cpu_rates;		/* each CPU's rates */
+	unsigned int max_cpus;
+	double cpu_busy_pct, softirq_pct, softirq_busiest_pct, offered_pps, pressure_pct;
 	struct sluice_shed_config shed_cfg;
 	struct shed_state shed;
 	int shed_written;			/* the level last written; -1: unknown */
@@ -359,9 +367,11 @@ static bool rules_changed(struct controller *c)
 }
 
 /*
- * Pressure, in percent: the greater of the CPUs' busy share and the packets
- * offered to the shedding check (what passed the rules, and what shedding
- * dropped) against the set capacity.
+ * Pressure, in percent: the greatest of the CPUs' busy share, the softirq
+ * share of the busiest CPU (the one a NIC queue lands on saturates first,
+ * while the average over many CPUs hardly moves), and the packets offered
+ * to the shedding check (what passed the rules, and what shedding dropped)
+ * against the set capacity.
  */
 static void pressure_update(struct controller *c, __u64 now)
 {
@@ -371,7 +381,21 @@ static void pressure_update(struct controller *c, __u64 now)
 	};
 	struct cpu_times cpu;
 
-	if (cpu_times_read(c->proc_stat_fd, &cpu) == 0) {
+	unsigned int cpus = 0;
+
+	if (cpu_times_read_each(c->proc_stat_fd, &cpu, c->cpu_times, c->max_cpus, &cpus) == 0) {
+		c->softirq_busiest_pct = 0;
+		for (unsigned int i = 0; i < cpus; i++) {
+			struct cpu_rates *r = &c->cpu_rates[i];
+
+			rate_update(&r->total, c->cpu_times[i].total, now, RATE_TAU_NS);
+			rate_update(&r->softirq, c->cpu_times[i].softirq, now, RATE_TAU_NS);
+			if (r->total.per_second > 0 &&
+			    100.0 * r->softirq.per_second / r->total.per_second >
+				    c->softirq_busiest_pct)
+				c->softirq_busiest_pct =
+					100.0 * r->softirq.per_second / r->total.per_second;
+		}
 		rate_update(&c->cpu_total, cpu.total, now, RATE_TAU_NS);
 		rate_update(&c->cpu_idle, cpu.idle, now, RATE_TAU_NS);
 		rate_update(&c->cpu_softirq, cpu.softirq, now, RATE_TAU_NS);
@@ -386,7 +410,8 @@ static void pressure_update(struct controller *c, __u64 now)
 	c->offered_pps = 0;
 	for (size_t i = 0; i < sizeof(offered) / sizeof(offered[0]); i++)
 		c->offered_pps += c->outcome_packets[offered[i]].per_second;
-	c->pressure_pct = c->cpu_busy_pct;
+	c->pressure_pct = c->cpu_busy_pct > c->softirq_busiest_pct ? c->cpu_busy_pct :
+								     c->softirq_busiest_pct;
 	if (c->shed_cfg.capacity_pps &&
 	    100.0 * c->offered_pps / (double)c->shed_cfg.capacity_pps > c->pressure_pct)
 		c->pressure_pct = 100.0 * c->offered_pps / (double)c->shed_cfg.capacity_pps;
@@ -418,8 +443,9 @@ static void shedding_update(struct controller *c, __u64 now, bool settings_chang
 	if (c->shed.level != before)
 		log_msg(c->shed.level > before ? LOG_WARNING : LOG_NOTICE,
 			"shed level %u -> %u: pressure %.0f%% (CPU busy %.0f%%, softirq %.0f%%, "
-			"offered %.0f pps)", before, c->shed.level, c->pressure_pct,
-			c->cpu_busy_pct, c->softirq_pct, c->offered_pps);
+			"busiest CPU's softirq %.0f%%, offered %.0f pps)", before, c->shed.level,
+			c->pressure_pct, c->cpu_busy_pct, c->softirq_pct, c->softirq_busiest_pct,
+			c->offered_pps);
 }
 
 /*
@@ -798,6 +824,9 @@ static void metrics_build(struct controller *c, struct metrics_text *t)
 	metrics_family(t, "sluice_cpu_softirq_percent", "gauge",
 		       "CPU time in softirq (XDP and the network stack), smoothed.");
 	metrics_sample(t, "sluice_cpu_softirq_percent", NULL, c->softirq_pct);
+	metrics_family(t, "sluice_cpu_softirq_busiest_percent", "gauge",
+		       "The softirq share of the CPU with the most, smoothed.");
+	metrics_sample(t, "sluice_cpu_softirq_busiest_percent", NULL, c->softirq_busiest_pct);
 	metrics_family(t, "sluice_offered_packets_per_second", "gauge",
 		       "Packets offered to load shedding (passed the rules), smoothed.");
 	metrics_sample(t, "sluice_offered_packets_per_second", NULL, c->offered_pps);
@@ -946,6 +975,8 @@ static void controller_close(struct controller *c)
 	ring_buffer__free(c->event_ring);
 	if (c->proc_stat_fd >= 0)
 		close(c->proc_stat_fd);
+	free(c->cpu_times);
+	free(c->cpu_rates);
 	free(c->rules);
 	free(c->rule_counters);
 	state_close(&c->st);
@@ -1035,6 +1066,13 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
 		}
 	}
 	c.proc_stat_fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
+	c.max_cpus = (unsigned int)sysconf(_SC_NPROCESSORS_CONF);
+	c.cpu_times = calloc(c.max_cpus ? c.max_cpus : 1, sizeof(*c.cpu_times));
+	c.cpu_rates = calloc(c.max_cpus ? c.max_cpus : 1, sizeof(*c.cpu_rates));
+	if (!c.cpu_times || !c.cpu_rates) {
+		cli_fail(cli, "failed to start the controller: out of memory");
+		goto out;
+	}
 	timer_fd = timer_open(interval_ms * MS);
 	if (signal_fd < 0 || timer_fd < 0 || c.proc_stat_fd < 0) {
 		cli_fail(cli, "failed to start the controller: %s", strerror(errno));

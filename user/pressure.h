@@ -18,7 +18,19 @@ struct cpu_times {
 
 /* Parses the aggregate "cpu " line of /proc/stat's text. 0, or -1 if it is not there. */
 int cpu_times_parse(const char *stat_text, struct cpu_times *out);
-/* Reads /proc/stat through an fd kept open (pread from 0). 0, or -1 with errno. */
+/*
+ * Parses the "cpuN" lines: each CPU's times at per_cpu[N], for N below
+ * max_cpus. Returns one past the highest N seen (0: none).
+ */
+unsigned int cpu_times_parse_each(const char *stat_text, struct cpu_times *per_cpu,
+				  unsigned int max_cpus);
+/*
+ * Reads /proc/stat through an fd kept open (pread from 0): the aggregate,
+ * and with per_cpu each CPU's (*cpus: one past the highest). 0, or -1 with
+ * errno.
+ */
 int cpu_times_read(int proc_stat_fd, struct cpu_times *out);
+int cpu_times_read_each(int proc_stat_fd, struct cpu_times *out, struct cpu_times *per_cpu,
+			unsigned int max_cpus, unsigned int *cpus);
 
 #endif /* SLUICE_PRESSURE_H */

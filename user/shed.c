@@ -23,8 +23,8 @@ const struct command shed_commands[] = {
 	{ "set", shed_set,
 	  "[--on|--off] [--enter PCT] [--exit PCT] [--enter-dwell DURATION] [--exit-dwell DURATION] "
 	  "[--capacity RATE|none] [--levels N] [--level N --share CLASS=PCT[,CLASS=PCT...]]",
-	  "when to shed and how much: pressure (CPU busy %, or offered packets against "
-	  "--capacity) at or over --enter for --enter-dwell raises the level, at or under --exit "
+	  "when to shed and how much: pressure (CPU busy %, the busiest CPU's softirq %, "
+	  "or offered packets against --capacity) at or over --enter for --enter-dwell raises the level, at or under --exit "
 	  "for --exit-dwell lowers it; --level N --share says what level N drops of each class "
 	  "(low, normal, high; critical is never shed); --off: never shed" },
 	{ "show", shed_show, "", "the settings, and the level the controller has set now" },

@@ -613,6 +613,36 @@ static void test_cpu_times_parse_malformed(void **unused)
 			fail_msg("parsed malformed text %zu: '%.40s'", i, bad[i]);
 }
 
+/* Each CPU's line, by its number; the aggregate and the lines after them are not CPUs. */
+static void test_cpu_times_parse_each(void **unused)
+{
+	static const char text[] = "cpu  10 0 10 70 0 0 10 0\n"
+				   "cpu0 1 0 1 7 1 0 1 0\n"
+				   "cpu1 2 0 2 14 0 0 50 0\n"
+				   "cpu3 3 0 3 21 0 0 3 0\n"
+				   "cpu4 bad\n"
+				   "intr 12345 1 2 3\n"
+				   "cpu9 1 1 1 1 1 1 1 1\n";
+	struct cpu_times per_cpu[8];
+
+	(void)unused;
+	memset(per_cpu, 0xa5, sizeof(per_cpu));
+	assert_int_equal(cpu_times_parse_each(text, per_cpu, 8), 4);
+	assert_int_equal(per_cpu[0].total, 11);
+	assert_int_equal(per_cpu[0].idle, 8);
+	assert_int_equal(per_cpu[0].softirq, 1);
+	assert_int_equal(per_cpu[1].total, 68);
+	assert_int_equal(per_cpu[1].softirq, 50);
+	assert_int_equal(per_cpu[3].total, 30);
+	/* cpu2 is not there (offline): its slot is left alone. */
+	assert_int_equal(per_cpu[2].total, 0xa5a5a5a5a5a5a5a5ull);
+	/* Only max_cpus slots are written. */
+	memset(per_cpu, 0, sizeof(per_cpu));
+	assert_int_equal(cpu_times_parse_each(text, per_cpu, 2), 2);
+	assert_int_equal(per_cpu[3].total, 0);
+	assert_int_equal(cpu_times_parse_each("intr 1\n", per_cpu, 8), 0);
+}
+
 /* Through a file descriptor, as the controller reads it: the real one, and bad ones. */
 static void test_cpu_times_read(void **unused)
 {
@@ -665,6 +695,7 @@ int main(void)
 		cmocka_unit_test(test_cpu_times_parse_sample),
 		cmocka_unit_test(test_cpu_times_guest_not_counted_twice),
 		cmocka_unit_test(test_cpu_times_parse_malformed),
+		cmocka_unit_test(test_cpu_times_parse_each),
 		cmocka_unit_test(test_cpu_times_read),
 	};
 
