@@ -205,7 +205,8 @@ static int service_add(const struct cli *cli, int argc, char **argv)
 		ret = cli_fail(cli, "cannot write the service: %s", state_strerror(errno));
 		goto out;
 	}
-	if (bpf_map_update_elem(st.service_ports, &key, &slot, BPF_NOEXIST) && errno != EEXIST) {
+	/* No other service has the port (checked above): whatever the index holds for it goes. */
+	if (bpf_map_update_elem(st.service_ports, &key, &slot, BPF_ANY)) {
 		ret = cli_fail(cli, "cannot write the service: %s", state_strerror(errno));
 		goto out;
 	}
