@@ -190,6 +190,20 @@ cli stats --json
 ok "$(live && (($(json '.outcomes.refused_drop.packets' <<<"$CLI_OUT") >= 12 - established)) && echo 1)" \
 	"counted as refused_drop"
 
+# --- a tick too slow for how fast the queue fills: the kernel overflows it
+# between two ticks, and the controller says so.
+if live; then
+	kill -KILL "$RUN_PID"
+	wait "$RUN_PID" 2>/dev/null
+	forget_pid "$RUN_PID"
+	kill -USR1 "$STALL_PID" && sleep 0.1 && kill -USR2 "$STALL_PID"
+fi
+cli service add web --port $PORT
+TICK_MS=2000 run_start
+probe "$(rx_addr4 0)" 14 -w 100
+ok "$(live && (($(field timeout) > 0)) && wait_until 5 grep -q "service web: [0-9]* listen queue overflows in its namespace since the last tick while admitting" "$T_DIR/run.log" && echo 1)" \
+	"with a 2 s tick, connections overflow the queue between ticks, and the controller warns"
+
 cli service del web
 is "$CLI_RC" 0 "service del web"
 cli service list --json
