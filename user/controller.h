@@ -7,6 +7,7 @@
 #ifndef SLUICE_CONTROLLER_H
 #define SLUICE_CONTROLLER_H
 
+#include <stdbool.h>
 #include <jansson.h>
 #include <linux/types.h>
 
@@ -29,6 +30,8 @@ enum controller_health {
 /* The health the record shows at `now_ns` (CLOCK_MONOTONIC). */
 enum controller_health controller_health(const struct sluice_controller *rec, __u64 now_ns);
 const char *controller_health_name(enum controller_health health);
+/* Whether a controller is in charge now: its decisions hold. */
+bool controller_running(int controller_fd);
 
 /*
  * The controller of an open state as `status --json` shows it:

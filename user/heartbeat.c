@@ -56,6 +56,14 @@ const char *controller_health_name(enum controller_health health)
 	return names[health];
 }
 
+bool controller_running(int controller_fd)
+{
+	struct sluice_controller rec;
+
+	return controller_record_read(controller_fd, &rec) == 0 &&
+	       controller_health(&rec, controller_now_ns()) == CONTROLLER_RUNNING;
+}
+
 json_t *controller_status(int controller_fd)
 {
 	struct sluice_controller rec;

@@ -293,7 +293,6 @@ json_t *service_json(const struct service_entry *e, bool in_charge)
 static int service_list(const struct cli *cli, int argc, char **argv)
 {
 	struct service_entry entries[SLUICE_MAX_SERVICES];
-	struct sluice_controller rec;
 	char err[SLUICE_ERR_LEN];
 	bool in_charge;
 	struct state st;
@@ -306,8 +305,7 @@ static int service_list(const struct cli *cli, int argc, char **argv)
 	if (state_open(&st, cli->pin_root, STATE_READ, err, sizeof(err)))
 		return cli_fail(cli, "%s", err);
 	ret = services_read(&st, entries, &count);
-	in_charge = controller_record_read(st.controller, &rec) == 0 &&
-		    controller_health(&rec, controller_now_ns()) == CONTROLLER_RUNNING;
+	in_charge = controller_running(st.controller);
 	state_close(&st);
 	if (ret)
 		return cli_fail(cli, "cannot read the services: %s", state_strerror(errno));

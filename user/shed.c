@@ -225,7 +225,6 @@ json_t *shed_level_json(int shed_fd, bool in_charge)
 static int shed_show(const struct cli *cli, int argc, char **argv)
 {
 	struct sluice_shed_config cfg;
-	struct sluice_controller rec;
 	char err[SLUICE_ERR_LEN];
 	json_t *level = NULL;
 	struct state st;
@@ -236,8 +235,7 @@ static int shed_show(const struct cli *cli, int argc, char **argv)
 		return cli_fail(cli, "shed show takes no arguments");
 	if (state_open(&st, cli->pin_root, STATE_READ, err, sizeof(err)))
 		return cli_fail(cli, "%s", err);
-	in_charge = controller_record_read(st.controller, &rec) == 0 &&
-		    controller_health(&rec, controller_now_ns()) == CONTROLLER_RUNNING;
+	in_charge = controller_running(st.controller);
 	if (shed_config_read(st.shed_config, &cfg) == 0)
 		level = shed_level_json(st.shed, in_charge);
 	state_close(&st);

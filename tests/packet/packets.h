@@ -516,6 +516,32 @@ static inline int counters_read(const struct bpf_map *counters,
 	return err;
 }
 
+/* An outcome and how many packets ended in it. */
+struct count {
+	enum sluice_outcome outcome;
+	__u64 packets;
+};
+
+/*
+ * The outcome counters of `counters` since the test began: these, and
+ * every other one zero. EXPECT_OUTCOMES({ SLUICE_PASSED, 2 }, ...) checks
+ * those of the test's fixture, `fx`.
+ */
+#define EXPECT_OUTCOMES(...)                                                            \
+	expect_outcomes(fx.skel->maps.counters, (const struct count[]){ __VA_ARGS__, { 0, 0 } })
+
+static inline void expect_outcomes(const struct bpf_map *counters, const struct count *want)
+{
+	struct sluice_counter c[SLUICE_OUTCOME_COUNT];
+	__u64 expected[SLUICE_OUTCOME_COUNT] = {};
+
+	for (; want->packets; want++)
+		expected[want->outcome] += want->packets;
+	ASSERT_OK(counters_read(counters, c), "read the outcome counters");
+	for (int o = 0; o < SLUICE_OUTCOME_COUNT; o++)
+		EXPECT_EQ(c[o].packets, expected[o], "outcome %s: packets", outcome_name(o));
+}
+
 /* One outcome's counter on one CPU. */
 static inline int counter_read_cpu(const struct bpf_map *counters, __u32 outcome, int cpu,
 				   struct sluice_counter *out)

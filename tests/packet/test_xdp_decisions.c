@@ -293,25 +293,6 @@ expect_sent(struct sent got, __u32 passed, __u32 dropped, const char *what, ...)
 	EXPECT_EQ(got.tx, 0, "%s: sent back (XDP_TX)", name);
 }
 
-struct count {
-	enum sluice_outcome outcome;
-	__u64 packets;
-};
-
-/* The outcome counters since the test began: these, and every other one zero. */
-#define EXPECT_OUTCOMES(...) expect_outcomes((const struct count[]){ __VA_ARGS__, { 0, 0 } })
-
-static void expect_outcomes(const struct count *want)
-{
-	struct sluice_counter c[SLUICE_OUTCOME_COUNT];
-	__u64 expected[SLUICE_OUTCOME_COUNT] = {};
-
-	for (; want->packets; want++)
-		expected[want->outcome] += want->packets;
-	ASSERT_OK(counters_read(fx.skel->maps.counters, c), "read the outcome counters");
-	for (int o = 0; o < SLUICE_OUTCOME_COUNT; o++)
-		EXPECT_EQ(c[o].packets, expected[o], "outcome %s: packets", outcome_name(o));
-}
 
 /* The service counters: `packets` (and `bytes`) in slot, zero in every other. */
 static void expect_service_counts(__u32 slot, __u64 packets, __u64 bytes)

@@ -128,25 +128,6 @@ expect_sent(struct sent got, __u32 passed, __u32 dropped, const char *what, ...)
 
 /* ---- Expectations ------------------------------------------------------- */
 
-struct count {
-	enum sluice_outcome outcome;
-	__u64 packets;
-};
-
-/* The outcome counters since the test began: these, and every other one zero. */
-#define EXPECT_OUTCOMES(...) expect_outcomes((const struct count[]){ __VA_ARGS__, { 0, 0 } })
-
-static void expect_outcomes(const struct count *want)
-{
-	struct sluice_counter c[SLUICE_OUTCOME_COUNT];
-	__u64 expected[SLUICE_OUTCOME_COUNT] = {};
-
-	for (; want->packets; want++)
-		expected[want->outcome] += want->packets;
-	ASSERT_OK(counters_read(fx.skel->maps.counters, c), "read the outcome counters");
-	for (int o = 0; o < SLUICE_OUTCOME_COUNT; o++)
-		EXPECT_EQ(c[o].packets, expected[o], "outcome %s: packets", outcome_name(o));
-}
 
 /* A rule's counters, in packets. */
 static void expect_rule(__u32 id, __u64 passed, __u64 dropped, __u64 would_drop)
