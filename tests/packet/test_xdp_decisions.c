@@ -30,14 +30,6 @@
 #define SVC_SLOT 3
 #define SVC_PORT 8080
 
-#define TCP_FIN 0x01
-#define TCP_SYN 0x02
-#define TCP_RST 0x04
-#define TCP_PSH 0x08
-#define TCP_ACK 0x10
-#define TCP_ECE 0x40
-#define TCP_CWR 0x80
-
 #define MAX_EVENTS 512
 
 /* The events one drain of the ring buffer found. */
@@ -48,6 +40,8 @@ struct event_log {
 };
 
 static struct sluice_fixture fx;
+
+#include "program_io.h"
 static struct ring_buffer *ring;
 static struct event_log events;
 
@@ -157,12 +151,6 @@ static int test_setup(void **state)
 	return 0;
 }
 
-#define SKIP_UNLESS_READY()                                                             \
-	do {                                                                             \
-		if (fx.skip_reason)                                                      \
-			SKIP_BECAUSE("%s", fx.skip_reason);                              \
-	} while (0)
-
 /* ---- Preset state ------------------------------------------------------- */
 
 /* A TCP service in `slot` on `port`, as `sluice service add` and the controller leave it. */
@@ -205,94 +193,7 @@ static void shedding(__u64 low, __u64 normal, __u64 high, __u64 critical)
 	shed_set(1, low, normal, high, critical);
 }
 
-/* Sets a rule and returns its id; the test ends if it cannot be set. */
-static __u32 add(const char *words)
-{
-	int id = rule_add(&fx, words);
-
-	ASSERT_OK(id < 0 ? id : 0, "limit set %s", words);
-	return id;
-}
-
-/* ---- Frames ------------------------------------------------------------ */
-
-static int is_v6(const char *src)
-{
-	return strchr(src, ':') != NULL;
-}
-
-static struct pkt_spec udp_to(const char *src, __u16 dport)
-{
-	return (struct pkt_spec){ .l3 = is_v6(src) ? PKT_IPV6 : PKT_IPV4, .src = src,
-				  .dst = is_v6(src) ? DST6 : DST4, .l4 = IPPROTO_UDP,
-				  .sport = 40000, .dport = dport };
-}
-
-static struct pkt_spec tcp_to(const char *src, __u16 dport, __u8 flags)
-{
-	return (struct pkt_spec){ .l3 = is_v6(src) ? PKT_IPV6 : PKT_IPV4, .src = src,
-				  .dst = is_v6(src) ? DST6 : DST4, .l4 = IPPROTO_TCP,
-				  .sport = 40001, .dport = dport, .tcp_flags = flags };
-}
-
-struct sent {
-	__u32 passed;
-	__u32 dropped;
-	__u32 tx;
-	__u32 len;		/* of the frame */
-};
-
-/* Sends a frame n times at the current fake time and counts the verdicts. */
-static struct sent send_n(struct pkt_spec spec, __u32 n)
-{
-	struct sent sent = {};
-	struct pkt pkt;
-	__u32 verdict = ~0u;
-
-	ASSERT_OK(pkt_build(&spec, &pkt), "build a frame from %s", spec.src);
-	sent.len = pkt.len;
-	for (__u32 i = 0; i < n; i++) {
-		/* A fresh copy each time: an XDP_TX may have rewritten the last one. */
-		struct pkt copy = pkt;
-
-		ASSERT_OK(xdp_run(fx.skel->progs.sluice_xdp, copy.data, copy.len, &verdict),
-			  "test run of a frame from %s", spec.src);
-		if (verdict == XDP_PASS)
-			sent.passed++;
-		else if (verdict == XDP_DROP)
-			sent.dropped++;
-		else if (verdict == XDP_TX)
-			sent.tx++;
-		else
-			EXPECT_VERDICT(verdict, XDP_PASS, "verdict of a frame from %s", spec.src);
-	}
-	return sent;
-}
-
-/* One frame: its verdict. */
-static __u32 send_one(struct pkt_spec spec)
-{
-	struct sent s = send_n(spec, 1);
-
-	return s.passed ? XDP_PASS : s.dropped ? XDP_DROP : s.tx ? XDP_TX : ~0u;
-}
-
 /* ---- Expectations ------------------------------------------------------- */
-
-static __attribute__((format(printf, 4, 5))) void
-expect_sent(struct sent got, __u32 passed, __u32 dropped, const char *what, ...)
-{
-	char name[200];
-	va_list args;
-
-	va_start(args, what);
-	vsnprintf(name, sizeof(name), what, args);
-	va_end(args);
-	EXPECT_EQ(got.passed, passed, "%s: passed", name);
-	EXPECT_EQ(got.dropped, dropped, "%s: dropped", name);
-	EXPECT_EQ(got.tx, 0, "%s: sent back (XDP_TX)", name);
-}
-
 
 /* The service counters: `packets` (and `bytes`) in slot, zero in every other. */
 static void expect_service_counts(__u32 slot, __u64 packets, __u64 bytes)

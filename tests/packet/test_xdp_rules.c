@@ -25,15 +25,10 @@
 #define DST4 "198.19.0.2"
 #define DST6 "2001:db8::2"
 
-#define TCP_FIN 0x01
-#define TCP_SYN 0x02
-#define TCP_RST 0x04
-#define TCP_ACK 0x10
-#define TCP_ECE 0x40
-#define TCP_CWR 0x80
-
 /* One loaded program for the whole group: group_setup() and group_teardown(). */
 SLUICE_FIXTURE_GROUP(fx);
+
+#include "program_io.h"
 
 /* Every test starts from empty maps (no rule at all) and the clock at T0. */
 static int test_setup(void **state)
@@ -49,32 +44,7 @@ static int test_setup(void **state)
 	return 0;
 }
 
-#define SKIP_UNLESS_READY()                                                             \
-	do {                                                                             \
-		if (fx.skip_reason)                                                      \
-			SKIP_BECAUSE("%s", fx.skip_reason);                              \
-	} while (0)
-
 /* ---- Frames ------------------------------------------------------------ */
-
-static int is_v6(const char *src)
-{
-	return strchr(src, ':') != NULL;
-}
-
-static struct pkt_spec udp_to(const char *src, __u16 dport)
-{
-	return (struct pkt_spec){ .l3 = is_v6(src) ? PKT_IPV6 : PKT_IPV4, .src = src,
-				  .dst = is_v6(src) ? DST6 : DST4, .l4 = IPPROTO_UDP,
-				  .sport = 40000, .dport = dport };
-}
-
-static struct pkt_spec tcp_to(const char *src, __u16 dport, __u8 flags)
-{
-	return (struct pkt_spec){ .l3 = is_v6(src) ? PKT_IPV6 : PKT_IPV4, .src = src,
-				  .dst = is_v6(src) ? DST6 : DST4, .l4 = IPPROTO_TCP,
-				  .sport = 40001, .dport = dport, .tcp_flags = flags };
-}
 
 /* An echo request: ICMP from an IPv4 source, ICMPv6 from an IPv6 one. */
 static struct pkt_spec echo_from(const char *src)
@@ -83,47 +53,6 @@ static struct pkt_spec echo_from(const char *src)
 				  .dst = is_v6(src) ? DST6 : DST4,
 				  .l4 = is_v6(src) ? IPPROTO_ICMPV6 : IPPROTO_ICMP,
 				  .icmp_type = is_v6(src) ? 128 : 8 };
-}
-
-struct sent {
-	__u32 passed;
-	__u32 dropped;
-	__u32 len;		/* of the frame */
-};
-
-/* Sends a frame n times at the current fake time and counts the verdicts. */
-static struct sent send_n(struct pkt_spec spec, __u32 n)
-{
-	struct sent sent = {};
-	struct pkt pkt;
-	__u32 verdict = ~0u;
-
-	ASSERT_OK(pkt_build(&spec, &pkt), "build a frame from %s", spec.src);
-	sent.len = pkt.len;
-	for (__u32 i = 0; i < n; i++) {
-		ASSERT_OK(xdp_run(fx.skel->progs.sluice_xdp, pkt.data, pkt.len, &verdict),
-			  "test run of a frame from %s", spec.src);
-		if (verdict == XDP_PASS)
-			sent.passed++;
-		else if (verdict == XDP_DROP)
-			sent.dropped++;
-		else
-			EXPECT_VERDICT(verdict, XDP_PASS, "verdict of a frame from %s", spec.src);
-	}
-	return sent;
-}
-
-static __attribute__((format(printf, 4, 5))) void
-expect_sent(struct sent got, __u32 passed, __u32 dropped, const char *what, ...)
-{
-	char name[200];
-	va_list args;
-
-	va_start(args, what);
-	vsnprintf(name, sizeof(name), what, args);
-	va_end(args);
-	EXPECT_EQ(got.passed, passed, "%s: passed", name);
-	EXPECT_EQ(got.dropped, dropped, "%s: dropped", name);
 }
 
 /* ---- Expectations ------------------------------------------------------- */
@@ -169,15 +98,6 @@ static void expect_buckets(__u32 id, size_t want)
 		EXPECT_EQ(n, want, "buckets under rule %u", id);
 	else
 		EXPECT_EQ(n, want, "buckets under every rule");
-}
-
-/* Sets a rule and returns its id; the test ends if it cannot be set. */
-static __u32 add(const char *words)
-{
-	int id = rule_add(&fx, words);
-
-	ASSERT_OK(id < 0 ? id : 0, "limit set %s", words);
-	return id;
 }
 
 static void expect_level(__u32 id, enum sluice_level level, __u32 flags)
