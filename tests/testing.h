@@ -18,4 +18,13 @@ static inline __u64 test_rng_next(__u64 *state)
 	return z ^ (z >> 31);
 }
 
+/* Skips a cmocka test, saying why (cmocka.h before this header). */
+#define SKIP_BECAUSE(...)                                                               \
+	do {                                                                             \
+		print_message("# skipped: ");                                            \
+		print_message(__VA_ARGS__);                                              \
+		print_message("\n");                                                     \
+		skip();                                                                  \
+	} while (0)
+
 #endif /* SLUICE_TESTING_H */

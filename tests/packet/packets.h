@@ -34,6 +34,7 @@
 #include <bpf/libbpf.h>
 
 #include "sluice.h"
+#include "testing.h"
 #include "token_bucket.h"
 #include "parse.h"
 #include "rules.h"
@@ -102,14 +103,6 @@ static inline int checks_reset(void **state)
 	check_failures = 0;
 	return 0;
 }
-
-#define SKIP_BECAUSE(...)                                                               \
-	do {                                                                             \
-		print_message("# skipped: ");                                            \
-		print_message(__VA_ARGS__);                                              \
-		print_message("\n");                                                     \
-		skip();                                                                  \
-	} while (0)
 
 static inline void print_hex(const void *data, size_t len)
 {

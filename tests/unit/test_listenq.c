@@ -36,6 +36,9 @@
 #include <sys/wait.h>
 #include <cmocka.h>
 
+#include "netns_testing.h"
+#include "testing.h"
+
 #include "listenq.h"
 
 #define MAX_FDS 64
@@ -48,14 +51,6 @@
 /* The listener a child process keeps in its own namespace on the test's port. */
 #define CHILD_BACKLOG 4
 #define CHILD_QUEUED 2
-
-#define SKIP_BECAUSE(...)                                                               \
-	do {                                                                             \
-		print_message("# skipped: ");                                            \
-		print_message(__VA_ARGS__);                                              \
-		print_message("\n");                                                     \
-		skip();                                                                  \
-	} while (0)
 
 #define ASSERT_QUEUE(got, want_sockets, want_queued, want_backlog, what)                 \
 	do {                                                                             \
@@ -308,15 +303,6 @@ static struct tcp_listen_counters overflows_grown(struct netns_probe *p,
 	return now;
 }
 
-static ino_t thread_netns(void)
-{
-	struct stat sb;
-
-	if (stat("/proc/thread-self/ns/net", &sb))
-		fail_msg("stat /proc/thread-self/ns/net: %s", strerror(errno));
-	return sb.st_ino;
-}
-
 /* One listener on 127.0.0.1: what waits in its queue, what accept() takes out. */
 static void test_queue_counts_waiting_connections(void **state)
 {
@@ -453,20 +439,6 @@ static void test_overflows_are_counted(void **state)
 			 (unsigned long long)(after.overflows - before.overflows));
 }
 
-static int set_loopback_up(void)
-{
-	struct ifreq ifr = { .ifr_name = "lo" };
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), failed;
-
-	if (fd < 0)
-		return -1;
-	failed = ioctl(fd, SIOCGIFFLAGS, &ifr);
-	ifr.ifr_flags |= IFF_UP;
-	failed = failed || ioctl(fd, SIOCSIFFLAGS, &ifr);
-	close(fd);
-	return failed ? -1 : 0;
-}
-
 /*
  * The child: in a namespace of its own, listens on `port` with CHILD_QUEUED
  * clients waiting, says 'r', then overflows a queue on each 'o' and says
@@ -558,7 +530,7 @@ static void test_probe_reads_other_namespace(void **state)
 	struct tcp_listen_counters child_before, child_after, home_before, home_after;
 	struct threaded_open threaded = { .err = "" };
 	char child_netns[64];
-	ino_t home = thread_netns();
+	ino_t home = thread_netns_inode();
 	struct netns_probe *mine, *theirs;
 	pthread_t thread;
 	int fds[3 + OVERFLOW_CLIENTS], failed;
@@ -576,7 +548,7 @@ static void test_probe_reads_other_namespace(void **state)
 	snprintf(child_netns, sizeof(child_netns), "/proc/%d/ns/net", (int)fx->child);
 
 	theirs = probe_open(fx, child_netns);
-	assert_true(thread_netns() == home);
+	assert_true(thread_netns_inode() == home);
 	/* Opened from another thread, where /proc/self/net is not that thread's. */
 	threaded.netns = child_netns;
 	failed = pthread_create(&thread, NULL, open_in_thread, &threaded);
@@ -620,7 +592,7 @@ static void test_probe_reads_other_namespace(void **state)
 			 OVERFLOW_CLIENTS);
 	if (counters_read(threaded.probe).overflows < child_before.overflows + OVERFLOW_CLIENTS)
 		fail_msg("the probe a thread opened missed the child's overflows");
-	assert_true(thread_netns() == home);
+	assert_true(thread_netns_inode() == home);
 }
 
 /* A namespace named under /run/netns, as `ip netns add` or `ip netns attach` make them. */
@@ -662,7 +634,7 @@ static void test_probe_by_name(void **state)
 static void test_probe_open_errors(void **state)
 {
 	char missing[64], want[128], err[256];
-	ino_t home = thread_netns();
+	ino_t home = thread_netns_inode();
 	struct {
 		const char *netns;
 		int errno_want;
@@ -691,7 +663,7 @@ static void test_probe_open_errors(void **state)
 		if (errno != cases[i].errno_want || strcmp(err, want))
 			fail_msg("'%s': got \"%s\" (%s), want \"%s\" (%s)", cases[i].netns, err,
 				 strerror(errno), want, strerror(cases[i].errno_want));
-		assert_true(thread_netns() == home);
+		assert_true(thread_netns_inode() == home);
 	}
 }
 
@@ -705,7 +677,7 @@ static void test_failed_open_returns_home(void **state)
 {
 	struct fixture *fx = *state;
 	char child_netns[64], err[256] = "";
-	ino_t home = thread_netns();
+	ino_t home = thread_netns_inode();
 	struct netns_probe *p;
 	struct rlimit low;
 	int spare[3], open_errno;
@@ -740,7 +712,7 @@ static void test_failed_open_returns_home(void **state)
 	if (open_errno != EMFILE || !strstr(err, "/proc/net/netstat"))
 		fail_msg("got \"%s\" (%s), want no /proc/net/netstat for EMFILE", err,
 			 strerror(open_errno));
-	assert_true(thread_netns() == home);
+	assert_true(thread_netns_inode() == home);
 }
 
 int main(void)

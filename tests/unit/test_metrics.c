@@ -28,20 +28,14 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "testing.h"
+
 #include "metrics.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 /* However slow the machine, a loopback reply takes less; a hung server fails, not hangs. */
 #define REPLY_TIMEOUT_SECONDS 5
-
-#define SKIP_BECAUSE(...)                                                                   \
-	do {                                                                                \
-		print_message("# skipped: ");                                               \
-		print_message(__VA_ARGS__);                                                 \
-		print_message("\n");                                                        \
-		skip();                                                                     \
-	} while (0)
 
 #define ASSERT_STR(got, want, what)                                                         \
 	do {                                                                                \

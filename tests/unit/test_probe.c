@@ -32,6 +32,9 @@
 #include <sys/wait.h>
 #include <cmocka.h>
 
+#include "netns_testing.h"
+#include "testing.h"
+
 #include "probe.h"
 
 #define NSEC_PER_MSEC 1000000ULL
@@ -40,14 +43,6 @@
 /* Long enough for nothing on loopback, far shorter than the 1 s SYN retransmit. */
 #define SHORT_TIMEOUT_NS (300 * NSEC_PER_MSEC)
 #define SERVER_WAIT_MS 3000
-
-#define SKIP_BECAUSE(...)                                                               \
-	do {                                                                             \
-		print_message("# skipped: ");                                            \
-		print_message(__VA_ARGS__);                                              \
-		print_message("\n");                                                     \
-		skip();                                                                  \
-	} while (0)
 
 #define ASSERT_FLAG(got, want, what)                                                     \
 	do {                                                                             \
@@ -480,29 +475,6 @@ static void test_parse_fields(void **state)
 		fail_msg("http over IPv6: wrong kind, family or port");
 	if (strcmp(t.path, "/") || strcmp(t.host, "[2001:db8::1]:8080"))
 		fail_msg("http over IPv6: path '%s', host '%s'", t.path, t.host);
-}
-
-static int set_loopback_up(void)
-{
-	struct ifreq ifr = { .ifr_name = "lo" };
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), failed;
-
-	if (fd < 0)
-		return -1;
-	failed = ioctl(fd, SIOCGIFFLAGS, &ifr);
-	ifr.ifr_flags |= IFF_UP;
-	failed = failed || ioctl(fd, SIOCSIFFLAGS, &ifr);
-	close(fd);
-	return failed ? -1 : 0;
-}
-
-static ino_t thread_netns_inode(void)
-{
-	struct stat st;
-
-	if (stat("/proc/thread-self/ns/net", &st))
-		fail_msg("stat /proc/thread-self/ns/net: %s", strerror(errno));
-	return st.st_ino;
 }
 
 /*
