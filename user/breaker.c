@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "breaker.h"
+#include "seeded.h"
 
 #define NS_PER_MS 1000000ull
 #define NS_PER_SEC 1000000000ull
@@ -246,16 +247,6 @@ static bool at_or_over(__u32 part, __u32 whole, __u32 threshold_pct)
 
 /* ---- Transitions ------------------------------------------------------- */
 
-/* splitmix64: small, seedable, and the same numbers on every platform. */
-static __u64 rng_next(__u64 *state)
-{
-	__u64 z = (*state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 static void enter(struct breaker *b, __u64 now_ns, enum breaker_state to,
 		  enum breaker_reason reason, __u32 calls, __u32 failures, __u32 slow)
 {
@@ -296,7 +287,7 @@ static void open_again(struct breaker *b, __u64 now_ns, enum breaker_reason reas
 	b->backoff_ns = (__u64)next;
 	b->trips++;
 
-	unit = (double)(rng_next(&b->rng) >> 11) / (double)(1ull << 53);	/* [0, 1) */
+	unit = seeded_unit(&b->rng);	/* [0, 1) */
 	wait = (double)b->backoff_ns * (1.0 + b->cfg.open_jitter * (2.0 * unit - 1.0));
 	b->open_until_ns = now_ns + (__u64)wait;
 	enter(b, now_ns, BREAKER_OPEN, reason, calls, failures, slow);

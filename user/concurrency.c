@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "concurrency.h"
+#include "seeded.h"
 #include "parse.h"
 
 #define SEC 1000000000ull
@@ -39,20 +40,10 @@
 /* Gradient2Limit: the gradient may halve the limit at most, and never raise it. */
 #define MIN_GRADIENT 0.5
 
-/* splitmix64 (tests/testing.h has the same): small, seeded, and good enough for jitter. */
-static __u64 rng_next(__u64 *state)
-{
-	__u64 z = (*state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 /* Uniform in [0.5, 1): VegasLimit's ThreadLocalRandom.nextDouble(0.5, 1), seeded. */
 static double probe_jitter(__u64 *rng)
 {
-	return 0.5 + 0.5 * (double)(rng_next(rng) >> 11) * 0x1.0p-53;
+	return 0.5 + 0.5 * seeded_unit(rng);
 }
 
 static double clamp(double x, double lo, double hi)
