@@ -716,6 +716,26 @@ static void services_metrics(const struct controller *c, struct metrics_text *t)
 	}
 }
 
+/* A gauge of each limited rule's rate, or of its burst, labelled with its unit. */
+static void rule_limit_metrics(const struct controller *c, struct metrics_text *t,
+			       const char *name, const char *help, bool burst)
+{
+	char id[16];
+
+	metrics_family(t, name, "gauge", help);
+	for (size_t i = 0; i < c->rule_count && i < METRICS_MAX_RULES; i++) {
+		const struct sluice_rule *r = &c->rules[i].entry.rule;
+
+		if (r->flags & SLUICE_RULE_UNLIMITED)
+			continue;
+		snprintf(id, sizeof(id), "%u", c->rules[i].entry.id);
+		metrics_sample(t, name,
+			       LABELS("rule", id, "unit",
+				      r->limit.unit == SLUICE_UNIT_BYTES ? "bytes" : "packets"),
+			       (double)(burst ? r->limit.burst : r->limit.rate));
+	}
+}
+
 static void metrics_build(struct controller *c, struct metrics_text *t)
 {
 	char id[16];
@@ -774,32 +794,10 @@ static void metrics_build(struct controller *c, struct metrics_text *t)
 				      r->flags & SLUICE_RULE_CLASSED ? class_name(r->class) : ""),
 			       1);
 	}
-	metrics_family(t, "sluice_rule_rate", "gauge",
-		       "Each limited rule's rate, in its unit per second (packets or bytes).");
-	for (size_t i = 0; i < c->rule_count && i < METRICS_MAX_RULES; i++) {
-		const struct sluice_rule *r = &c->rules[i].entry.rule;
-
-		if (r->flags & SLUICE_RULE_UNLIMITED)
-			continue;
-		snprintf(id, sizeof(id), "%u", c->rules[i].entry.id);
-		metrics_sample(t, "sluice_rule_rate",
-			       LABELS("rule", id, "unit",
-				      r->limit.unit == SLUICE_UNIT_BYTES ? "bytes" : "packets"),
-			       (double)r->limit.rate);
-	}
-	metrics_family(t, "sluice_rule_burst", "gauge",
-		       "Each limited rule's burst, in its unit (packets or bytes).");
-	for (size_t i = 0; i < c->rule_count && i < METRICS_MAX_RULES; i++) {
-		const struct sluice_rule *r = &c->rules[i].entry.rule;
-
-		if (r->flags & SLUICE_RULE_UNLIMITED)
-			continue;
-		snprintf(id, sizeof(id), "%u", c->rules[i].entry.id);
-		metrics_sample(t, "sluice_rule_burst",
-			       LABELS("rule", id, "unit",
-				      r->limit.unit == SLUICE_UNIT_BYTES ? "bytes" : "packets"),
-			       (double)r->limit.burst);
-	}
+	rule_limit_metrics(c, t, "sluice_rule_rate",
+			   "Each limited rule's rate, in its unit per second (packets or bytes).", false);
+	rule_limit_metrics(c, t, "sluice_rule_burst",
+			   "Each limited rule's burst, in its unit (packets or bytes).", true);
 	metrics_family(t, "sluice_rules", "gauge", "Rules in force.");
 	metrics_sample(t, "sluice_rules", NULL, (double)c->rule_count);
 
