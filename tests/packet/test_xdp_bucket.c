@@ -27,8 +27,13 @@
 #define XSTR(x) STR(x)
 #define DEFAULT_RULE "default --rate " XSTR(RATE) " --burst " XSTR(BURST)
 
+#define DST4 "198.19.0.2"
+#define DST6 "2001:db8::2"
+
 /* One loaded program for the whole group: group_setup() and group_teardown(). */
 SLUICE_FIXTURE_GROUP(fx);
+
+#include "program_io.h"
 /* The id of DEFAULT_RULE, which every test starts with. */
 static __u32 default_rule;
 
@@ -62,54 +67,18 @@ static void replace_default(const char *words)
 	EXPECT_EQ(id, default_rule, "limit set %s: the default rule's id", words);
 }
 
+/* A UDP frame from src, as the tests send them. */
 static void build_udp(const char *src, struct pkt *pkt)
 {
-	int v6 = strchr(src, ':') != NULL;
-	struct pkt_spec spec = { .l3 = v6 ? PKT_IPV6 : PKT_IPV4, .src = src,
-				 .dst = v6 ? "2001:db8::2" : "198.19.0.2", .l4 = IPPROTO_UDP,
-				 .sport = 40000, .dport = 53 };
+	struct pkt_spec spec = udp_to(src, 53);
 
 	ASSERT_OK(pkt_build(&spec, pkt), "build a frame from %s", src);
 }
 
-struct sent {
-	__u32 passed;
-	__u32 dropped;
-};
-
 /* Sends n frames from src at the current fake time and counts the verdicts. */
 static struct sent send_from(const char *src, __u32 n)
 {
-	struct sent sent = {};
-	struct pkt pkt;
-	__u32 verdict = ~0u;
-
-	build_udp(src, &pkt);
-	for (__u32 i = 0; i < n; i++) {
-		ASSERT_OK(xdp_run(fx.skel->progs.sluice_xdp, pkt.data, pkt.len, &verdict),
-			  "test run of a frame from %s", src);
-		if (verdict == XDP_PASS)
-			sent.passed++;
-		else if (verdict == XDP_DROP)
-			sent.dropped++;
-		else
-			EXPECT_VERDICT(verdict, XDP_PASS, "verdict of a frame from %s", src);
-	}
-	return sent;
-}
-
-/* Checks the verdicts of a send_from(); `what` names the frames in the messages. */
-static __attribute__((format(printf, 4, 5))) void
-expect_sent(struct sent got, __u32 passed, __u32 dropped, const char *what, ...)
-{
-	char name[160];
-	va_list args;
-
-	va_start(args, what);
-	vsnprintf(name, sizeof(name), what, args);
-	va_end(args);
-	EXPECT_EQ(got.passed, passed, "%s: passed", name);
-	EXPECT_EQ(got.dropped, dropped, "%s: dropped", name);
+	return send_n(udp_to(src, 53), n);
 }
 
 /*
@@ -136,12 +105,6 @@ static void expect_counters(__u64 passed, __u64 dropped, __u64 fault)
 	EXPECT_EQ(c[SLUICE_DROPPED_RATE].packets, dropped, "counter dropped_rate");
 	EXPECT_EQ(c[SLUICE_PASSED_FAULT].packets, fault, "counter passed_fault");
 }
-
-#define SKIP_UNLESS_READY()                                                             \
-	do {                                                                             \
-		if (fx.skip_reason)                                                      \
-			SKIP_BECAUSE("%s", fx.skip_reason);                              \
-	} while (0)
 
 static void burst_passes_at_one_instant(void **state)
 {
