@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Reads a protected service's accept queues and the TcpExt counters of
- * connections its listeners turned away, from whichever network namespace
- * the service runs in (user/listenq.h says what each number means).
+ * Reads a protected service's accept queues, the connections it is serving,
+ * and the TcpExt counters of connections its listeners turned away, from
+ * whichever network namespace the service runs in (user/listenq.h says what
+ * each number means).
  *
- * Both are read through file descriptors opened once inside the target
+ * All are read through file descriptors opened once inside the target
  * namespace: a NETLINK_SOCK_DIAG socket answers for the namespace it was
  * created in, and a /proc/net file for the namespace it was opened in,
  * whichever namespace the reading thread is in later. The second was checked
@@ -255,9 +256,16 @@ static void drain_unfinished_dump(struct netns_probe *p)
 	p->dump_unfinished = false;
 }
 
-/* Adds up the listen sockets of one address family on `port` into *sum. */
-static int dump_listeners(struct netns_probe *p, __u8 family, __u16 port,
-			  struct listen_queue *sum)
+/* What a dump hands each socket it reports, with the sum the caller adds it to. */
+typedef void diag_visit_fn(const struct inet_diag_msg *sk, void *sum);
+
+/*
+ * Dumps the TCP sockets of one address family whose local port is `port`
+ * and whose state is in `states` (a mask of 1 << TCP_*), handing each to
+ * visit. 0, or -1 with errno.
+ */
+static int diag_dump(struct netns_probe *p, __u8 family, __u32 states, __u16 port,
+		     diag_visit_fn *visit, void *sum)
 {
 	struct {
 		struct nlmsghdr nlh;
@@ -272,11 +280,17 @@ static int dump_listeners(struct netns_probe *p, __u8 family, __u16 port,
 		.req = {
 			.sdiag_family = family,
 			.sdiag_protocol = IPPROTO_TCP,
-			.idiag_states = 1u << TCP_LISTEN,
+			.idiag_states = states,
 			/*
-			 * The kernel skips listeners on other ports itself,
-			 * and with only TCP_LISTEN asked for it does not walk
-			 * the established sockets at all.
+			 * A dump skips sockets on other local ports itself, in
+			 * the listening and the established tables alike, so
+			 * no bytecode filter is needed: on Linux 6.18, with
+			 * 2000 connections to another port in the namespace, a
+			 * dump sent the service's 4 sockets instead of all
+			 * 4008, and an INET_DIAG_BC_S_EQ filter in its place
+			 * sent the same 4 no faster. It still walks the whole
+			 * established table (see service_connections_read),
+			 * but with only TCP_LISTEN asked for, not at all.
 			 */
 			.id.idiag_sport = htons(port),
 		},
@@ -334,19 +348,48 @@ static int dump_listeners(struct netns_probe *p, __u8 family, __u16 port,
 			    nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*sk)))
 				continue;
 			sk = NLMSG_DATA(nlh);
-			if (sk->idiag_state != TCP_LISTEN || ntohs(sk->id.idiag_sport) != port)
-				continue;
-			sum->sockets++;
-			sum->queued += sk->idiag_rqueue;
-			sum->backlog += sk->idiag_wqueue;
-			/* queued/backlog > fullest: compared by cross-multiplying, in 64 bits. */
-			if (sum->sockets == 1 ||
-			    (__u64)sk->idiag_rqueue * (sum->fullest_backlog ? sum->fullest_backlog : 1) >
-				    (__u64)sum->fullest_queued * (sk->idiag_wqueue ? sk->idiag_wqueue : 1)) {
-				sum->fullest_queued = sk->idiag_rqueue;
-				sum->fullest_backlog = sk->idiag_wqueue;
-			}
+			if (ntohs(sk->id.idiag_sport) == port)
+				visit(sk, sum);
 		}
+	}
+}
+
+/*
+ * Dumps both address families. An IPv6 socket that also takes IPv4 shows
+ * in the AF_INET6 dump only, and so do its connections: they are IPv6
+ * sockets with v4-mapped addresses.
+ */
+static int diag_read(struct netns_probe *p, __u32 states, __u16 port, diag_visit_fn *visit,
+		     void *sum)
+{
+	/* No socket is on port 0, and 0 in the request would mean every port. */
+	if (!port) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (p->dump_unfinished)
+		drain_unfinished_dump(p);
+	if (diag_dump(p, AF_INET, states, port, visit, sum) ||
+	    diag_dump(p, AF_INET6, states, port, visit, sum))
+		return -1;
+	return 0;
+}
+
+static void add_listener(const struct inet_diag_msg *sk, void *arg)
+{
+	struct listen_queue *sum = arg;
+
+	if (sk->idiag_state != TCP_LISTEN)
+		return;
+	sum->sockets++;
+	sum->queued += sk->idiag_rqueue;
+	sum->backlog += sk->idiag_wqueue;
+	/* queued/backlog > fullest: compared by cross-multiplying, in 64 bits. */
+	if (sum->sockets == 1 ||
+	    (__u64)sk->idiag_rqueue * (sum->fullest_backlog ? sum->fullest_backlog : 1) >
+		    (__u64)sum->fullest_queued * (sk->idiag_wqueue ? sk->idiag_wqueue : 1)) {
+		sum->fullest_queued = sk->idiag_rqueue;
+		sum->fullest_backlog = sk->idiag_wqueue;
 	}
 }
 
@@ -354,15 +397,51 @@ int listen_queue_read(struct netns_probe *p, __u16 port, struct listen_queue *ou
 {
 	struct listen_queue sum = {};
 
-	/* Nothing listens on port 0, and 0 in the request would mean every port. */
-	if (!port) {
-		errno = EINVAL;
+	if (diag_read(p, 1u << TCP_LISTEN, port, add_listener, &sum))
 		return -1;
+	*out = sum;
+	return 0;
+}
+
+static void add_connection(const struct inet_diag_msg *sk, void *arg)
+{
+	struct service_connections *sum = arg;
+
+	switch (sk->idiag_state) {
+	case TCP_SYN_RECV:
+		sum->syn_recv++;
+		break;
+	case TCP_ESTABLISHED:
+		sum->established++;
+		break;
+	case TCP_CLOSE_WAIT:
+		sum->close_wait++;
+		break;
+	default:
+		return;
 	}
-	if (p->dump_unfinished)
-		drain_unfinished_dump(p);
-	/* An IPv6 socket that also takes IPv4 shows in the AF_INET6 dump only. */
-	if (dump_listeners(p, AF_INET, port, &sum) || dump_listeners(p, AF_INET6, port, &sum))
+	sum->in_flight++;
+}
+
+/*
+ * Asking for TCP_SYN_RECV gets the request sockets of handshakes under way
+ * too (the kernel adds TCP_NEW_SYN_RECV and reports them as TCP_SYN_RECV).
+ *
+ * What a read costs is the kernel's walk of the whole established hash
+ * table, once a family: every bucket, and every socket in it of any port
+ * and any namespace, since namespaces share the table unless the service's
+ * was made with its own (sysctl net.ipv4.tcp_child_ehash_entries in the
+ * namespace that creates it). Measured on Linux 6.18 with the default
+ * 262144 buckets, 2 cores: 0.25 ms a read on an idle host, 0.6 ms with 2000
+ * connections (4000 sockets) on other ports, 1.9 ms with 9000; 0.011 ms in
+ * a namespace with a table of its own of 1024 buckets, whatever the host had.
+ */
+int service_connections_read(struct netns_probe *p, __u16 port, struct service_connections *out)
+{
+	struct service_connections sum = {};
+	__u32 states = 1u << TCP_SYN_RECV | 1u << TCP_ESTABLISHED | 1u << TCP_CLOSE_WAIT;
+
+	if (diag_read(p, states, port, add_connection, &sum))
 		return -1;
 	*out = sum;
 	return 0;

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * The controller's view of a protected local service's listen sockets, for
- * accept-queue backpressure: how full their accept queues are (inet_diag over
- * NETLINK_SOCK_DIAG) and how many connections the kernel turned away because
- * a queue was full (TcpExt ListenOverflows and ListenDrops). The service may
- * run in another network namespace than the controller, so both are read
- * through a probe opened once inside that namespace and read on every tick.
+ * The controller's view of a protected local service's sockets: for
+ * accept-queue backpressure, how full its listeners' accept queues are
+ * (inet_diag over NETLINK_SOCK_DIAG) and how many connections the kernel
+ * turned away because a queue was full (TcpExt ListenOverflows and
+ * ListenDrops); for the adaptive concurrency limit, how many connections it
+ * is serving (inet_diag again). The service may run in another network
+ * namespace than the controller, so all of them are read through a probe
+ * opened once inside that namespace and read on every tick.
  */
 #ifndef SLUICE_LISTENQ_H
 #define SLUICE_LISTENQ_H
@@ -58,6 +60,25 @@ struct listen_queue {
  * 0 on success (sockets may be 0: nothing listens), -1 with errno on failure.
  */
 int listen_queue_read(struct netns_probe *p, __u16 port, struct listen_queue *out);
+
+/* The connections a service is serving or about to serve on local port `port`. */
+struct service_connections {
+	unsigned int syn_recv;     /* handshakes not finished (request sockets) */
+	unsigned int established;  /* ESTABLISHED, including those waiting in accept queues */
+	unsigned int close_wait;   /* the client closed, the server has not yet */
+	unsigned int in_flight;    /* the sum of the three: what the concurrency limit is compared with */
+};
+
+/*
+ * Reads the TCP connections whose local port is `port` (host order) in the
+ * probe's namespace, IPv4 and IPv6 together; an IPv4 connection to a
+ * dual-stack IPv6 listener counts once. Connections the server has closed
+ * (FIN_WAIT, LAST_ACK, TIME_WAIT, ...) are not counted, nor are listeners.
+ * Its cost grows with every TCP socket on the host, not only the service's
+ * (user/listenq.c says how much). 0 on success, -1 with errno on failure
+ * (EINVAL for port 0).
+ */
+int service_connections_read(struct netns_probe *p, __u16 port, struct service_connections *out);
 
 /*
  * The namespace's TcpExt counters of connections refused at listen sockets.

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Tests of the controller's view of listen sockets (user/listenq.c) on real
- * sockets: accept queues and overflow counters on loopback in this network
- * namespace, and through a probe on the namespace of a child process that
- * listens on the same port. What a queue holds is checked against the
- * listener's own TCP_INFO, which the kernel fills from the same fields but
- * by another path. The namespace tests need root and say skipped without it.
+ * Tests of the controller's view of a service's sockets (user/listenq.c) on
+ * real sockets: accept queues, overflow counters and the connections in
+ * flight, on loopback in this network namespace, and through a probe on the
+ * namespace of a child process that listens on the same port. What a queue
+ * holds is checked against the listener's own TCP_INFO, which the kernel
+ * fills from the same fields but by another path; that a connection is in a
+ * state that must not count (FIN_WAIT2, TIME_WAIT) or one that must
+ * (SYN_RECV) is checked in /proc/net/tcp and tcp6, a third path. The
+ * namespace tests need root and say skipped without it.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -52,6 +55,15 @@
 #define CHILD_BACKLOG 4
 #define CHILD_QUEUED 2
 
+/* The clients of one service in the connection tests. */
+#define CONNECTIONS 3
+/*
+ * The measure of a read on a busy host: connections on another port, each
+ * two sockets in the kernel's established table, and how many reads.
+ */
+#define BUSY_CONNECTIONS 2000
+#define TIMED_READS 50
+
 #define ASSERT_QUEUE(got, want_sockets, want_queued, want_backlog, what)                 \
 	do {                                                                             \
 		const struct listen_queue got_ = (got);                                  \
@@ -63,6 +75,21 @@
 				 (want_backlog));                                        \
 	} while (0)
 
+#define ASSERT_CONNECTIONS(got, want_syn_recv, want_established, want_close_wait, what)  \
+	do {                                                                             \
+		const struct service_connections got_ = (got);                           \
+		const unsigned int want_[3] = { (want_syn_recv), (want_established),     \
+						(want_close_wait) };                     \
+		if (got_.syn_recv != want_[0] || got_.established != want_[1] ||        \
+		    got_.close_wait != want_[2] ||                                       \
+		    got_.in_flight != want_[0] + want_[1] + want_[2])                    \
+			fail_msg("%s: got syn_recv %u established %u close_wait %u "     \
+				 "in_flight %u, want %u %u %u %u", (what), got_.syn_recv, \
+				 got_.established, got_.close_wait, got_.in_flight,      \
+				 want_[0], want_[1], want_[2],                           \
+				 want_[0] + want_[1] + want_[2]);                        \
+	} while (0)
+
 /* Everything a test makes, so teardown removes it however the test ended. */
 struct fixture {
 	int fds[MAX_FDS];
@@ -72,8 +99,11 @@ struct fixture {
 	int to_child, from_child;	/* one byte a command, one byte a reply */
 	char mounted[64];		/* a namespace bound under /run/netns */
 	bool made_run_netns;
-	struct rlimit nofile;		/* as it was, when a test lowered it */
-	bool lowered_nofile;
+	struct rlimit nofile;		/* as it was, when a test changed it */
+	bool changed_nofile;
+	int *bulk;			/* the many sockets of the busy-host measure */
+	unsigned int nbulk;
+	int home_netns;			/* this thread's namespace, while a test is out of it */
 };
 
 static int setup(void **state)
@@ -82,7 +112,7 @@ static int setup(void **state)
 
 	if (!fx)
 		return -1;
-	fx->to_child = fx->from_child = -1;
+	fx->to_child = fx->from_child = fx->home_netns = -1;
 	*state = fx;
 	return 0;
 }
@@ -91,10 +121,19 @@ static int teardown(void **state)
 {
 	struct fixture *fx = *state;
 
-	if (fx->lowered_nofile)
-		setrlimit(RLIMIT_NOFILE, &fx->nofile);
+	if (fx->home_netns >= 0) {
+		if (setns(fx->home_netns, CLONE_NEWNET))
+			fprintf(stderr, "cannot return to the test's network namespace: %s\n",
+				strerror(errno));
+		close(fx->home_netns);
+	}
 	for (unsigned int i = 0; i < fx->nfds; i++)
 		close(fx->fds[i]);
+	for (unsigned int i = 0; i < fx->nbulk; i++)
+		close(fx->bulk[i]);
+	free(fx->bulk);
+	if (fx->changed_nofile)
+		setrlimit(RLIMIT_NOFILE, &fx->nofile);
 	for (size_t i = 0; i < sizeof(fx->probes) / sizeof(fx->probes[0]); i++)
 		netns_probe_close(fx->probes[i]);
 	if (fx->mounted[0]) {
@@ -126,6 +165,19 @@ static int keep(struct fixture *fx, int fd, const char *what)
 	}
 	fx->fds[fx->nfds++] = fd;
 	return fd;
+}
+
+/* Closes a descriptor that keep() holds, before teardown would. */
+static void release(struct fixture *fx, int fd)
+{
+	for (unsigned int i = 0; i < fx->nfds; i++) {
+		if (fx->fds[i] == fd) {
+			close(fd);
+			fx->fds[i] = fx->fds[--fx->nfds];
+			return;
+		}
+	}
+	fail_msg("descriptor %d is not the fixture's", fd);
 }
 
 static void sleep_ms(long ms)
@@ -185,6 +237,32 @@ fail:
 	return -1;
 }
 
+/* An IPv6 listener that takes IPv4 too: on ::ffff:127.0.0.1, not [::], to stay on loopback. */
+static int open_v4_mapped_listener(int backlog, __u16 *bound)
+{
+	struct sockaddr_in6 mapped = { .sin6_family = AF_INET6 };
+	socklen_t len = sizeof(mapped);
+	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0), off = 0, saved_errno;
+
+	if (fd < 0)
+		return -1;
+	if (inet_pton(AF_INET6, "::ffff:127.0.0.1", &mapped.sin6_addr) != 1) {
+		errno = EINVAL;
+		goto fail;
+	}
+	if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) ||
+	    bind(fd, (struct sockaddr *)&mapped, sizeof(mapped)) || listen(fd, backlog) ||
+	    getsockname(fd, (struct sockaddr *)&mapped, &len))
+		goto fail;
+	*bound = ntohs(mapped.sin6_port);
+	return fd;
+fail:
+	saved_errno = errno;
+	close(fd);
+	errno = saved_errno;
+	return -1;
+}
+
 /* A client connecting to loopback `port`; a nonblocking one does not wait for the handshake. */
 static int open_client(int family, __u16 port, bool nonblocking)
 {
@@ -220,6 +298,31 @@ static int settle_accept_queue(int listener, int want)
 {
 	for (int waited = 0; waited < SETTLE_MS; waited++) {
 		int now = accept_queue_length(listener);
+
+		if (now < 0 || now == want)
+			return now < 0 ? -1 : 0;
+		sleep_ms(1);
+	}
+	errno = ETIMEDOUT;
+	return -1;
+}
+
+/* A socket's TCP state (TCP_ESTABLISHED, ...), as TCP_INFO tells it; -1 on failure. */
+static int tcp_state(int fd)
+{
+	struct tcp_info info;
+	socklen_t len = sizeof(info);
+
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len))
+		return -1;
+	return info.tcpi_state;
+}
+
+/* Waits until the socket is in TCP state `want`: a FIN or an ACK is on its way. */
+static int settle_tcp_state(int fd, int want)
+{
+	for (int waited = 0; waited < SETTLE_MS; waited++) {
+		int now = tcp_state(fd);
 
 		if (now < 0 || now == want)
 			return now < 0 ? -1 : 0;
@@ -276,6 +379,58 @@ static struct listen_queue queue_read(struct netns_probe *p, __u16 port)
 	return q;
 }
 
+static struct service_connections connections_read(struct netns_probe *p, __u16 port)
+{
+	struct service_connections c;
+
+	if (service_connections_read(p, port, &c))
+		fail_msg("read the connections on port %u: %s", port, strerror(errno));
+	return c;
+}
+
+/*
+ * The sockets with local port `port` in TCP state `state` in this thread's
+ * namespace, IPv4 and IPv6, as /proc/net/tcp and tcp6 list them: "sl
+ * local_address:port rem_address:port st ...", all in hex. Request sockets
+ * show as SYN_RECV, and TIME_WAIT sockets by their substate.
+ */
+static unsigned int proc_net_tcp_count(__u16 port, int state)
+{
+	static const char *const files[] = { "/proc/thread-self/net/tcp",
+					      "/proc/thread-self/net/tcp6" };
+	unsigned int count = 0;
+	char line[512];
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		FILE *f = fopen(files[i], "re");
+
+		if (!f)
+			fail_msg("open %s: %s", files[i], strerror(errno));
+		while (fgets(line, sizeof(line), f)) {
+			unsigned int local_port, st;
+
+			if (sscanf(line, " %*u: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x", &local_port,
+				   &st) == 2 &&
+			    local_port == port && (int)st == state)
+				count++;
+		}
+		fclose(f);
+	}
+	return count;
+}
+
+/* Waits until /proc/net/tcp{,6} lists `want` sockets on `port` in `state`; returns the count. */
+static unsigned int settle_proc_net_tcp(__u16 port, int state, unsigned int want)
+{
+	unsigned int now = proc_net_tcp_count(port, state);
+
+	for (int waited = 0; now != want && waited < SETTLE_MS; waited++) {
+		sleep_ms(1);
+		now = proc_net_tcp_count(port, state);
+	}
+	return now;
+}
+
 static struct tcp_listen_counters counters_read(struct netns_probe *p)
 {
 	struct tcp_listen_counters c;
@@ -322,7 +477,7 @@ static void test_queue_counts_waiting_connections(void **state)
 	ASSERT_QUEUE(queue_read(p, port), 1u, 2u, 8u, "one of 3 accepted");
 }
 
-/* IPv4 and IPv6 listeners on one port are one service: their queues add up. */
+/* IPv4 and IPv6 listeners on one port are one service: their queues and connections add up. */
 static void test_ipv4_and_ipv6_add_up(void **state)
 {
 	struct fixture *fx = *state;
@@ -341,32 +496,36 @@ static void test_ipv4_and_ipv6_add_up(void **state)
 		fail_msg("the accept queues never held 2 and 1 (TCP_INFO says %d and %d)",
 			 accept_queue_length(v4), accept_queue_length(v6));
 	ASSERT_QUEUE(queue_read(p, port), 2u, 3u, 13u, "127.0.0.1 (8, 2 waiting) + [::1] (5, 1)");
+	ASSERT_CONNECTIONS(connections_read(p, port), 0u, 3u, 0u,
+			   "2 clients of 127.0.0.1 and 1 of [::1]");
 }
 
 /*
- * An IPv6 socket that takes IPv4 too is one listener, not two. Bound to
- * ::ffff:127.0.0.1 rather than [::], so it listens on loopback only.
+ * An IPv6 socket that takes IPv4 too is one listener, not two, and its
+ * IPv4 clients are one connection each: the server's end is an IPv6
+ * socket with a v4-mapped address, which /proc/net/tcp6 lists and the
+ * AF_INET dump does not.
  */
 static void test_dual_stack_listener_counts_once(void **state)
 {
 	struct fixture *fx = *state;
 	struct netns_probe *p = probe_open(fx, NULL);
-	struct sockaddr_in6 mapped = { .sin6_family = AF_INET6 };
-	socklen_t len = sizeof(mapped);
-	int fd = keep(fx, socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0), "open an IPv6 socket");
-	int off = 0;
+	__u16 port = 0;
+	int fd = open_v4_mapped_listener(3, &port);
+	unsigned int listed;
 
-	if (inet_pton(AF_INET6, "::ffff:127.0.0.1", &mapped.sin6_addr) != 1)
-		fail_msg("parse ::ffff:127.0.0.1");
-	if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) ||
-	    bind(fd, (struct sockaddr *)&mapped, sizeof(mapped)) || listen(fd, 3) ||
-	    getsockname(fd, (struct sockaddr *)&mapped, &len))
+	if (fd < 0)
 		fail_msg("listen on ::ffff:127.0.0.1: %s", strerror(errno));
-	keep(fx, open_client(AF_INET, ntohs(mapped.sin6_port), false), "connect over IPv4");
+	keep(fx, fd, "listen on ::ffff:127.0.0.1");
+	keep(fx, open_client(AF_INET, port, false), "connect over IPv4");
 	if (settle_accept_queue(fd, 1))
 		fail_msg("the accept queue never held its client");
-	ASSERT_QUEUE(queue_read(p, ntohs(mapped.sin6_port)), 1u, 1u, 3u,
-		     "an IPv6 socket with an IPv4 client");
+	ASSERT_QUEUE(queue_read(p, port), 1u, 1u, 3u, "an IPv6 socket with an IPv4 client");
+	listed = proc_net_tcp_count(port, TCP_ESTABLISHED);
+	if (listed != 1)
+		fail_msg("/proc/net/tcp{,6} lists %u connections on port %u, want 1", listed, port);
+	ASSERT_CONNECTIONS(connections_read(p, port), 0u, 1u, 0u,
+			   "an IPv4 client of an IPv6 socket");
 }
 
 /* SO_REUSEPORT listeners on one port are counted one by one. */
@@ -393,6 +552,7 @@ static void test_port_nothing_listens_on(void **state)
 	int listener = keep(fx, open_listener(AF_INET, 0, 8, false, &busy), "listen");
 	/* Bound but not listening: the port is ours, so nothing else can listen on it. */
 	int idle = keep(fx, socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), "open a socket");
+	struct service_connections c;
 	struct listen_queue q;
 
 	if (bind(idle, (struct sockaddr *)&any, sizeof(any)) ||
@@ -403,7 +563,14 @@ static void test_port_nothing_listens_on(void **state)
 		fail_msg("the busy port's queue never held its client");
 	ASSERT_QUEUE(queue_read(p, ntohs(any.sin_port)), 0u, 0u, 0u, "a port nothing listens on");
 	ASSERT_QUEUE(queue_read(p, busy), 1u, 1u, 8u, "the busy port next to it");
+	ASSERT_CONNECTIONS(connections_read(p, ntohs(any.sin_port)), 0u, 0u, 0u,
+			   "connections on a port nothing listens on");
+	ASSERT_CONNECTIONS(connections_read(p, busy), 0u, 1u, 0u, "the busy port's connection");
+	errno = 0;
 	assert_int_equal(listen_queue_read(p, 0, &q), -1);
+	assert_int_equal(errno, EINVAL);
+	errno = 0;
+	assert_int_equal(service_connections_read(p, 0, &c), -1);
 	assert_int_equal(errno, EINVAL);
 }
 
@@ -440,13 +607,42 @@ static void test_overflows_are_counted(void **state)
 }
 
 /*
+ * Half closes each client (shutdown SHUT_WR): the server's end goes to
+ * CLOSE_WAIT, which the client sees as FIN_WAIT2 once the server has
+ * acknowledged the FIN. 0 or -1.
+ */
+static int close_clients(const int *clients, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (shutdown(clients[i], SHUT_WR))
+			return -1;
+	for (int i = 0; i < n; i++)
+		if (settle_tcp_state(clients[i], TCP_FIN_WAIT2))
+			return -1;
+	return 0;
+}
+
+/* What the child does on a command: 'o' overflows a queue, 'c' closes its clients. */
+static char child_command(char command, const int *clients)
+{
+	int fds[3 + OVERFLOW_CLIENTS];
+
+	if (command == 'o')
+		return overflow_accept_queue(fds) ? 'e' : 'd';
+	if (command == 'c')
+		return close_clients(clients, CHILD_QUEUED) ? 'e' : 'd';
+	return 'e';
+}
+
+/*
  * The child: in a namespace of its own, listens on `port` with CHILD_QUEUED
- * clients waiting, says 'r', then overflows a queue on each 'o' and says
- * 'd'; 'e' on failure. It ends when the parent closes its end or dies.
+ * clients waiting, says 'r', then on each command ('o', 'c': see
+ * child_command) says 'd'; 'e' on failure. It ends when the parent closes
+ * its end or dies.
  */
 static void __attribute__((noreturn)) child_main(__u16 port, int commands, int replies)
 {
-	int listener, fds[3 + OVERFLOW_CLIENTS];
+	int listener, clients[CHILD_QUEUED];
 	char command, reply = 'r';
 
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || unshare(CLONE_NEWNET) || set_loopback_up())
@@ -455,12 +651,12 @@ static void __attribute__((noreturn)) child_main(__u16 port, int commands, int r
 	if (listener < 0)
 		reply = 'e';
 	for (int i = 0; i < CHILD_QUEUED && reply == 'r'; i++)
-		if (open_client(AF_INET, port, false) < 0)
+		if ((clients[i] = open_client(AF_INET, port, false)) < 0)
 			reply = 'e';
 	if (reply == 'r' && settle_accept_queue(listener, CHILD_QUEUED))
 		reply = 'e';
 	while (write(replies, &reply, 1) == 1 && reply != 'e' && read(commands, &command, 1) == 1)
-		reply = command == 'o' && !overflow_accept_queue(fds) ? 'd' : 'e';
+		reply = child_command(command, clients);
 	_exit(0);
 }
 
@@ -700,11 +896,11 @@ static void test_failed_open_returns_home(void **state)
 	low = (struct rlimit){ .rlim_cur = (rlim_t)spare[2], .rlim_max = fx->nofile.rlim_max };
 	if (setrlimit(RLIMIT_NOFILE, &low))
 		fail_msg("setrlimit: %s", strerror(errno));
-	fx->lowered_nofile = true;
+	fx->changed_nofile = true;
 	p = netns_probe_open(child_netns, err, sizeof(err));
 	open_errno = errno;
 	setrlimit(RLIMIT_NOFILE, &fx->nofile);
-	fx->lowered_nofile = false;
+	fx->changed_nofile = false;
 	if (p) {
 		netns_probe_close(p);
 		fail_msg("a probe opened with no descriptors left for it");
@@ -713,6 +909,251 @@ static void test_failed_open_returns_home(void **state)
 		fail_msg("got \"%s\" (%s), want no /proc/net/netstat for EMFILE", err,
 			 strerror(open_errno));
 	assert_true(thread_netns_inode() == home);
+}
+
+/*
+ * The life of CONNECTIONS connections to a service on loopback, while as
+ * many to another port stay open: they count from the handshake until the
+ * server has closed them, whichever side closes first, and only on their
+ * own port.
+ */
+static void connections_live_and_die(struct fixture *fx, int family)
+{
+	struct netns_probe *p = probe_open(fx, NULL);
+	int clients[CONNECTIONS], servers[CONNECTIONS], listener, elsewhere;
+	unsigned int listed;
+	__u16 port, other;
+
+	listener = open_listener(family, 0, 8, false, &port);
+	if (listener < 0 && family == AF_INET6 && (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL))
+		SKIP_BECAUSE("no IPv6 loopback here (%s)", strerror(errno));
+	keep(fx, listener, "listen");
+	elsewhere = keep(fx, open_listener(family, 0, 8, false, &other), "listen on another port");
+	for (int i = 0; i < CONNECTIONS; i++)
+		keep(fx, open_client(family, other, false), "connect to the other port");
+	ASSERT_CONNECTIONS(connections_read(p, port), 0u, 0u, 0u, "a listener nobody connected to");
+
+	for (int i = 0; i < CONNECTIONS; i++)
+		clients[i] = keep(fx, open_client(family, port, false), "connect a client");
+	if (settle_accept_queue(listener, CONNECTIONS) ||
+	    settle_accept_queue(elsewhere, CONNECTIONS))
+		fail_msg("the accept queues never held their %d clients (TCP_INFO says %d and %d)",
+			 CONNECTIONS, accept_queue_length(listener),
+			 accept_queue_length(elsewhere));
+	ASSERT_CONNECTIONS(connections_read(p, port), 0u, CONNECTIONS, 0u,
+			   "clients waiting in the accept queue");
+	ASSERT_CONNECTIONS(connections_read(p, other), 0u, CONNECTIONS, 0u,
+			   "the other port's clients, counted apart");
+
+	for (int i = 0; i < CONNECTIONS; i++)
+		servers[i] = keep(fx, accept4(listener, NULL, NULL, SOCK_CLOEXEC), "accept");
+	ASSERT_CONNECTIONS(connections_read(p, port), 0u, CONNECTIONS, 0u, "clients accepted");
+
+	if (close_clients(clients, CONNECTIONS))
+		fail_msg("close the clients: %s", strerror(errno));
+	ASSERT_CONNECTIONS(connections_read(p, port), 0u, 0u, CONNECTIONS,
+			   "clients closed, the server not yet");
+	/* The server's end goes to LAST_ACK in close() itself. */
+	for (int i = 0; i < CONNECTIONS; i++)
+		release(fx, servers[i]);
+	ASSERT_CONNECTIONS(connections_read(p, port), 0u, 0u, 0u, "the server closed them too");
+
+	/* Now the server closes first: FIN_WAIT2 for it, then TIME_WAIT once the client closes. */
+	for (int i = 0; i < CONNECTIONS; i++)
+		clients[i] = keep(fx, open_client(family, port, false), "connect a client again");
+	for (int i = 0; i < CONNECTIONS; i++)
+		servers[i] = keep(fx, accept4(listener, NULL, NULL, SOCK_CLOEXEC), "accept again");
+	ASSERT_CONNECTIONS(connections_read(p, port), 0u, CONNECTIONS, 0u, "new clients accepted");
+	for (int i = 0; i < CONNECTIONS; i++)
+		release(fx, servers[i]);
+	for (int i = 0; i < CONNECTIONS; i++)
+		if (settle_tcp_state(clients[i], TCP_CLOSE_WAIT))
+			fail_msg("a client never saw the server close (state %d)",
+				 tcp_state(clients[i]));
+	listed = settle_proc_net_tcp(port, TCP_FIN_WAIT2, CONNECTIONS);
+	if (listed != CONNECTIONS)
+		fail_msg("/proc/net/tcp{,6} lists %u sockets in FIN_WAIT2 on port %u, want %d",
+			 listed, port, CONNECTIONS);
+	ASSERT_CONNECTIONS(connections_read(p, port), 0u, 0u, 0u, "the server closed first");
+	for (int i = 0; i < CONNECTIONS; i++)
+		if (shutdown(clients[i], SHUT_WR))
+			fail_msg("close a client: %s", strerror(errno));
+	listed = settle_proc_net_tcp(port, TCP_TIME_WAIT, CONNECTIONS);
+	if (listed != CONNECTIONS)
+		fail_msg("/proc/net/tcp{,6} lists %u sockets in TIME_WAIT on port %u, want %d",
+			 listed, port, CONNECTIONS);
+	ASSERT_CONNECTIONS(connections_read(p, port), 0u, 0u, 0u, "connections in TIME_WAIT");
+	ASSERT_CONNECTIONS(connections_read(p, other), 0u, CONNECTIONS, 0u,
+			   "the other port's clients, through all of it");
+}
+
+static void test_connections_ipv4(void **state)
+{
+	connections_live_and_die(*state, AF_INET);
+}
+
+static void test_connections_ipv6(void **state)
+{
+	connections_live_and_die(*state, AF_INET6);
+}
+
+/*
+ * A handshake the server has not finished counts as syn_recv. With
+ * TCP_DEFER_ACCEPT the server keeps a connection as a request socket, and
+ * drops the client's ACK, until data comes; the client sees it established.
+ */
+static void test_connections_handshake_under_way(void **state)
+{
+	struct fixture *fx = *state;
+	struct netns_probe *p = probe_open(fx, NULL);
+	int defer_s = 30, listener, client;
+	unsigned int listed;
+	__u16 port;
+
+	listener = keep(fx, open_listener(AF_INET, 0, 8, false, &port), "listen on 127.0.0.1");
+	if (setsockopt(listener, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_s, sizeof(defer_s)))
+		fail_msg("set TCP_DEFER_ACCEPT: %s", strerror(errno));
+	client = keep(fx, open_client(AF_INET, port, false), "connect a client");
+	listed = settle_proc_net_tcp(port, TCP_SYN_RECV, 1);
+	if (listed != 1)
+		fail_msg("/proc/net/tcp lists %u sockets in SYN_RECV on port %u, want 1", listed,
+			 port);
+	ASSERT_CONNECTIONS(connections_read(p, port), 1u, 0u, 0u, "a handshake held back");
+	if (send(client, "x", 1, MSG_NOSIGNAL) != 1)
+		fail_msg("send a byte: %s", strerror(errno));
+	if (settle_accept_queue(listener, 1))
+		fail_msg("the accept queue never held the client (TCP_INFO says %d)",
+			 accept_queue_length(listener));
+	ASSERT_CONNECTIONS(connections_read(p, port), 0u, 1u, 0u, "the same connection with data");
+}
+
+/*
+ * A probe on a child's namespace counts the child's connections, not this
+ * namespace's on the same port, and sees them change there.
+ */
+static void test_connections_in_other_namespace(void **state)
+{
+	struct fixture *fx = *state;
+	struct netns_probe *mine, *theirs;
+	char child_netns[64];
+	int listener;
+	__u16 port;
+
+	skip_unless_root();
+	mine = probe_open(fx, NULL);
+	listener = keep(fx, open_listener(AF_INET, 0, 8, false, &port), "listen on 127.0.0.1");
+	for (int i = 0; i < CONNECTIONS; i++)
+		keep(fx, open_client(AF_INET, port, false), "connect a client");
+	if (settle_accept_queue(listener, CONNECTIONS))
+		fail_msg("the accept queue never held its clients");
+	start_child(fx, port);
+	child_says(fx, 0, 'r', "start listening in a new namespace");
+	snprintf(child_netns, sizeof(child_netns), "/proc/%d/ns/net", (int)fx->child);
+	theirs = probe_open(fx, child_netns);
+
+	ASSERT_CONNECTIONS(connections_read(mine, port), 0u, CONNECTIONS, 0u,
+			   "this namespace's clients");
+	ASSERT_CONNECTIONS(connections_read(theirs, port), 0u, CHILD_QUEUED, 0u,
+			   "the child's clients on the same port");
+	child_says(fx, 'c', 'd', "close the clients in the child's namespace");
+	ASSERT_CONNECTIONS(connections_read(theirs, port), 0u, 0u, CHILD_QUEUED,
+			   "the child's clients closed");
+	ASSERT_CONNECTIONS(connections_read(mine, port), 0u, CONNECTIONS, 0u,
+			   "this namespace's clients, still open");
+}
+
+static double elapsed_ms(const struct timespec *from, const struct timespec *to)
+{
+	return (double)(to->tv_sec - from->tv_sec) * 1e3 +
+	       (double)(to->tv_nsec - from->tv_nsec) / 1e6;
+}
+
+/*
+ * A service among BUSY_CONNECTIONS connections to another port counts its
+ * own alone, and the test says what a read took, as a measure, not a check:
+ * the kernel walks its whole established table, which namespaces share, so
+ * the time depends on every socket on the host. The connections live in a
+ * namespace of the test's own, which the thread leaves once they are made.
+ */
+static void test_connections_among_many(void **state)
+{
+	struct fixture *fx = *state;
+	const rlim_t needed = 2 * BUSY_CONNECTIONS + 256;
+	struct timespec start, end;
+	double total_ms = 0, fastest_ms = 0;
+	struct netns_probe *p;
+	int busy, listener;
+	__u16 busy_port, port;
+
+	skip_unless_root();
+	if (getrlimit(RLIMIT_NOFILE, &fx->nofile))
+		fail_msg("getrlimit: %s", strerror(errno));
+	if (fx->nofile.rlim_cur < needed) {
+		struct rlimit raised = { .rlim_cur = needed, .rlim_max = fx->nofile.rlim_max };
+
+		if (fx->nofile.rlim_max < needed)
+			SKIP_BECAUSE("%llu descriptors needed, the limit is %llu",
+				     (unsigned long long)needed,
+				     (unsigned long long)fx->nofile.rlim_max);
+		if (setrlimit(RLIMIT_NOFILE, &raised))
+			fail_msg("setrlimit: %s", strerror(errno));
+		fx->changed_nofile = true;
+	}
+	fx->bulk = calloc(2 * BUSY_CONNECTIONS, sizeof(*fx->bulk));
+	if (!fx->bulk)
+		fail_msg("calloc: %s", strerror(errno));
+	fx->home_netns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (fx->home_netns < 0)
+		fail_msg("open this thread's namespace: %s", strerror(errno));
+	if (unshare(CLONE_NEWNET) || set_loopback_up())
+		fail_msg("make a network namespace: %s", strerror(errno));
+
+	busy = keep(fx, open_listener(AF_INET, 0, 64, false, &busy_port),
+		    "listen on the busy port");
+	for (int i = 0; i < BUSY_CONNECTIONS; i++) {
+		/* Reset at close, so they leave no TIME_WAIT behind for the next run to walk. */
+		const struct linger reset = { .l_onoff = 1, .l_linger = 0 };
+		int client = open_client(AF_INET, busy_port, false), server;
+
+		if (client < 0)
+			fail_msg("connect client %d to the busy port: %s", i, strerror(errno));
+		fx->bulk[fx->nbulk++] = client;
+		if (setsockopt(client, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)))
+			fail_msg("set SO_LINGER: %s", strerror(errno));
+		server = accept4(busy, NULL, NULL, SOCK_CLOEXEC);
+		if (server < 0)
+			fail_msg("accept client %d: %s", i, strerror(errno));
+		fx->bulk[fx->nbulk++] = server;
+	}
+	listener = keep(fx, open_listener(AF_INET, 0, 8, false, &port), "listen on 127.0.0.1");
+	for (int i = 0; i < CONNECTIONS; i++)
+		keep(fx, open_client(AF_INET, port, false), "connect a client");
+	if (settle_accept_queue(listener, CONNECTIONS))
+		fail_msg("the accept queue never held its clients");
+	p = probe_open(fx, NULL);
+	if (setns(fx->home_netns, CLONE_NEWNET))
+		fail_msg("return to the test's namespace: %s", strerror(errno));
+	close(fx->home_netns);
+	fx->home_netns = -1;
+
+	ASSERT_CONNECTIONS(connections_read(p, port), 0u, CONNECTIONS, 0u,
+			   "a service among many connections to another port");
+	ASSERT_CONNECTIONS(connections_read(p, busy_port), 0u, BUSY_CONNECTIONS, 0u,
+			   "the busy port, read over many netlink messages");
+	for (int i = 0; i < TIMED_READS; i++) {
+		double ms;
+
+		clock_gettime(CLOCK_MONOTONIC, &start);
+		connections_read(p, port);
+		clock_gettime(CLOCK_MONOTONIC, &end);
+		ms = elapsed_ms(&start, &end);
+		total_ms += ms;
+		if (i == 0 || ms < fastest_ms)
+			fastest_ms = ms;
+	}
+	print_message("# service_connections_read with %d connections on another port: "
+		      "%.3f ms a read (mean of %d), fastest %.3f ms\n",
+		      BUSY_CONNECTIONS, total_ms / TIMED_READS, TIMED_READS, fastest_ms);
 }
 
 int main(void)
@@ -730,6 +1171,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_probe_by_name, setup, teardown),
 		cmocka_unit_test(test_probe_open_errors),
 		cmocka_unit_test_setup_teardown(test_failed_open_returns_home, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connections_ipv4, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connections_ipv6, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connections_handshake_under_way, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_connections_in_other_namespace, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_connections_among_many, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
