@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 #define NS_PER_SEC 1000000000LL
@@ -52,6 +54,69 @@ static inline int parse_dest(const char *text, int port, struct sockaddr_storage
 		return 0;
 	}
 	return -1;
+}
+
+/*
+ * "ADDR:PORT" or "[ADDR6]:PORT" as a socket address. 0, or -1 if TEXT is not
+ * one (a bare IPv6 address without brackets is refused: its last ':' is ambiguous).
+ */
+static inline int parse_addr_port(const char *text, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon, *start = text;
+	size_t n;
+	long port;
+	char *end;
+
+	if (*text == '[') {
+		colon = strchr(text, ']');
+		if (!colon || colon[1] != ':')
+			return -1;
+		start = text + 1;
+		n = (size_t)(colon - start);
+		colon++;
+	} else {
+		colon = strrchr(text, ':');
+		if (!colon || memchr(text, ':', (size_t)(colon - text)))
+			return -1;
+		n = (size_t)(colon - text);
+	}
+	if (n == 0 || n >= sizeof(host))
+		return -1;
+	memcpy(host, start, n);
+	host[n] = '\0';
+	port = strtol(colon + 1, &end, 10);
+	if (end == colon + 1 || *end || port < 1 || port > 65535)
+		return -1;
+	if (*text == '[' && !strchr(host, ':'))
+		return -1;	/* brackets are for IPv6 only */
+	return parse_dest(host, (int)port, ss, len);
+}
+
+/* A socket address as "ADDR:PORT" or "[ADDR6]:PORT". */
+static inline void format_addr_port(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)ss;
+
+		inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, ntohs(v6->sin6_port));
+	} else {
+		const struct sockaddr_in *v4 = (const struct sockaddr_in *)ss;
+
+		inet_ntop(AF_INET, &v4->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, ntohs(v4->sin_port));
+	}
+}
+
+/* Sleeps until the CLOCK_MONOTONIC time T (ns); a signal may end it early. */
+static inline void sleep_until_ns(int64_t t)
+{
+	struct timespec ts = { t / NS_PER_SEC, t % NS_PER_SEC };
+
+	clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
 }
 
 #endif /* SLUICE_TOOL_H */
