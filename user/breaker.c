@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* The circuit breaker's state machine and sliding windows (user/breaker.h). */
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "breaker.h"
+#include "parse.h"
 #include "seeded.h"
 
 #define NS_PER_MS 1000000ull
@@ -307,6 +311,171 @@ static void close_fresh(struct breaker *b, __u64 now_ns, enum breaker_reason rea
 	b->backoff_ns = 0;
 	b->trips = 0;
 	enter(b, now_ns, BREAKER_CLOSED, reason, calls, failures, slow);
+}
+
+/* The settings of --breaker, in the order breaker_format() writes them. */
+enum breaker_key { KEY_WINDOW, KEY_MIN_CALLS, KEY_FAILURE, KEY_SLOW, KEY_HALF_OPEN,
+		   KEY_HALF_OPEN_WAIT, KEY_OPEN, KEY_MAX_OPEN, KEY_MULTIPLIER, KEY_JITTER,
+		   KEY_COUNT };
+static const char *const breaker_keys[KEY_COUNT] = {
+	"window", "min-calls", "failure", "slow", "half-open", "half-open-wait", "open",
+	"max-open", "multiplier", "jitter",
+};
+
+/* A number in [min, max] with nothing after it, for multiplier and jitter. */
+static int parse_ratio(const char *key, const char *text, double min, double max, double *out,
+		       char *err, size_t err_len)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(text, &end);
+	if (!*text || *end || errno || !(v >= min && v <= max)) {
+		snprintf(err, err_len, "invalid --breaker %s '%s': expected a number from %g to %g",
+			 key, text, min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* One KEY=VALUE of --breaker into *cfg. */
+static int breaker_set(struct breaker_config *cfg, enum breaker_key key, const char *value,
+		       char *err, size_t err_len)
+{
+	size_t len = strlen(value);
+	char arg[48];
+	__u64 n;
+
+	snprintf(arg, sizeof(arg), "--breaker %s", breaker_keys[key]);
+	switch (key) {
+	case KEY_WINDOW:
+		if (len > 1 && value[len - 1] == 's') {
+			char count[32];
+
+			if (len >= sizeof(count)) {
+				snprintf(err, err_len, "invalid %s '%s'", arg, value);
+				return -1;
+			}
+			memcpy(count, value, len - 1);
+			count[len - 1] = '\0';
+			if (parse_count(arg, count, 1, BREAKER_MAX_WINDOW_SECONDS, &n, err, err_len))
+				return -1;
+			cfg->window_type = BREAKER_WINDOW_TIME;
+		} else {
+			if (parse_count(arg, value, 1, BREAKER_MAX_WINDOW_CALLS, &n, err, err_len))
+				return -1;
+			cfg->window_type = BREAKER_WINDOW_COUNT;
+		}
+		cfg->window_size = (__u32)n;
+		return 0;
+	case KEY_MIN_CALLS:
+	case KEY_HALF_OPEN:
+		if (parse_count(arg, value, 1, 100000, &n, err, err_len))
+			return -1;
+		*(key == KEY_MIN_CALLS ? &cfg->minimum_calls : &cfg->half_open_calls) = (__u32)n;
+		return 0;
+	case KEY_FAILURE:
+	case KEY_SLOW:
+		if (parse_percent(arg, value, 1, 100, &n, err, err_len))
+			return -1;
+		*(key == KEY_FAILURE ? &cfg->failure_rate_threshold :
+				       &cfg->slow_call_rate_threshold) = (__u32)n;
+		return 0;
+	case KEY_HALF_OPEN_WAIT:
+		if (parse_duration_ms(arg, value, 0, 3600 * 1000, &n, err, err_len))
+			return -1;
+		cfg->half_open_max_ms = (__u32)n;
+		return 0;
+	case KEY_OPEN:
+	case KEY_MAX_OPEN:
+		if (parse_duration_ms(arg, value, 1, 24 * 3600 * 1000, &n, err, err_len))
+			return -1;
+		*(key == KEY_OPEN ? &cfg->open_base_ms : &cfg->open_max_ms) = (__u32)n;
+		return 0;
+	case KEY_MULTIPLIER:
+		return parse_ratio(breaker_keys[key], value, 1, 10, &cfg->open_multiplier, err,
+				   err_len);
+	case KEY_JITTER:
+		return parse_ratio(breaker_keys[key], value, 0, 1, &cfg->open_jitter, err, err_len);
+	case KEY_COUNT:
+		break;
+	}
+	return -1;
+}
+
+int breaker_parse(const char *text, struct breaker_config *cfg, char *err, size_t err_len)
+{
+	struct breaker_config parsed;
+	bool seen[KEY_COUNT] = {};
+	char buf[256], reason[256], *rest = buf, *opt;
+
+	if (strlen(text) >= sizeof(buf)) {
+		snprintf(err, err_len, "invalid --breaker: longer than %zu characters",
+			 sizeof(buf) - 1);
+		return -1;
+	}
+	strcpy(buf, text);
+	breaker_config_defaults(&parsed);
+	if (cfg->slow_call_ms)
+		parsed.slow_call_ms = cfg->slow_call_ms;
+	if (strcmp(text, "on") == 0)
+		rest = NULL;
+	/* strsep, not strtok: "failure=50,,slow=80" is a typo to point out, not to skip. */
+	while (rest && (opt = strsep(&rest, ",")) != NULL) {
+		char *eq = strchr(opt, '=');
+		int key;
+
+		if (eq)
+			*eq = '\0';
+		for (key = 0; key < KEY_COUNT && strcmp(opt, breaker_keys[key]) != 0; key++)
+			;
+		if (key == KEY_COUNT || !eq || !eq[1]) {
+			snprintf(err, err_len, "invalid --breaker setting '%s': expected on, or "
+				 "KEY=VALUE with KEY one of window, min-calls, failure, slow, "
+				 "half-open, half-open-wait, open, max-open, multiplier, jitter", opt);
+			return -1;
+		}
+		if (seen[key]) {
+			snprintf(err, err_len, "invalid --breaker: %s given twice", breaker_keys[key]);
+			return -1;
+		}
+		seen[key] = true;
+		if (breaker_set(&parsed, (enum breaker_key)key, eq + 1, err, err_len))
+			return -1;
+	}
+	/*
+	 * One of the two open times given alone carries the other along where
+	 * the default would contradict it: open=5m keeps its cap at 10x,
+	 * max-open under the default base lowers the base to it.
+	 */
+	if (seen[KEY_OPEN] && !seen[KEY_MAX_OPEN])
+		parsed.open_max_ms = parsed.open_base_ms > UINT32_MAX / 10 ? UINT32_MAX :
+								     parsed.open_base_ms * 10;
+	if (seen[KEY_MAX_OPEN] && !seen[KEY_OPEN] && parsed.open_base_ms > parsed.open_max_ms)
+		parsed.open_base_ms = parsed.open_max_ms;
+	/* A count window under the default minimum of calls: the window is the minimum. */
+	if (seen[KEY_WINDOW] && !seen[KEY_MIN_CALLS] && parsed.window_type == BREAKER_WINDOW_COUNT &&
+	    parsed.minimum_calls > parsed.window_size)
+		parsed.minimum_calls = parsed.window_size;
+	if (breaker_config_check(&parsed, reason, sizeof(reason))) {
+		snprintf(err, err_len, "invalid --breaker '%s': %s", text, reason);
+		return -1;
+	}
+	*cfg = parsed;
+	return 0;
+}
+
+void breaker_format(const struct breaker_config *cfg, char *buf, size_t len)
+{
+	snprintf(buf, len,
+		 "window=%u%s,min-calls=%u,failure=%u,slow=%u,half-open=%u,half-open-wait=%ums,"
+		 "open=%ums,max-open=%ums,multiplier=%g,jitter=%g",
+		 cfg->window_size, cfg->window_type == BREAKER_WINDOW_TIME ? "s" : "",
+		 cfg->minimum_calls, cfg->failure_rate_threshold, cfg->slow_call_rate_threshold,
+		 cfg->half_open_calls, cfg->half_open_max_ms, cfg->open_base_ms, cfg->open_max_ms,
+		 cfg->open_multiplier, cfg->open_jitter);
 }
 
 void breaker_init(struct breaker *b, const struct breaker_config *cfg, __u64 now_ns, __u64 seed)

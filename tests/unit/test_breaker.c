@@ -974,6 +974,98 @@ static void test_config_check(void **unused)
 #undef ACCEPTED
 }
 
+/* --breaker as operators type it: over the defaults, each key checked, written back whole. */
+static void test_parse_and_format(void **unused)
+{
+	struct breaker_config cfg = { .slow_call_ms = 250 }, again = {}, defaults;
+	char err[256], text[192], back[192];
+
+	(void)unused;
+	breaker_config_defaults(&defaults);
+	assert_int_equal(breaker_parse("on", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.window_size, defaults.window_size);
+	assert_int_equal(cfg.open_base_ms, defaults.open_base_ms);
+	assert_int_equal(cfg.slow_call_ms, 250);	/* kept: --slow-call sets it */
+
+	assert_int_equal(breaker_parse("window=30s,min-calls=7,failure=40%,slow=80,half-open=2,"
+				       "half-open-wait=3s,open=500ms,max-open=4s,multiplier=2,"
+				       "jitter=0.25", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.window_type, BREAKER_WINDOW_TIME);
+	assert_int_equal(cfg.window_size, 30);
+	assert_int_equal(cfg.minimum_calls, 7);
+	assert_int_equal(cfg.failure_rate_threshold, 40);
+	assert_int_equal(cfg.slow_call_rate_threshold, 80);
+	assert_int_equal(cfg.half_open_calls, 2);
+	assert_int_equal(cfg.half_open_max_ms, 3000);
+	assert_int_equal(cfg.open_base_ms, 500);
+	assert_int_equal(cfg.open_max_ms, 4000);
+	assert_true(cfg.open_multiplier == 2.0);
+	assert_true(cfg.open_jitter == 0.25);
+	assert_int_equal(cfg.slow_call_ms, 250);
+
+	/* What format writes, parse reads back to the same settings. */
+	breaker_format(&cfg, text, sizeof(text));
+	assert_string_equal(text, "window=30s,min-calls=7,failure=40,slow=80,half-open=2,"
+				  "half-open-wait=3000ms,open=500ms,max-open=4000ms,multiplier=2,"
+				  "jitter=0.25");
+	again.slow_call_ms = 250;
+	assert_int_equal(breaker_parse(text, &again, err, sizeof(err)), 0);
+	breaker_format(&again, back, sizeof(back));
+	assert_string_equal(back, text);
+	assert_memory_equal(&again, &cfg, sizeof(cfg));
+
+	/* A count window under the default minimum makes the window the minimum. */
+	cfg = (struct breaker_config){};
+	assert_int_equal(breaker_parse("window=20", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.window_type, BREAKER_WINDOW_COUNT);
+	assert_int_equal(cfg.minimum_calls, 20);
+	/* open alone carries its cap along, max-open alone under the base lowers the base. */
+	assert_int_equal(breaker_parse("open=5m", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.open_max_ms, 10 * 300000);
+	assert_int_equal(breaker_parse("max-open=2s", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.open_base_ms, 2000);
+	assert_int_equal(cfg.open_max_ms, 2000);
+}
+
+static void test_parse_refuses(void **unused)
+{
+	static const struct {
+		const char *text, *error;
+	} bad[] = {
+		{ "", "invalid --breaker setting ''" },
+		{ "off", "invalid --breaker setting 'off'" },
+		{ "windows=10", "invalid --breaker setting 'windows'" },
+		{ "window", "invalid --breaker setting 'window'" },
+		{ "window=", "invalid --breaker setting 'window'" },
+		{ "window=10,,failure=5", "invalid --breaker setting ''" },
+		{ "window=10,window=20", "window given twice" },
+		{ "window=0", "invalid --breaker window '0'" },
+		{ "window=1001", "invalid --breaker window '1001'" },
+		{ "window=601s", "invalid --breaker window '601'" },
+		{ "failure=0", "invalid --breaker failure '0'" },
+		{ "failure=101", "invalid --breaker failure '101'" },
+		{ "open=0", "invalid --breaker open '0'" },
+		{ "open=10s,max-open=5s", "must not be below the base" },
+		{ "multiplier=0.5", "invalid --breaker multiplier '0.5'" },
+		{ "jitter=1.5", "invalid --breaker jitter '1.5'" },
+		{ "jitter=abc", "invalid --breaker jitter 'abc'" },
+		{ "window=10,min-calls=11", "must not exceed the window" },
+	};
+	char err[256];
+
+	(void)unused;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct breaker_config cfg = { .window_size = 4242 };
+
+		err[0] = '\0';
+		if (breaker_parse(bad[i].text, &cfg, err, sizeof(err)) != -1 ||
+		    !strstr(err, bad[i].error))
+			fail_msg("breaker_parse(\"%s\"): got \"%s\", want \"%s\"", bad[i].text, err,
+				 bad[i].error);
+		assert_int_equal(cfg.window_size, 4242);	/* untouched */
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1000,6 +1092,8 @@ int main(void)
 		cmocka_unit_test(test_transitions_ring),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_config_check),
+		cmocka_unit_test(test_parse_and_format),
+		cmocka_unit_test(test_parse_refuses),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
