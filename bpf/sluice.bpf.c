@@ -155,6 +155,22 @@ struct {
 	__type(value, struct sluice_service_state);
 } service_state SEC(".maps");
 
+/* New connections admitted, ended and refused, per service: see struct sluice_service_flow. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SLUICE_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct sluice_service_flow);
+} service_flow SEC(".maps");
+
+/* The controller's report of each service, for the CLI; the data path never reads it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SLUICE_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct sluice_service_report);
+} service_report SEC(".maps");
+
 /* New connections refused, per service (atomic adds: refusals are rare next to packets). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -588,26 +604,86 @@ static __always_inline int is_new_connection(const struct sluice_packet *pkt)
 	       (pkt->tcp_flags & (SLUICE_TCP_SYN | SLUICE_TCP_ACK)) == SLUICE_TCP_SYN;
 }
 
+/* What decide() found, beyond the outcome: for refusals and events. */
+struct decision {
+	__u32 rule;		/* the rule that refused the packet */
+	__u8 service;		/* a new connection to a service: its slot + 1 */
+	__u8 refusal;		/* enum sluice_refusal: why the service refused it */
+	__u8 class;		/* enum sluice_class */
+	__u8 pad;
+	__u64 clock_ns;		/* a time the rules read, for the event sampler; 0: none */
+};
+
 /*
- * Backpressure: how to refuse a new connection to a service whose accept
- * queue the controller found full, or SLUICE_ADMIT. *slot is the service's.
+ * A TCP segment from a client ending its connection to a service (FIN or
+ * RST): counted so the in-flight count between the controller's reads
+ * goes down as connections end. A retransmitted FIN counts twice; the
+ * controller's next read sets it right.
  */
-static __always_inline __u32 service_refusal(const struct sluice_packet *pkt, __u32 *slot)
+static __always_inline void count_service_close(const struct sluice_packet *pkt)
+{
+	struct sluice_service_key key = { .port = pkt->dport, .proto = IPPROTO_TCP };
+	struct sluice_service_flow *flow;
+	__u32 *slot;
+
+	if (!(pkt->tcp_flags & (SLUICE_TCP_FIN | SLUICE_TCP_RST)))
+		return;
+	slot = bpf_map_lookup_elem(&service_ports, &key);
+	if (!slot)
+		return;
+	flow = bpf_map_lookup_elem(&service_flow, slot);
+	if (flow)
+		__sync_fetch_and_add(&flow->closed, 1);
+}
+
+/*
+ * The controller's gates on a new connection to a protected service: its
+ * circuit breaker, its accept queue's backpressure and its concurrency
+ * limit, in that order. Returns how to refuse it (and why, in d->refusal),
+ * or SLUICE_ADMIT. Without a controller in charge every gate is open.
+ */
+static __always_inline __u32 service_admission(const struct sluice_packet *pkt,
+					       struct decision *d)
 {
 	struct sluice_service_key key = { .port = pkt->dport, .proto = IPPROTO_TCP };
 	struct sluice_service_state *state;
-	__u32 *found;
+	struct sluice_service_flow *flow;
+	__s64 in_flight;
+	__u32 *slot;
 
-	if (!is_new_connection(pkt))
+	if (pkt->l4_proto != IPPROTO_TCP || !(pkt->flags & SLUICE_PKT_HAS_PORTS))
 		return SLUICE_ADMIT;
-	found = bpf_map_lookup_elem(&service_ports, &key);
-	if (!found)
+	if (!is_new_connection(pkt)) {
+		count_service_close(pkt);
 		return SLUICE_ADMIT;
-	*slot = *found;
+	}
+	slot = bpf_map_lookup_elem(&service_ports, &key);
+	if (!slot || *slot >= SLUICE_MAX_SERVICES)
+		return SLUICE_ADMIT;
+	d->service = *slot + 1;
 	state = bpf_map_lookup_elem(&service_state, slot);
-	if (!state || state->refuse == SLUICE_ADMIT || !controller_in_charge())
+	flow = bpf_map_lookup_elem(&service_flow, slot);
+	if (!state || !flow || !controller_in_charge())
 		return SLUICE_ADMIT;
-	return state->refuse;
+	if (state->breaker == SLUICE_GATE_REFUSE ||
+	    (state->breaker == SLUICE_GATE_TRIAL &&
+	     __sync_fetch_and_add(&flow->trials, 1) >= state->trial_end))
+		d->refusal = SLUICE_REFUSAL_BREAKER;
+	else if (state->backpressure)
+		d->refusal = SLUICE_REFUSAL_BACKPRESSURE;
+	else if (state->limit) {
+		/*
+		 * Read, not reserved: CPUs admitting at the same instant can each
+		 * pass, so the limit can be overshot by one per CPU, until the
+		 * next read. A reservation would cost an atomic on every SYN.
+		 */
+		in_flight = state->inflight_base + (__s64)(flow->opened - flow->closed);
+		if (in_flight >= (__s64)state->limit)
+			d->refusal = SLUICE_REFUSAL_CONCURRENCY;
+	}
+	if (d->refusal == SLUICE_REFUSAL_NONE)
+		return SLUICE_ADMIT;
+	return state->refuse == SLUICE_REFUSE_DROP ? SLUICE_REFUSE_DROP : SLUICE_REFUSE_RST;
 }
 
 /*
@@ -632,21 +708,12 @@ static __always_inline int shed_packet(const struct sluice_packet *pkt, __u32 cl
 	return controller_in_charge();
 }
 
-/* What decide() found, beyond the outcome: for refusals and events. */
-struct decision {
-	__u32 rule;		/* the rule that refused the packet */
-	__u16 service;		/* the service slot + 1, for backpressure */
-	__u8 class;		/* enum sluice_class */
-	__u8 pad;
-	__u64 clock_ns;		/* a time the rules read, for the event sampler; 0: none */
-};
-
 static __always_inline enum sluice_outcome decide(const struct sluice_packet *pkt, __u32 bytes,
 						  struct decision *d)
 {
 	struct sluice_prefix_key key;
 	struct evaluation e = {};
-	__u32 zero = 0, flags = 0, slot = 0, refuse;
+	__u32 zero = 0, flags = 0, refuse;
 	struct sluice_config *cfg = bpf_map_lookup_elem(&config, &zero);
 	enum sluice_outcome outcome;
 
@@ -684,9 +751,8 @@ static __always_inline enum sluice_outcome decide(const struct sluice_packet *pk
 	 * limits is dropped, never answered with an RST. What they drop
 	 * spends none of the budgets the rules took for it.
 	 */
-	refuse = service_refusal(pkt, &slot);
+	refuse = service_admission(pkt, d);
 	if (refuse != SLUICE_ADMIT) {
-		d->service = slot + 1;
 		outcome = refuse == SLUICE_REFUSE_RST ? SLUICE_REFUSED_RST : SLUICE_REFUSED_DROP;
 	} else if (shed_packet(pkt, d->class)) {
 		outcome = SLUICE_DROPPED_SHED;
@@ -739,7 +805,8 @@ static __always_inline void sample_drop(struct xdp_md *ctx, const struct sluice_
 	ev->outcome = outcome;
 	ev->proto = pkt->l4_proto;
 	ev->class = d->class;
-	ev->service = d->service;
+	ev->service = d->refusal ? d->service : 0;
+	ev->refusal = d->refusal;
 	__builtin_memset(ev->pad, 0, sizeof(ev->pad));
 	bpf_ringbuf_submit(ev, 0);
 	__sync_fetch_and_add(&st->sent, 1);
@@ -757,11 +824,23 @@ static __always_inline int rst_allowed(void)
 				      SLUICE_RSTS_PER_SEC, SLUICE_RSTS_BURST);
 }
 
-static __always_inline void count_refusal(__u32 service, __u64 bytes)
+/* A new connection to a service: admitted, or refused (then why). */
+static __always_inline void count_service(const struct decision *d, int admitted, __u64 bytes)
 {
-	__u32 slot = service - 1;
-	struct sluice_counter *c = bpf_map_lookup_elem(&svc_counters, &slot);
+	__u32 slot = d->service - 1;
+	struct sluice_service_flow *flow = bpf_map_lookup_elem(&service_flow, &slot);
+	struct sluice_counter *c;
 
+	if (!flow)
+		return;
+	if (admitted) {
+		__sync_fetch_and_add(&flow->opened, 1);
+		return;
+	}
+	if (d->refusal == SLUICE_REFUSAL_NONE)
+		return;		/* dropped after the service admitted it (shed) */
+	__sync_fetch_and_add(&flow->refused[d->refusal & (SLUICE_REFUSAL_COUNT - 1)], 1);
+	c = bpf_map_lookup_elem(&svc_counters, &slot);
 	if (c) {
 		__sync_fetch_and_add(&c->packets, 1);
 		__sync_fetch_and_add(&c->bytes, bytes);
@@ -789,6 +868,8 @@ static __always_inline int sluice_verdict(struct xdp_md *ctx)
 	}
 	outcome = decide(&pkt, bytes, &d);
 	if (!sluice_outcome_drops(outcome)) {
+		if (d.service)
+			count_service(&d, 1, bytes);
 		count(outcome, bytes);
 		return XDP_PASS;
 	}
@@ -804,7 +885,7 @@ static __always_inline int sluice_verdict(struct xdp_md *ctx)
 	/* After the RST: the event says what was done. It reads pkt, not the frame. */
 	sample_drop(ctx, &pkt, &d, outcome);
 	if (d.service)
-		count_refusal(d.service, bytes);
+		count_service(&d, 0, bytes);
 	count(outcome, bytes);
 	return verdict;
 }

@@ -269,17 +269,27 @@ _Static_assert(sizeof(struct sluice_shed_config) == 48, "sluice_shed_config layo
 /*
  * Protected services (`sluice service add`), by slot. The CLI owns the
  * config and the port index, and resets a new slot's state; from then on
- * the controller alone writes the state (whether new connections are
- * refused now); the data path counts what it refused.
+ * the controller alone writes the state (what new connections meet now);
+ * the data path counts what it admitted, closed and refused (service_flow).
  */
 #define SLUICE_MAX_SERVICES 64
 #define SLUICE_SERVICE_NAME_LEN 32
 #define SLUICE_NETNS_LEN 64
+#define SLUICE_PROBE_LEN 128		/* --probe as given: "tcp", "http://10.0.0.1:80/health" */
+#define SLUICE_BREAKER_LEN 192		/* --breaker, written out whole (at most ~160) */
+#define SLUICE_CONCURRENCY_LEN 64	/* --concurrency, written out whole (at most ~50) */
 
 enum sluice_refuse {
 	SLUICE_ADMIT,			/* let new connections in */
 	SLUICE_REFUSE_RST,		/* answer a SYN with an RST from XDP */
 	SLUICE_REFUSE_DROP,		/* drop the SYN: the client retries later */
+};
+
+/* What the operator set for a service's circuit breaker (`service trip|reset|disable`). */
+enum sluice_breaker_mode {
+	SLUICE_BREAKER_AUTO,		/* the breaker follows the probes */
+	SLUICE_BREAKER_FORCE_OPEN,	/* refuse every new connection until reset */
+	SLUICE_BREAKER_FORCE_OFF,	/* admit every new connection; never trip */
 };
 
 struct sluice_service {
@@ -291,9 +301,19 @@ struct sluice_service {
 	__u8 high_pct;			/* refuse from this accept-queue fill (% of backlog) */
 	__u8 low_pct;			/* admit again below this one */
 	__u8 in_use;
-	__u8 pad;
+	__u8 breaker_mode;		/* enum sluice_breaker_mode */
+	/* Health probes: "" for none; the breaker and an adaptive limit need them. */
+	char probe[SLUICE_PROBE_LEN];
+	__u32 probe_interval_ms;
+	__u32 probe_timeout_ms;
+	__u32 slow_call_ms;		/* a probe slower than this is a slow call */
+	__u32 reset_seq;		/* `service reset` moves it on: the breaker starts afresh */
+	/* user/breaker.c's breaker_format() text; "": no breaker */
+	char breaker[SLUICE_BREAKER_LEN];
+	/* user/concurrency.c's conc_format() text; "": no concurrency limit */
+	char concurrency[SLUICE_CONCURRENCY_LEN];
 };
-_Static_assert(sizeof(struct sluice_service) == 104, "sluice_service layout");
+_Static_assert(sizeof(struct sluice_service) == 504, "sluice_service layout");
 
 /* Key of the port index: which slot protects a destination port. */
 struct sluice_service_key {
@@ -303,12 +323,93 @@ struct sluice_service_key {
 };
 _Static_assert(sizeof(struct sluice_service_key) == 4, "sluice_service_key layout");
 
-/* What the controller decided for a service; held only within its lease. */
-struct sluice_service_state {
-	__u32 refuse;			/* enum sluice_refuse */
-	__u32 pad;
+/* How a service's circuit breaker gates new connections in the data path. */
+enum sluice_breaker_gate {
+	SLUICE_GATE_PASS,		/* closed or disabled: it lets them in */
+	SLUICE_GATE_REFUSE,		/* open or forced open: it refuses them all */
+	SLUICE_GATE_TRIAL,		/* half-open: it admits a budget of them */
 };
-_Static_assert(sizeof(struct sluice_service_state) == 8, "sluice_service_state layout");
+
+/*
+ * What the controller decided for a service; held only within its lease.
+ * A new connection (a SYN) meets, in order: the breaker, the accept
+ * queue's backpressure, then the concurrency limit; the first that refuses
+ * answers it as `refuse` says.
+ */
+struct sluice_service_state {
+	__u8 refuse;			/* enum sluice_refuse: RST or DROP, the service's --refuse */
+	__u8 backpressure;		/* 1: its accept queue is full, refuse */
+	__u8 breaker;			/* enum sluice_breaker_gate */
+	__u8 pad;
+	__u32 limit;			/* concurrency: admit while in flight < limit; 0: no limit */
+	__u64 trial_end;		/* half-open: admit while service_flow.trials < this */
+	/*
+	 * In flight = inflight_base + opened - closed: the controller measures
+	 * the connections through sock_diag each tick and sets the base to
+	 * what the data path's counts lacked, so the data path counts the
+	 * connections it admits and ends between ticks without ever writing
+	 * what the controller writes.
+	 */
+	__s64 inflight_base;
+};
+_Static_assert(sizeof(struct sluice_service_state) == 24, "sluice_service_state layout");
+
+/* Why a new connection to a service was refused. */
+enum sluice_refusal {
+	SLUICE_REFUSAL_NONE,
+	SLUICE_REFUSAL_BREAKER,		/* its breaker is open, or half-open with no trial left */
+	SLUICE_REFUSAL_BACKPRESSURE,	/* its accept queue is full */
+	SLUICE_REFUSAL_CONCURRENCY,	/* its in-flight connections are at the limit */
+	SLUICE_REFUSAL_COUNT
+};
+
+/* What the data path counted for a service: only it writes these (atomic adds). */
+struct sluice_service_flow {
+	__u64 opened;			/* new connections (SYNs) let through to it */
+	__u64 closed;			/* FINs and RSTs its clients sent it */
+	__u64 trials;			/* trial slots taken in half-open (refused ones too) */
+	__u64 refused[SLUICE_REFUSAL_COUNT];	/* by enum sluice_refusal; [0] unused */
+};
+_Static_assert(sizeof(struct sluice_service_flow) == 56, "sluice_service_flow layout");
+
+/*
+ * What the controller last knew of a service, for `sluice service show`
+ * and status: written by the controller on every tick, read by the CLI.
+ * Rates are in hundredths of a percent (no floating point in shared maps).
+ */
+#define SLUICE_REPORT_TRANSITIONS 8
+
+struct sluice_transition_report {
+	__u64 at_ns;			/* CLOCK_MONOTONIC */
+	__u8 from, to;			/* enum breaker_state (user/breaker.h) */
+	__u8 reason;			/* enum breaker_reason */
+	__u8 pad;
+	__u32 calls;			/* in the window (or the probes) that decided */
+	__u32 failure_bp, slow_bp;	/* their rates */
+	__u32 pad2;
+};
+_Static_assert(sizeof(struct sluice_transition_report) == 32, "sluice_transition_report layout");
+
+struct sluice_service_report {
+	__u64 updated_ns;		/* the tick that wrote it; 0: never */
+	__u64 since_ns;			/* when the breaker entered its state */
+	__u64 open_until_ns;		/* open: when it goes half-open */
+	__u8 breaker;			/* enum breaker_state + 1; 0: no breaker */
+	__u8 measured;			/* in_flight holds a reading */
+	__u16 pad;
+	__u32 trips;			/* opens since the last close */
+	__u32 calls;			/* in the breaker's window */
+	__u32 failure_bp, slow_bp;	/* the window's rates */
+	__u32 limit;			/* the concurrency limit; 0: none */
+	__u32 in_flight;		/* connections, as sock_diag last counted them */
+	__u32 last_probe_us;		/* the last probe's duration */
+	__u64 probes_ok, probes_failed, probes_slow;
+	__u64 transitions_total;
+	__u32 transitions;		/* how many of transition[] hold one, oldest first */
+	__u32 pad2;
+	struct sluice_transition_report transition[SLUICE_REPORT_TRANSITIONS];
+};
+_Static_assert(sizeof(struct sluice_service_report) == 352, "sluice_service_report layout");
 
 /*
  * RSTs sent for refused connections, at most this many a second for the
@@ -338,7 +439,8 @@ struct sluice_event {
 	__u8 proto;			/* IPPROTO_* */
 	__u8 class;			/* enum sluice_class */
 	__u8 service;			/* the service slot + 1 for refusals; 0: none */
-	__u8 pad[6];
+	__u8 refusal;			/* enum sluice_refusal, for refusals */
+	__u8 pad[5];
 };
 _Static_assert(sizeof(struct sluice_event) == 48, "sluice_event layout");
 
@@ -379,8 +481,10 @@ _Static_assert(sizeof(struct sluice_events_state) == 32, "sluice_events_state la
 	X(DROPPED_GLOBAL_RATE, "dropped_global_rate", 1, "over the host's global limit") \
 	X(DROPPED_SHED, "dropped_shed", 1, "shed under load: its class's share at the shed level") \
 	X(REFUSED_RST, "refused_rst", 1,                                                \
-	  "new connection to a service under backpressure, answered with an RST")       \
-	X(REFUSED_DROP, "refused_drop", 1, "new connection to a service under backpressure, dropped")
+	  "new connection refused by a service's breaker, backpressure or concurrency limit, " \
+	  "answered with an RST")                                                       \
+	X(REFUSED_DROP, "refused_drop", 1,                                              \
+	  "new connection refused by a service's breaker, backpressure or concurrency limit, dropped")
 
 #define SLUICE_OUTCOME_ENUM(name, key, drops, help) SLUICE_##name,
 enum sluice_outcome {
@@ -432,6 +536,8 @@ static inline int sluice_outcome_drops(enum sluice_outcome outcome)
 #define SLUICE_MAP_SERVICE_PORTS "service_ports"
 #define SLUICE_MAP_SERVICE_STATE "service_state"
 #define SLUICE_MAP_SERVICE_COUNTERS "svc_counters"
+#define SLUICE_MAP_SERVICE_FLOW "service_flow"
+#define SLUICE_MAP_SERVICE_REPORT "service_report"
 #define SLUICE_MAP_EVENTS "events"
 #define SLUICE_MAP_EVENTS_STATE "events_state"
 #define SLUICE_MAP_EVENTS_SKIPPED "events_skipped"

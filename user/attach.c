@@ -548,8 +548,7 @@ static void decisions_print(const json_t *decisions)
 		printf("service:     %s (tcp port %lld): %s, %lld refused\n",
 		       json_string_value(json_object_get(svc, "name")),
 		       json_integer_value(json_object_get(svc, "port")),
-		       json_is_true(json_object_get(svc, "refusing")) ? "REFUSING new connections" :
-									 "admitting",
+		       json_string_value(json_object_get(svc, "now")),
 		       json_integer_value(json_object_get(svc, "refused")));
 }
 

@@ -38,6 +38,7 @@
 #include "controller.h"
 #include "counters.h"
 #include "events.h"
+#include "guard.h"
 #include "listenq.h"
 #include "log.h"
 #include "metrics.h"
@@ -69,16 +70,20 @@ struct cpu_rates {
 struct service_watch {
 	struct service_entry entry;	/* as read when the services last changed */
 	struct netns_probe *probe;	/* its namespace's sockets and counters */
+	int netns_fd;			/* its namespace, for health probes; -1: ours */
 	struct listen_queue queue;	/* as read on the last tick */
+	struct service_connections conns;	/* as read on the last tick */
 	struct tcp_listen_counters listen;
+	struct sluice_service_flow flow;	/* as read on the last tick */
 	struct rate refused_rate;	/* new connections refused per second */
 	bool measured;			/* the last read found its listen sockets */
-	bool refusing;			/* what the controller decided */
+	bool refusing;			/* backpressure: what the controller decided */
 	const char *failing;		/* why it could not be measured, to log once */
 	__u64 reopened_ns;		/* when the probe was last opened */
 	__u64 overflow_logged_ns;	/* when overflows were last logged */
-	int written;			/* the state last written to its slot; -1: unknown */
 	bool listen_read;		/* listen holds a reading */
+	bool guarded;			/* guard holds its probes, breaker and limit */
+	struct guard guard;
 };
 /*
  * A probe holds its namespace: a service restarted into a new one (a new
@@ -275,11 +280,12 @@ static void shed_settings_reload(struct controller *c)
 	}
 }
 
-static int service_state_write(struct controller *c, __u32 slot, unsigned int refuse)
+/* Admits everything: what a slot holds when no controller decides for it. */
+static int service_state_clear(struct controller *c, __u32 slot)
 {
-	struct sluice_service_state state = { .refuse = refuse };
+	struct sluice_service_state admit = {};
 
-	return bpf_map_update_elem(c->st.service_state, &slot, &state, BPF_ANY);
+	return bpf_map_update_elem(c->st.service_state, &slot, &admit, BPF_ANY);
 }
 
 static struct service_watch *service_watch_find(struct controller *c, const struct service_entry *e)
@@ -294,14 +300,59 @@ static struct service_watch *service_watch_find(struct controller *c, const stru
 	return NULL;
 }
 
+/* A namespace's file, opened for health probes: -1 for the controller's own, or on failure. */
+static int netns_open(const char *netns)
+{
+	char path[SLUICE_NETNS_LEN + 16];
+
+	if (!netns[0])
+		return -1;
+	snprintf(path, sizeof(path), strchr(netns, '/') ? "%s" : "/run/netns/%s", netns);
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+static void service_watch_close(struct service_watch *w)
+{
+	netns_probe_close(w->probe);
+	if (w->netns_fd >= 0)
+		close(w->netns_fd);
+	if (w->guarded)
+		guard_close(&w->guard);
+}
+
+/* Sets up a service's probes, breaker and limit; without them it is only watched. */
+static void service_guard_init(struct service_watch *w)
+{
+	const struct sluice_service *svc = &w->entry.config;
+	char err[SLUICE_ERR_LEN];
+
+	w->guarded = false;
+	if (!svc->probe[0] && !svc->breaker[0] && !svc->concurrency[0] &&
+	    svc->breaker_mode == SLUICE_BREAKER_AUTO)
+		return;
+	if (guard_init(&w->guard, svc, svc->name, controller_now_ns(), controller_now_ns(), err,
+		       sizeof(err))) {
+		log_msg(LOG_WARNING, "service %s: %s; it has no breaker or limit", svc->name, err);
+		return;
+	}
+	w->guarded = true;
+	if (svc->probe[0] || svc->breaker[0] || svc->concurrency[0])
+		log_msg(LOG_INFO, "service %s: probe %s every %u ms, breaker %s, concurrency %s",
+			svc->name, svc->probe[0] ? svc->probe : "none",
+			svc->probe_interval_ms, svc->breaker[0] ? svc->breaker : "none",
+			svc->concurrency[0] ? svc->concurrency : "none");
+}
+
 /*
  * Reads the services again. An unchanged service keeps its probe and its
- * decision; a new or changed one starts admitting.
+ * decisions; a new or moved one starts admitting. A service whose probes,
+ * breaker or limit changed starts them afresh, all at once; one that was
+ * only tripped, reset or disabled keeps its breaker's history.
  */
 static void services_reload(struct controller *c)
 {
 	struct service_entry entries[SLUICE_MAX_SERVICES];
-	struct service_watch next[SLUICE_MAX_SERVICES] = {};
+	static struct service_watch next[SLUICE_MAX_SERVICES];
 	bool kept[SLUICE_MAX_SERVICES] = {};
 	char err[SLUICE_ERR_LEN];
 	size_t count;
@@ -310,43 +361,54 @@ static void services_reload(struct controller *c)
 		tick_failed(c, "read the services");
 		return;
 	}
+	memset(next, 0, sizeof(next));
 	for (size_t i = 0; i < count; i++) {
 		struct service_watch *old = service_watch_find(c, &entries[i]);
+		const struct sluice_service *svc = &entries[i].config;
 
 		if (old) {
 			next[i] = *old;
 			kept[old - c->services] = true;
-		} else {
-			next[i].probe = netns_probe_open(entries[i].config.netns[0] ?
-								 entries[i].config.netns : NULL,
-							 err, sizeof(err));
-			next[i].reopened_ns = controller_now_ns();
-			if (!next[i].probe)
-				log_msg(LOG_WARNING, "service %s: %s (it is admitted until it can "
-					"be read)", entries[i].config.name, err);
-			else
-				log_msg(LOG_INFO, "service %s: watching tcp port %u%s%s (refuse "
-					"from %u%%, admit under %u%%)", entries[i].config.name,
-					entries[i].config.port,
-					entries[i].config.netns[0] ? " in netns " : "",
-					entries[i].config.netns, entries[i].config.high_pct,
-					entries[i].config.low_pct);
+			next[i].entry = entries[i];
+			if (!next[i].guarded ||
+			    !guard_same_policy(&old->entry.config, &entries[i].config)) {
+				if (next[i].guarded)
+					guard_close(&next[i].guard);
+				service_guard_init(&next[i]);
+			} else {
+				guard_follow_mode(&next[i].guard, svc, controller_now_ns());
+			}
+			/* The guard's name points into the entry it was made from. */
+			next[i].guard.name = next[i].entry.config.name;
+			continue;
 		}
 		next[i].entry = entries[i];
-		if (!old)
-			next[i].written = -1;
+		next[i].probe = netns_probe_open(svc->netns[0] ? svc->netns : NULL, err,
+						 sizeof(err));
+		next[i].netns_fd = netns_open(svc->netns);
+		next[i].reopened_ns = controller_now_ns();
+		if (!next[i].probe)
+			log_msg(LOG_WARNING, "service %s: %s (it is admitted until it can be read)",
+				svc->name, err);
+		else
+			log_msg(LOG_INFO, "service %s: watching tcp port %u%s%s (refuse from %u%%, "
+				"admit under %u%%)", svc->name, svc->port,
+				svc->netns[0] ? " in netns " : "", svc->netns, svc->high_pct,
+				svc->low_pct);
+		service_guard_init(&next[i]);
+		next[i].guard.name = next[i].entry.config.name;
 	}
 	/*
 	 * After the CLI's reset of a new slot, the controller alone writes the
-	 * services' states: a service deleted or changed is admitted (the CLI
+	 * services' states: a service deleted or moved is admitted (the CLI
 	 * already took its port out of the index; this undoes a tick that
-	 * raced with it), and a changed one is written afresh (written -1).
+	 * raced with it). Every kept one is written afresh on this tick.
 	 */
 	for (size_t i = 0; i < c->service_count; i++) {
 		if (kept[i])
 			continue;	/* its probe moved to next[] */
-		service_state_write(c, c->services[i].entry.slot, SLUICE_ADMIT);
-		netns_probe_close(c->services[i].probe);
+		service_state_clear(c, c->services[i].entry.slot);
+		service_watch_close(&c->services[i]);
 	}
 	memcpy(c->services, next, sizeof(next));
 	c->service_count = count;
@@ -471,6 +533,9 @@ static void service_unmeasured(struct service_watch *w, const char *why)
 		return;
 	netns_probe_close(w->probe);
 	w->probe = probe;
+	if (w->netns_fd >= 0)
+		close(w->netns_fd);
+	w->netns_fd = netns_open(svc->netns);
 }
 
 /* How often a service's namespace may be logged for overflowing listen queues. */
@@ -506,11 +571,11 @@ static void listen_overflows_check(struct service_watch *w)
  * mark of its accept queue, admit them again under the low one. A service
  * that cannot be measured is admitted: the data path fails open.
  */
-static void backpressure_update(struct controller *c, struct service_watch *w)
+static void backpressure_update(struct service_watch *w)
 {
 	const struct sluice_service *svc = &w->entry.config;
 	bool refuse = w->refusing;
-	unsigned int fill, desired;
+	unsigned int fill;
 
 	if (!w->probe || listen_queue_read(w->probe, svc->port, &w->queue)) {
 		service_unmeasured(w, "cannot read its listen sockets");
@@ -532,18 +597,6 @@ static void backpressure_update(struct controller *c, struct service_watch *w)
 			refuse = false;
 	}
 	listen_overflows_check(w);
-	/*
-	 * Written whenever the map may differ: after a change, a reload (the
-	 * service's --refuse may have changed) or a failed write.
-	 */
-	desired = refuse ? svc->refuse : SLUICE_ADMIT;
-	if ((int)desired != w->written) {
-		if (service_state_write(c, w->entry.slot, desired)) {
-			tick_failed(c, "write a service's state");
-			return;
-		}
-		w->written = (int)desired;
-	}
 	if (refuse == w->refusing)
 		return;
 	w->refusing = refuse;
@@ -554,6 +607,51 @@ static void backpressure_update(struct controller *c, struct service_watch *w)
 	else
 		log_msg(LOG_NOTICE, "service %s: accept queue %u of %u: admitting new "
 			"connections again", svc->name, w->queue.queued, w->queue.backlog);
+}
+
+/*
+ * One service's tick: backpressure, then its guard (probes, breaker,
+ * concurrency limit), then the state the data path applies, written on
+ * every tick as the in-flight base moves with each reading.
+ */
+static void service_update(struct controller *c, struct service_watch *w, __u64 now)
+{
+	const struct sluice_service *svc = &w->entry.config;
+	struct sluice_service_state state = { .refuse = svc->refuse };
+	struct sluice_service_report report;
+	bool counted;
+
+	backpressure_update(w);
+	state.backpressure = w->refusing;
+	/*
+	 * The data path's counts first, then the sockets: a connection
+	 * admitted between the two reads is counted twice until the next
+	 * tick, which errs on the side of the service.
+	 */
+	counted = !bpf_map_lookup_elem(c->st.service_flow, &w->entry.slot, &w->flow);
+	if (w->measured && w->probe && counted &&
+	    !service_connections_read(w->probe, svc->port, &w->conns)) {
+		state.inflight_base = (__s64)w->conns.in_flight -
+				      (__s64)(w->flow.opened - w->flow.closed);
+	} else {
+		w->conns = (struct service_connections){};
+		if (!counted)
+			tick_failed(c, "read a service's connection counts");
+	}
+	if (w->guarded) {
+		guard_tick(&w->guard, now, w->netns_fd, w->conns.in_flight, w->flow.trials);
+		guard_gate(&w->guard, &state);
+		/* Not measured: no in-flight count to hold a limit against, so none holds. */
+		if (!w->measured || !counted)
+			state.limit = 0;
+		guard_report(&w->guard, now, &report);
+		report.measured = w->measured;
+		report.in_flight = w->conns.in_flight;
+		if (bpf_map_update_elem(c->st.service_report, &w->entry.slot, &report, BPF_ANY))
+			tick_failed(c, "write a service's report");
+	}
+	if (bpf_map_update_elem(c->st.service_state, &w->entry.slot, &state, BPF_ANY))
+		tick_failed(c, "write a service's state");
 }
 
 static void metrics_build(struct controller *c, struct metrics_text *t);
@@ -608,7 +706,7 @@ static void tick(struct controller *c, bool reload)
 	for (size_t i = 0; i < c->service_count; i++) {
 		struct service_watch *w = &c->services[i];
 
-		backpressure_update(c, w);
+		service_update(c, w, now);
 		if (bpf_map_lookup_elem(c->st.service_counters, &w->entry.slot, &w->entry.refused))
 			tick_failed(c, "read a service's counters");
 		else
@@ -646,12 +744,10 @@ static void decisions_clear(struct controller *c)
 	__u32 zero = 0;
 
 	for (__u32 slot = 0; slot < SLUICE_MAX_SERVICES; slot++)
-		service_state_write(c, slot, SLUICE_ADMIT);
+		service_state_clear(c, slot);
 	bpf_map_update_elem(c->st.shed, &zero, &none, BPF_ANY);
-	for (size_t i = 0; i < c->service_count; i++) {
+	for (size_t i = 0; i < c->service_count; i++)
 		c->services[i].refusing = false;
-		c->services[i].written = SLUICE_ADMIT;
-	}
 	c->shed.level = 0;
 	c->shed_written = 0;
 }
@@ -661,10 +757,17 @@ static void decisions_clear(struct controller *c)
 
 /* One value of a service for the metrics. */
 enum service_metric { SVC_REFUSING, SVC_QUEUE, SVC_BACKLOG, SVC_REFUSED, SVC_REFUSED_RATE,
-		      SVC_OVERFLOWS, SVC_DROPS };
+		      SVC_OVERFLOWS, SVC_DROPS, SVC_ADMITTED, SVC_IN_FLIGHT, SVC_LIMIT,
+		      SVC_FAILURE_RATE, SVC_SLOW_RATE, SVC_TRANSITIONS, SVC_PROBE_SECONDS };
 
-static double service_metric_value(const struct service_watch *w, enum service_metric what)
+static double service_metric_value(const struct service_watch *w, enum service_metric what,
+				   __u64 now)
 {
+	const struct guard *g = w->guarded ? &w->guard : NULL;
+	double failure = 0, slow = 0;
+
+	if (g)
+		breaker_rates(&g->breaker, now, &failure, &slow, NULL);
 	switch (what) {
 	case SVC_REFUSING: return w->refusing;
 	case SVC_QUEUE: return w->queue.queued;
@@ -673,33 +776,60 @@ static double service_metric_value(const struct service_watch *w, enum service_m
 	case SVC_REFUSED_RATE: return w->refused_rate.per_second;
 	case SVC_OVERFLOWS: return (double)w->listen.overflows;
 	case SVC_DROPS: return (double)w->listen.drops;
+	case SVC_ADMITTED: return (double)w->flow.opened;
+	case SVC_IN_FLIGHT: return w->conns.in_flight;
+	case SVC_LIMIT: return g && g->has_limit ? conc_current(&g->limit) : 0;
+	case SVC_FAILURE_RATE: return failure;
+	case SVC_SLOW_RATE: return slow;
+	case SVC_TRANSITIONS: return g ? (double)g->breaker.transitions_total : 0;
+	case SVC_PROBE_SECONDS: return g ? (double)g->last_probe_ns / 1e9 : 0;
 	}
 	return 0;
 }
 
 /* The per-service families, each a series per service labelled by its name and port. */
-static void services_metrics(const struct controller *c, struct metrics_text *t)
+static void services_metrics(const struct controller *c, struct metrics_text *t, __u64 now)
 {
 	static const struct {
 		const char *name, *type, *help;
 		enum service_metric what;
 	} families[] = {
 		{ "sluice_service_refusing", "gauge",
-		  "1 while a service's new connections are refused.", SVC_REFUSING },
+		  "1 while a service's accept queue is full and its new connections refused.",
+		  SVC_REFUSING },
 		{ "sluice_service_accept_queue", "gauge",
 		  "Connections waiting in a service's accept queues.", SVC_QUEUE },
 		{ "sluice_service_backlog", "gauge", "The capacity of a service's accept queues.",
 		  SVC_BACKLOG },
 		{ "sluice_service_refused_total", "counter",
-		  "New connections refused by backpressure.", SVC_REFUSED },
+		  "New connections refused, for any reason.", SVC_REFUSED },
 		{ "sluice_service_refused_per_second", "gauge",
-		  "New connections refused by backpressure per second, smoothed.",
-		  SVC_REFUSED_RATE },
+		  "New connections refused per second, smoothed.", SVC_REFUSED_RATE },
 		{ "sluice_listen_overflows_total", "counter",
 		  "TcpExt ListenOverflows in the namespace where a service listens.",
 		  SVC_OVERFLOWS },
 		{ "sluice_listen_drops_total", "counter",
 		  "TcpExt ListenDrops in the namespace where a service listens.", SVC_DROPS },
+		{ "sluice_service_admitted_total", "counter",
+		  "New connections the data path let through to a service.", SVC_ADMITTED },
+		{ "sluice_service_in_flight", "gauge",
+		  "A service's connections being served or queued, as sock_diag counts them.",
+		  SVC_IN_FLIGHT },
+		{ "sluice_service_concurrency_limit", "gauge",
+		  "A service's concurrency limit; 0 without one.", SVC_LIMIT },
+		{ "sluice_service_breaker_failure_rate_percent", "gauge",
+		  "Failed calls in the breaker's window (its probes in half-open).",
+		  SVC_FAILURE_RATE },
+		{ "sluice_service_breaker_slow_rate_percent", "gauge",
+		  "Slow calls in the breaker's window (its probes in half-open).", SVC_SLOW_RATE },
+		{ "sluice_service_breaker_transitions_total", "counter",
+		  "Transitions of a service's breaker.", SVC_TRANSITIONS },
+		{ "sluice_service_probe_seconds", "gauge",
+		  "How long a service's last health probe took.", SVC_PROBE_SECONDS },
+	};
+	static const char *const reasons[SLUICE_REFUSAL_COUNT] = {
+		[SLUICE_REFUSAL_BREAKER] = "breaker", [SLUICE_REFUSAL_BACKPRESSURE] = "backpressure",
+		[SLUICE_REFUSAL_CONCURRENCY] = "concurrency",
 	};
 	char port[8];
 
@@ -711,8 +841,53 @@ static void services_metrics(const struct controller *c, struct metrics_text *t)
 			snprintf(port, sizeof(port), "%u", w->entry.config.port);
 			metrics_sample(t, families[f].name,
 				       LABELS("service", w->entry.config.name, "port", port),
-				       service_metric_value(w, families[f].what));
+				       service_metric_value(w, families[f].what, now));
 		}
+	}
+	metrics_family(t, "sluice_service_refused_by_total", "counter",
+		       "New connections refused, by the gate that refused them.");
+	for (size_t i = 0; i < c->service_count; i++) {
+		const struct service_watch *w = &c->services[i];
+
+		snprintf(port, sizeof(port), "%u", w->entry.config.port);
+		for (int r = SLUICE_REFUSAL_BREAKER; r < SLUICE_REFUSAL_COUNT; r++)
+			metrics_sample(t, "sluice_service_refused_by_total",
+				       LABELS("service", w->entry.config.name, "port", port,
+					      "reason", reasons[r]),
+				       (double)w->flow.refused[r]);
+	}
+	metrics_family(t, "sluice_service_breaker_state", "gauge",
+		       "1 for the state a service's breaker is in (services with a breaker).");
+	for (size_t i = 0; i < c->service_count; i++) {
+		const struct service_watch *w = &c->services[i];
+
+		if (!w->guarded)
+			continue;
+		snprintf(port, sizeof(port), "%u", w->entry.config.port);
+		for (int st = BREAKER_CLOSED; st <= BREAKER_DISABLED; st++)
+			metrics_sample(t, "sluice_service_breaker_state",
+				       LABELS("service", w->entry.config.name, "port", port,
+					      "state", breaker_state_name((enum breaker_state)st)),
+				       w->guard.breaker.state == (enum breaker_state)st);
+	}
+	metrics_family(t, "sluice_service_probes_total", "counter",
+		       "A service's health probes, by result (slow ones are also ok or failed).");
+	for (size_t i = 0; i < c->service_count; i++) {
+		const struct service_watch *w = &c->services[i];
+		const struct guard *g = &w->guard;
+
+		if (!w->guarded || !g->probing)
+			continue;
+		snprintf(port, sizeof(port), "%u", w->entry.config.port);
+		metrics_sample(t, "sluice_service_probes_total",
+			       LABELS("service", w->entry.config.name, "port", port, "result", "ok"),
+			       (double)g->probes_ok);
+		metrics_sample(t, "sluice_service_probes_total",
+			       LABELS("service", w->entry.config.name, "port", port, "result",
+				      "failed"), (double)g->probes_failed);
+		metrics_sample(t, "sluice_service_probes_total",
+			       LABELS("service", w->entry.config.name, "port", port, "result",
+				      "slow"), (double)g->probes_slow);
 	}
 }
 
@@ -833,7 +1008,7 @@ static void metrics_build(struct controller *c, struct metrics_text *t)
 	metrics_sample(t, "sluice_capacity_packets_per_second", NULL,
 		       (double)c->shed_cfg.capacity_pps);
 
-	services_metrics(c, t);
+	services_metrics(c, t, controller_now_ns());
 
 	metrics_family(t, "sluice_events_total", "counter",
 		       "Drop events: sent to the ring, suppressed over the event rate, lost to a "
@@ -925,25 +1100,51 @@ static int timer_open(__u64 interval_ns)
 	return fd;
 }
 
+/* The poll set beyond the controller's own descriptors: each outstanding health probe. */
+#define RUN_FDS 3
+
+static nfds_t probe_fds_set(struct controller *c, struct pollfd *fds, struct service_watch **owner)
+{
+	nfds_t n = 0;
+
+	for (size_t i = 0; i < c->service_count; i++) {
+		struct service_watch *w = &c->services[i];
+		short events;
+		int fd;
+
+		if (!w->guarded || (fd = guard_poll_fd(&w->guard, &events)) < 0)
+			continue;
+		fds[n] = (struct pollfd){ .fd = fd, .events = events };
+		owner[n++] = w;
+	}
+	return n;
+}
+
 /* Ticks until SIGINT or SIGTERM. Returns the exit status. */
 static int run_loop(struct controller *c, int signal_fd, int timer_fd)
 {
-	struct pollfd fds[] = {
+	struct pollfd fds[RUN_FDS + SLUICE_MAX_SERVICES] = {
 		{ .fd = signal_fd, .events = POLLIN },
 		{ .fd = timer_fd, .events = POLLIN },
 		{ .fd = c->event_ring ? ring_buffer__epoll_fd(c->event_ring) : -1, .events = POLLIN },
 	};
+	struct service_watch *probing[SLUICE_MAX_SERVICES];
 
 	for (;;) {
 		struct signalfd_siginfo sig;
 		__u64 expirations;
+		nfds_t probes = probe_fds_set(c, fds + RUN_FDS, probing);
 
-		if (poll(fds, 3, -1) < 0) {
+		if (poll(fds, RUN_FDS + probes, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_msg(LOG_ERR, "poll failed: %s", strerror(errno));
 			return 1;
 		}
+		/* First, while the services are those the poll set was made from. */
+		for (nfds_t i = 0; i < probes; i++)
+			if (fds[RUN_FDS + i].revents)
+				guard_probe_ready(&probing[i]->guard, controller_now_ns());
 		if (fds[0].revents & POLLIN &&
 		    read(signal_fd, &sig, sizeof(sig)) == (ssize_t)sizeof(sig)) {
 			if (sig.ssi_signo != SIGHUP) {
@@ -967,7 +1168,7 @@ static int run_loop(struct controller *c, int signal_fd, int timer_fd)
 static void controller_close(struct controller *c)
 {
 	for (size_t i = 0; i < c->service_count; i++)
-		netns_probe_close(c->services[i].probe);
+		service_watch_close(&c->services[i]);
 	if (c->metrics)
 		metrics_stop(c->metrics);
 	ring_buffer__free(c->event_ring);

@@ -43,6 +43,8 @@ struct state {
 	int service_ports;
 	int service_state;
 	int service_counters;
+	int service_flow;
+	int service_report;
 	int events;
 	int events_state;
 	int events_skipped;

@@ -146,7 +146,7 @@ cli service list --json
 is "$(json '.services[0].refused' <<<"$CLI_OUT") $(json -r '.services[0].refusing' <<<"$CLI_OUT")" \
 	"$refused_rst true" "service list: refusing, and its count agrees with stats ($refused_rst)"
 cli status
-ok "$(grep -q "^service:     web (tcp port $PORT): REFUSING new connections" <<<"$CLI_OUT" && echo 1)" \
+ok "$(grep -q "^service:     web (tcp port $PORT): refusing: accept queue full" <<<"$CLI_OUT" && echo 1)" \
 	"status shows the service refusing"
 
 # --- the server drains its queue: under 50% the controller admits again.

@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* A protected service's probes, circuit breaker and concurrency limit (user/guard.h). */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "guard.h"
+#include "log.h"
+#include "parse.h"
+
+#define NS_PER_MS 1000000ull
+
+int guard_init(struct guard *g, const struct sluice_service *svc, const char *name,
+	       __u64 now_ns, __u64 seed, char *err, size_t err_len)
+{
+	struct breaker_config bcfg = { .slow_call_ms = svc->slow_call_ms };
+	struct conc_config ccfg;
+
+	memset(g, 0, sizeof(*g));
+	g->name = name;
+	prober_init(&g->prober);
+	g->slow_ns = (__u64)(svc->slow_call_ms ? svc->slow_call_ms : GUARD_SLOW_CALL_MS) *
+		     NS_PER_MS;
+	if (svc->probe[0]) {
+		if (probe_target_parse(svc->probe, svc->port, &g->target, err, err_len))
+			return -1;
+		g->probing = true;
+		g->probe_interval_ns = (__u64)(svc->probe_interval_ms ? svc->probe_interval_ms :
+					       GUARD_PROBE_INTERVAL_MS) * NS_PER_MS;
+		g->probe_timeout_ns = (__u64)(svc->probe_timeout_ms ? svc->probe_timeout_ms :
+					      GUARD_PROBE_TIMEOUT_MS) * NS_PER_MS;
+		g->next_probe_ns = now_ns;
+	}
+	if (svc->breaker[0]) {
+		if (breaker_parse(svc->breaker, &bcfg, err, err_len))
+			return -1;
+		g->has_breaker = true;
+	} else {
+		/* No breaker of its own: it never trips, but `service trip` still forces it open. */
+		breaker_config_defaults(&bcfg);
+	}
+	breaker_init(&g->breaker, &bcfg, now_ns, seed);
+	if (!g->has_breaker)
+		breaker_disable(&g->breaker, now_ns);
+	g->transitions_logged = g->breaker.transitions_total;
+	if (svc->concurrency[0]) {
+		if (conc_parse(svc->concurrency, &ccfg, err, err_len))
+			return -1;
+		g->has_limit = true;
+		conc_init(&g->limit, &ccfg, seed ^ 0x5eed);
+	}
+	if ((g->has_breaker || (g->has_limit && ccfg.algo != CONC_FIXED)) && !g->probing) {
+		snprintf(err, err_len, "a breaker or an adaptive limit needs --probe");
+		return -1;
+	}
+	g->mode = SLUICE_BREAKER_AUTO;
+	g->reset_seq = svc->reset_seq;
+	guard_follow_mode(g, svc, now_ns);
+	return 0;
+}
+
+void guard_close(struct guard *g)
+{
+	prober_close(&g->prober);
+}
+
+bool guard_same_policy(const struct sluice_service *a, const struct sluice_service *b)
+{
+	return !strcmp(a->probe, b->probe) && !strcmp(a->breaker, b->breaker) &&
+	       !strcmp(a->concurrency, b->concurrency) &&
+	       a->probe_interval_ms == b->probe_interval_ms &&
+	       a->probe_timeout_ms == b->probe_timeout_ms && a->slow_call_ms == b->slow_call_ms;
+}
+
+/* Logs the breaker's transitions since the last call. */
+static void log_transitions(struct guard *g)
+{
+	struct breaker_transition t[BREAKER_TRANSITIONS];
+	unsigned int n = breaker_transitions(&g->breaker, t, BREAKER_TRANSITIONS);
+	__u64 fresh = g->breaker.transitions_total - g->transitions_logged;
+
+	if (fresh > n) {
+		log_msg(LOG_WARNING, "service %s: %llu breaker transitions not logged",
+			g->name, (unsigned long long)(fresh - n));
+		fresh = n;
+	}
+	for (unsigned int i = n - (unsigned int)fresh; i < n; i++)
+		log_msg(t[i].to == BREAKER_OPEN || t[i].to == BREAKER_FORCED_OPEN ? LOG_WARNING :
+										       LOG_NOTICE,
+			"service %s: breaker %s -> %s (%s; %u calls, %.0f%% failed, %.0f%% slow)%s",
+			g->name, breaker_state_name(t[i].from), breaker_state_name(t[i].to),
+			breaker_reason_name(t[i].reason), t[i].calls, t[i].failure_rate,
+			t[i].slow_rate,
+			t[i].to == BREAKER_OPEN || t[i].to == BREAKER_FORCED_OPEN ?
+				": refusing new connections" :
+			t[i].to == BREAKER_HALF_OPEN ? ": admitting trials" : "");
+	g->transitions_logged = g->breaker.transitions_total;
+}
+
+void guard_follow_mode(struct guard *g, const struct sluice_service *svc, __u64 now_ns)
+{
+	enum sluice_breaker_mode mode = svc->breaker_mode;
+
+	if (svc->reset_seq != g->reset_seq || (mode != g->mode && mode == SLUICE_BREAKER_AUTO)) {
+		breaker_reset(&g->breaker, now_ns);
+		if (!g->has_breaker)
+			breaker_disable(&g->breaker, now_ns);
+	}
+	if (mode != g->mode && mode == SLUICE_BREAKER_FORCE_OPEN)
+		breaker_trip(&g->breaker, now_ns);
+	else if (mode != g->mode && mode == SLUICE_BREAKER_FORCE_OFF)
+		breaker_disable(&g->breaker, now_ns);
+	g->mode = mode;
+	g->reset_seq = svc->reset_seq;
+	log_transitions(g);
+}
+
+/* The outstanding probe's outcome, if it has one, into the breaker and the limit. */
+static void probe_collect(struct guard *g, __u64 now_ns)
+{
+	struct probe_result r;
+	bool slow;
+
+	if (prober_fd(&g->prober) < 0)
+		return;
+	switch (prober_poll(&g->prober, now_ns, g->probe_timeout_ns, &r)) {
+	case 0:
+		return;
+	case 1:
+		break;
+	default:
+		log_msg(LOG_WARNING, "service %s: a probe failed inside sluice: %s", g->name,
+			strerror(errno));
+		return;
+	}
+	slow = r.duration_ns > g->slow_ns;
+	g->probes_ok += !r.failed;
+	g->probes_failed += r.failed;
+	g->probes_slow += slow;
+	g->last_probe_ns = r.duration_ns;
+	breaker_record(&g->breaker, now_ns, r.duration_ns, r.failed);
+	if (g->has_limit)
+		conc_update(&g->limit, now_ns, r.duration_ns, g->probe_in_flight, r.failed);
+}
+
+/* Starts a probe when one is due and the breaker lets a call go. */
+static void probe_start(struct guard *g, __u64 now_ns, int netns_fd, unsigned int in_flight)
+{
+	if (!g->probing || prober_fd(&g->prober) >= 0 || now_ns < g->next_probe_ns)
+		return;
+	g->next_probe_ns = now_ns + g->probe_interval_ns;
+	/*
+	 * Started before the breaker admits it: a probe that cannot start (its
+	 * namespace is gone) must not take one of half-open's calls, which
+	 * would then wait for an outcome that never comes.
+	 */
+	if (prober_start(&g->prober, &g->target, netns_fd, now_ns)) {
+		if (!g->probe_error_logged)
+			log_msg(LOG_WARNING, "service %s: cannot start a probe: %s", g->name,
+				strerror(errno));
+		g->probe_error_logged = true;
+		return;
+	}
+	g->probe_error_logged = false;
+	if (!breaker_admit(&g->breaker, now_ns)) {
+		prober_close(&g->prober);
+		return;
+	}
+	g->probe_in_flight = in_flight;
+}
+
+int guard_poll_fd(const struct guard *g, short *events)
+{
+	*events = g->prober.state == PROBER_READING ? POLLIN : POLLOUT;
+	return prober_fd(&g->prober);
+}
+
+void guard_probe_ready(struct guard *g, __u64 now_ns)
+{
+	probe_collect(g, now_ns);
+}
+
+void guard_tick(struct guard *g, __u64 now_ns, int netns_fd, unsigned int in_flight,
+		__u64 trials)
+{
+	enum breaker_state before = g->breaker.state;
+
+	probe_collect(g, now_ns);
+	breaker_tick(&g->breaker, now_ns);
+	/* Entering half-open: the next half_open_calls trial slots are admitted. */
+	if (g->breaker.state == BREAKER_HALF_OPEN && before != BREAKER_HALF_OPEN)
+		g->trial_end = trials + g->breaker.cfg.half_open_calls;
+	probe_start(g, now_ns, netns_fd, in_flight);
+	log_transitions(g);
+}
+
+void guard_gate(const struct guard *g, struct sluice_service_state *state)
+{
+	state->breaker = SLUICE_GATE_PASS;
+	state->trial_end = 0;
+	switch (g->breaker.state) {
+	case BREAKER_OPEN:
+	case BREAKER_FORCED_OPEN:
+		state->breaker = SLUICE_GATE_REFUSE;
+		break;
+	case BREAKER_HALF_OPEN:
+		state->breaker = SLUICE_GATE_TRIAL;
+		state->trial_end = g->trial_end;
+		break;
+	case BREAKER_CLOSED:
+	case BREAKER_DISABLED:
+		break;
+	}
+	state->limit = g->has_limit ? conc_current(&g->limit) : 0;
+}
+
+/* A rate in percent as hundredths of a percent. */
+static __u32 basis_points(double pct)
+{
+	return (__u32)(pct * 100.0 + 0.5);
+}
+
+void guard_report(const struct guard *g, __u64 now_ns, struct sluice_service_report *r)
+{
+	struct breaker_transition t[BREAKER_TRANSITIONS];
+	const struct breaker *b = &g->breaker;
+	double failure, slow;
+	unsigned int calls, n;
+
+	memset(r, 0, sizeof(*r));
+	r->updated_ns = now_ns;
+	r->breaker = (__u8)(b->state + 1);
+	r->since_ns = b->since_ns;
+	r->open_until_ns = b->state == BREAKER_OPEN ? b->open_until_ns : 0;
+	r->trips = b->trips;
+	breaker_rates(b, now_ns, &failure, &slow, &calls);
+	r->calls = calls;
+	r->failure_bp = basis_points(failure);
+	r->slow_bp = basis_points(slow);
+	r->limit = g->has_limit ? conc_current(&g->limit) : 0;
+	r->last_probe_us = (__u32)(g->last_probe_ns / 1000);
+	r->probes_ok = g->probes_ok;
+	r->probes_failed = g->probes_failed;
+	r->probes_slow = g->probes_slow;
+	r->transitions_total = b->transitions_total;
+	n = breaker_transitions(b, t, BREAKER_TRANSITIONS);
+	if (n > SLUICE_REPORT_TRANSITIONS)
+		n = SLUICE_REPORT_TRANSITIONS;
+	r->transitions = n;
+	for (unsigned int i = 0; i < n; i++) {
+		r->transition[i].at_ns = t[i].at_ns;
+		r->transition[i].from = (__u8)t[i].from;
+		r->transition[i].to = (__u8)t[i].to;
+		r->transition[i].reason = (__u8)t[i].reason;
+		r->transition[i].calls = t[i].calls;
+		r->transition[i].failure_bp = basis_points(t[i].failure_rate);
+		r->transition[i].slow_bp = basis_points(t[i].slow_rate);
+	}
+}
