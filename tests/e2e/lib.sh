@@ -383,3 +383,61 @@ flood_wait() {
 	FLOOD_PIDS=()
 	return $rc
 }
+
+# ---------------------------------------------------------------- HTTP backend and load
+
+# between GOT LO HI NAME: passes when GOT is a number within [LO, HI].
+between() {
+	local got=$1 lo=$2 hi=$3 name=$4 pass=0
+	[[ $got =~ ^-?[0-9]+(\.[0-9]+)?$ ]] &&
+		awk -v g="$got" -v l="$lo" -v h="$hi" 'BEGIN { exit !(g >= l && g <= h) }' && pass=1
+	tap_result "$pass" "$name" "got $got, want $lo..$hi"
+}
+
+# httpd_start NAME ARGS...: httpd in the receiver namespace, waited for
+# until it listens; its stdout and stderr in $T_DIR/NAME.out and .err.
+# Sets HTTPD_PID and HTTPD_NAME (whose log set_mode reads).
+httpd_start() {
+	local name=$1
+	shift
+	HTTPD_PID="" HTTPD_NAME=$name
+	live || return 0
+	# nsenter execs httpd, so $! is its own PID.
+	nsenter --net="/run/netns/$NS_RX" "$TOOLS/httpd" "$@" >"$T_DIR/$name.out" 2>"$T_DIR/$name.err" &
+	HTTPD_PID=$!
+	T_PIDS+=("$HTTPD_PID")
+	wait_until 5 grep -q "^httpd: listening on " "$T_DIR/$name.out"
+}
+
+# httpd_stop NAME: SIGTERM, then its JSON counts (the last line of its stderr) in HTTPD_COUNTS.
+httpd_stop() {
+	HTTPD_COUNTS="" HTTPD_RC=""
+	live || return 0
+	kill -TERM "$HTTPD_PID"
+	wait "$HTTPD_PID"
+	HTTPD_RC=$?
+	forget_pid "$HTTPD_PID"
+	HTTPD_COUNTS=$(tail -1 "$T_DIR/$1.err")
+}
+
+# set_mode MODE: writes the control file ($CONTROL, given to httpd as
+# --control) and waits until httpd says it took it.
+mode_said() { grep -c "^httpd: mode $1\$" "$T_DIR/$HTTPD_NAME.err"; }
+mode_said_more() { (($(mode_said "$1") > $2)); }
+set_mode() {
+	local before
+	live || return 0
+	before=$(mode_said "$1")
+	echo "$1" >"$CONTROL"
+	wait_until 2 mode_said_more "$1" "$before"
+}
+
+# load ARGS...: loadgen in the sender namespace; its JSON line in LOAD, its
+# exit status in LOAD_RC.
+load() {
+	LOAD="" LOAD_RC=""
+	live || return 0
+	LOAD=$(nsenter --net="/run/netns/$NS_TX" timeout 60 "$TOOLS/loadgen" "$@")
+	LOAD_RC=$?
+	diag "loadgen $*: $LOAD"
+}

@@ -3,8 +3,8 @@
  * httpd: an HTTP/1.0 backend with a real capacity, for the end-to-end tests
  * of the circuit breaker and the adaptive concurrency limits.
  *
- *   httpd --port P [--addr A] [--workers N] [--service-ms MS] [--backlog N]
- *         [--control FILE] [--mode MODE]
+ *   httpd --port P [--addr A] [--workers N] [--service-ms MS] [--spread-ms S]
+ *         [--backlog N] [--control FILE] [--mode MODE]
  *
  * A fixed pool of N worker threads (default 4) shares one listening socket
  * on A:P (default 0.0.0.0; an IPv6 literal listens on IPv6 only). Each
@@ -12,7 +12,11 @@
  * 8 KiB, within 3 s), do the work, answer, close. The work is a sleep of
  * --service-ms (default 10), so the server serves at most N / service time
  * requests a second and the rest wait in the accept queue (--backlog,
- * default 128), as behind a real backend's thread pool.
+ * default 128), as behind a real backend's thread pool. --spread-ms S
+ * (default 0) makes each request's time uniform in [MS - S, MS + S], as a
+ * real backend's varies: with every request the same length, workers that
+ * start together stay in step and a queued request waits a whole service
+ * time far more often than behind any real pool.
  *
  * The mode, given at start with --mode and switched at run time by writing
  * it to the control file (`echo 'slow 60' > FILE`; polled every 10 ms, an
@@ -85,6 +89,19 @@ static _Atomic unsigned long counters[C_MAX];
 
 static int listen_fd = -1;
 static int service_ms = 10;
+static int spread_ms;
+
+/* This request's service time in ms: service_ms, spread uniformly by spread_ms. */
+static long request_ms(void)
+{
+	static _Thread_local unsigned int seed;
+
+	if (!spread_ms)
+		return service_ms;
+	if (!seed)
+		seed = (unsigned int)now_ns() | 1;
+	return service_ms - spread_ms + (long)(rand_r(&seed) % (unsigned int)(2 * spread_ms + 1));
+}
 static const char *control_path;
 
 static void count(enum counter c)
@@ -310,7 +327,7 @@ static void serve(int fd)
 		return;
 	case MODE_OK:
 	case MODE_SLOW:
-		if (!work_until(now_ns() + (mode_of(w) == MODE_SLOW ? ms_of(w) : (uint32_t)service_ms) *
+		if (!work_until(now_ns() + (mode_of(w) == MODE_SLOW ? (long)ms_of(w) : request_ms()) *
 					     1000000LL)) {
 			count(C_ABANDONED);
 			return;
@@ -344,7 +361,7 @@ static void *worker_loop(void *arg)
 static void usage(void)
 {
 	fprintf(stderr, "usage: httpd --port P [--addr A] [--workers N] [--service-ms MS] "
-			"[--backlog N] [--control FILE] [--mode ok|fail|hang|'slow MS']\n");
+			"[--spread-ms S] [--backlog N] [--control FILE] [--mode ok|fail|hang|'slow MS']\n");
 	exit(2);
 }
 
@@ -370,6 +387,7 @@ int main(int argc, char **argv)
 		{ "addr", required_argument, NULL, 'a' },
 		{ "workers", required_argument, NULL, 'w' },
 		{ "service-ms", required_argument, NULL, 's' },
+		{ "spread-ms", required_argument, NULL, 'S' },
 		{ "backlog", required_argument, NULL, 'b' },
 		{ "control", required_argument, NULL, 'c' },
 		{ "mode", required_argument, NULL, 'm' },
@@ -393,6 +411,7 @@ int main(int argc, char **argv)
 		case 'a': addr = optarg; break;
 		case 'w': nworkers = (int)parse_long("--workers", optarg, 1, MAX_WORKERS); break;
 		case 's': service_ms = (int)parse_long("--service-ms", optarg, 0, (long)MAX_MS); break;
+		case 'S': spread_ms = (int)parse_long("--spread-ms", optarg, 0, (long)MAX_MS); break;
 		case 'b': backlog = (int)parse_long("--backlog", optarg, 1, 65535); break;
 		case 'c': control_path = optarg; break;
 		case 'm':
@@ -411,6 +430,11 @@ int main(int argc, char **argv)
 	}
 	if (!port) {
 		fprintf(stderr, "httpd: --port is required\n");
+		return 2;
+	}
+	if (spread_ms > service_ms) {
+		fprintf(stderr, "httpd: invalid --spread-ms %d: more than --service-ms %d\n", spread_ms,
+			service_ms);
 		return 2;
 	}
 	if (parse_dest(addr, port, &ss, &ss_len)) {
