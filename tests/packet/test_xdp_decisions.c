@@ -6,6 +6,11 @@
  *  - backpressure: a TCP SYN (without ACK) to a service the controller says
  *    is full is refused, by drop or RST, counted per outcome and per
  *    service; every segment of an established connection passes;
+ *  - the other gates on a new connection: the circuit breaker (open, and
+ *    half-open with its trial budget) and the concurrency limit, in the
+ *    order breaker, backpressure, limit, after the rules and only within
+ *    the lease; what the data path counts for the controller in
+ *    service_flow (opened, closed, trials, refused by reason);
  *  - the lease: a controller that stopped (pid 0) or whose heartbeat is
  *    older than its lease decides nothing; the boundary from both sides;
  *  - the allow list goes before backpressure and shedding;
@@ -142,6 +147,7 @@ static int test_setup(void **state)
 	err = err ? err : array_zero(fx.skel->maps.services);
 	err = err ? err : array_zero(fx.skel->maps.service_state);
 	err = err ? err : array_zero(fx.skel->maps.svc_counters);
+	err = err ? err : array_zero(fx.skel->maps.service_flow);
 	err = err ? err : map_clear(fx.skel->maps.service_ports);
 	err = err ? err : events_drain();
 	if (err) {
@@ -160,7 +166,11 @@ static void service_set(__u32 slot, __u16 port, enum sluice_refuse refuse)
 				      .refuse = SLUICE_REFUSE_DROP, .high_pct = 90, .low_pct = 50,
 				      .in_use = 1 };
 	struct sluice_service_key key = { .port = port, .proto = IPPROTO_TCP };
-	struct sluice_service_state st = { .refuse = refuse };
+	/* ADMIT: the service is watched but not refusing; else backpressure refuses that way. */
+	struct sluice_service_state st = {
+		.refuse = refuse == SLUICE_ADMIT ? SLUICE_REFUSE_RST : refuse,
+		.backpressure = refuse != SLUICE_ADMIT,
+	};
 
 	ASSERT_OK(write_one(fx.skel->maps.services, slot, &svc, sizeof(svc)), "services[%u]", slot);
 	ASSERT_OK(bpf_map__update_elem(fx.skel->maps.service_ports, &key, sizeof(key), &slot,
@@ -175,6 +185,21 @@ static void refusing(enum sluice_refuse refuse)
 {
 	ASSERT_OK(controller_set(4242, T0_NS, LEASE_NS), "write the controller record");
 	service_set(SVC_SLOT, SVC_PORT, refuse);
+}
+
+/* What the controller decided for SVC_SLOT now: its breaker, backpressure and limit. */
+static void gates_set(const struct sluice_service_state *st)
+{
+	ASSERT_OK(write_one(fx.skel->maps.service_state, SVC_SLOT, st, sizeof(*st)),
+		  "service_state[%u]", SVC_SLOT);
+}
+
+/* The controller in charge now, with these gates on new connections to SVC_PORT. */
+static void gated(const struct sluice_service_state *st)
+{
+	ASSERT_OK(controller_set(4242, T0_NS, LEASE_NS), "write the controller record");
+	service_set(SVC_SLOT, SVC_PORT, SLUICE_ADMIT);
+	gates_set(st);
 }
 
 /* Shed level `level` dropping these shares (drop_below) of low, normal, high, critical. */
@@ -206,6 +231,40 @@ static void expect_service_counts(__u32 slot, __u64 packets, __u64 bytes)
 			  "svc_counters[%u]", s);
 		EXPECT_EQ(c.packets, s == slot ? packets : 0, "svc_counters[%u]: packets", s);
 		EXPECT_EQ(c.bytes, s == slot ? bytes : 0, "svc_counters[%u]: bytes", s);
+	}
+}
+
+/* What the data path counted for the services: `want` in SVC_SLOT, zero in every other. */
+static __attribute__((format(printf, 2, 3))) void
+expect_flow(const struct sluice_service_flow *want, const char *what, ...)
+{
+	static const struct sluice_service_flow none;
+	char name[200];
+	va_list args;
+
+	va_start(args, what);
+	vsnprintf(name, sizeof(name), what, args);
+	va_end(args);
+	for (__u32 s = 0; s < SLUICE_MAX_SERVICES; s++) {
+		const struct sluice_service_flow *w = s == SVC_SLOT ? want : &none;
+		struct sluice_service_flow f;
+
+		ASSERT_OK(bpf_map__lookup_elem(fx.skel->maps.service_flow, &s, sizeof(s), &f,
+					       sizeof(f), 0),
+			  "service_flow[%u]", s);
+		EXPECT_EQ(f.opened, w->opened, "%s: service_flow[%u].opened", name, s);
+		EXPECT_EQ(f.closed, w->closed, "%s: service_flow[%u].closed", name, s);
+		EXPECT_EQ(f.trials, w->trials, "%s: service_flow[%u].trials", name, s);
+		EXPECT_EQ(f.refused[SLUICE_REFUSAL_NONE], 0, "%s: service_flow[%u].refused[none]",
+			  name, s);
+		EXPECT_EQ(f.refused[SLUICE_REFUSAL_BREAKER], w->refused[SLUICE_REFUSAL_BREAKER],
+			  "%s: service_flow[%u].refused[breaker]", name, s);
+		EXPECT_EQ(f.refused[SLUICE_REFUSAL_BACKPRESSURE],
+			  w->refused[SLUICE_REFUSAL_BACKPRESSURE],
+			  "%s: service_flow[%u].refused[backpressure]", name, s);
+		EXPECT_EQ(f.refused[SLUICE_REFUSAL_CONCURRENCY],
+			  w->refused[SLUICE_REFUSAL_CONCURRENCY],
+			  "%s: service_flow[%u].refused[concurrency]", name, s);
 	}
 }
 
@@ -251,6 +310,7 @@ struct event_want {
 	__u8 proto;
 	__u8 class;
 	__u8 service;
+	__u8 refusal;		/* enum sluice_refusal */
 };
 
 static void expect_event(size_t i, const struct event_want *w)
@@ -273,6 +333,7 @@ static void expect_event(size_t i, const struct event_want *w)
 	EXPECT_EQ(ev->proto, w->proto, "event %zu: proto", i);
 	EXPECT_EQ(ev->class, w->class, "event %zu: class", i);
 	EXPECT_EQ(ev->service, w->service, "event %zu: service (slot + 1)", i);
+	EXPECT_EQ(ev->refusal, w->refusal, "event %zu: refusal", i);
 	EXPECT_EQ(ev->time_ns, fx.skel->bss->fake_now_ns, "event %zu: time_ns (the fake clock)", i);
 	EXPECT_MEM_EQ(ev->pad, zero_pad, sizeof(zero_pad), "event %zu: padding", i);
 }
@@ -431,6 +492,286 @@ static void each_service_its_own_state_and_counter(void **state)
 		  "svc_counters[%u]", SVC_SLOT);
 	EXPECT_EQ(c.packets, 1, "svc_counters[%u]: packets", SVC_SLOT);
 	EXPECT_OUTCOMES({ SLUICE_PASSED_UNLIMITED, 1 }, { SLUICE_REFUSED_DROP, 2 });
+	CHECKS_DONE();
+}
+
+/* ---- Service gates -------------------------------------------------------- */
+
+/*
+ * An open breaker refuses every new connection, the way the service's
+ * refuse says, and only those: established segments to the port and SYNs
+ * to other ports pass.
+ */
+static void open_breaker_refuses_new_connections(void **state)
+{
+	struct pkt_spec push = tcp_to(SRC4, SVC_PORT, TCP_PSH | TCP_ACK);
+	struct sent rst, drop;
+
+	(void)state;
+	SKIP_UNLESS_READY();
+	gated(&(struct sluice_service_state){ .refuse = SLUICE_REFUSE_RST,
+					      .breaker = SLUICE_GATE_REFUSE });
+	rst = send_n(tcp_to(SRC4, SVC_PORT, TCP_SYN), 3);
+	EXPECT_EQ(rst.tx, 3, "SYNs to an open breaker refusing by RST: answered with XDP_TX");
+	push.payload_len = 100;
+	EXPECT_VERDICT(send_one(tcp_to(SRC4, SVC_PORT, TCP_ACK)), XDP_PASS, "an ACK to the port");
+	EXPECT_VERDICT(send_one(push), XDP_PASS, "a PSH/ACK with data to the port");
+	EXPECT_VERDICT(send_one(tcp_to(SRC4, SVC_PORT + 1, TCP_SYN)), XDP_PASS,
+		       "a SYN to another port");
+	expect_flow(&(struct sluice_service_flow){ .refused[SLUICE_REFUSAL_BREAKER] = 3 },
+		    "3 SYNs refused by RST");
+
+	gates_set(&(struct sluice_service_state){ .refuse = SLUICE_REFUSE_DROP,
+						  .breaker = SLUICE_GATE_REFUSE });
+	drop = send_n(tcp_to(SRC6, SVC_PORT, TCP_SYN), 2);
+	expect_sent(drop, 0, 2, "SYNs from %s to an open breaker refusing by drop", SRC6);
+	expect_flow(&(struct sluice_service_flow){ .refused[SLUICE_REFUSAL_BREAKER] = 5 },
+		    "and 2 dropped");
+	EXPECT_OUTCOMES({ SLUICE_REFUSED_RST, 3 }, { SLUICE_REFUSED_DROP, 2 },
+			{ SLUICE_PASSED_UNLIMITED, 3 });
+	expect_service_counts(SVC_SLOT, 5, 3 * rst.len + 2 * drop.len);
+	CHECKS_DONE();
+}
+
+/*
+ * Half-open, the breaker admits SYNs while service_flow.trials is below
+ * trial_end: the controller sets it to the trials counted so far plus its
+ * budget. Every SYN that meets the gate takes a trial, refused ones too;
+ * other segments take none. A higher trial_end admits more.
+ */
+static void half_open_breaker_admits_its_trials(void **state)
+{
+	const __u64 trials_now = 7;
+	struct sluice_service_state st = { .refuse = SLUICE_REFUSE_DROP,
+					   .breaker = SLUICE_GATE_TRIAL,
+					   .trial_end = trials_now + 3 };
+	struct sent s;
+
+	(void)state;
+	SKIP_UNLESS_READY();
+	gated(&st);
+	ASSERT_OK(write_one(fx.skel->maps.service_flow, SVC_SLOT,
+			    &(struct sluice_service_flow){ .trials = trials_now },
+			    sizeof(struct sluice_service_flow)),
+		  "service_flow[%u]: %llu trials taken before", SVC_SLOT,
+		  (unsigned long long)trials_now);
+	s = send_n(tcp_to(SRC4, SVC_PORT, TCP_SYN), 5);
+	expect_sent(s, 3, 2, "5 SYNs against 3 trials");
+	expect_sent(send_n(tcp_to(SRC4, SVC_PORT, TCP_ACK), 4), 4, 0, "ACKs to the port");
+	expect_flow(&(struct sluice_service_flow){ .opened = 3, .trials = trials_now + 5,
+						   .refused[SLUICE_REFUSAL_BREAKER] = 2 },
+		    "3 trials admitted");
+
+	st.trial_end = trials_now + 5 + 2;
+	gates_set(&st);
+	expect_sent(send_n(tcp_to(SRC6, SVC_PORT, TCP_SYN), 4), 2, 2, "2 more trials, 4 SYNs");
+	expect_flow(&(struct sluice_service_flow){ .opened = 5, .trials = trials_now + 9,
+						   .refused[SLUICE_REFUSAL_BREAKER] = 4 },
+		    "after trial_end went up by 2");
+	EXPECT_OUTCOMES({ SLUICE_PASSED_UNLIMITED, 3 + 4 + 2 }, { SLUICE_REFUSED_DROP, 4 });
+	expect_service_counts(SVC_SLOT, 4, 2 * s.len + 2 * send_n(tcp_to(SRC6, 1, TCP_SYN), 0).len);
+	CHECKS_DONE();
+}
+
+/*
+ * The gates in order: the breaker, backpressure, then the limit. The first
+ * that refuses gives the reason; with every gate shut it is the breaker's,
+ * half-open without a trial left too.
+ */
+static void breaker_then_backpressure_then_limit(void **state)
+{
+	static const struct {
+		const char *what;
+		struct sluice_service_state st;
+		enum sluice_refusal why;
+	} gates[] = {
+		{ "open breaker, backpressure, over the limit",
+		  { .breaker = SLUICE_GATE_REFUSE, .backpressure = 1, .limit = 1,
+		    .inflight_base = 5 },
+		  SLUICE_REFUSAL_BREAKER },
+		{ "half-open breaker with no trial left, backpressure, over the limit",
+		  { .breaker = SLUICE_GATE_TRIAL, .trial_end = 0, .backpressure = 1, .limit = 1,
+		    .inflight_base = 5 },
+		  SLUICE_REFUSAL_BREAKER },
+		{ "closed breaker, backpressure, over the limit",
+		  { .breaker = SLUICE_GATE_PASS, .backpressure = 1, .limit = 1,
+		    .inflight_base = 5 },
+		  SLUICE_REFUSAL_BACKPRESSURE },
+		{ "closed breaker, no backpressure, over the limit",
+		  { .breaker = SLUICE_GATE_PASS, .limit = 1, .inflight_base = 5 },
+		  SLUICE_REFUSAL_CONCURRENCY },
+	};
+	struct sluice_service_flow want = {};
+
+	(void)state;
+	SKIP_UNLESS_READY();
+	gated(&(struct sluice_service_state){});
+	for (size_t i = 0; i < ARRAY_LEN(gates); i++) {
+		struct sluice_service_state st = gates[i].st;
+
+		st.refuse = SLUICE_REFUSE_DROP;
+		gates_set(&st);
+		EXPECT_VERDICT(send_one(tcp_to(SRC4, SVC_PORT, TCP_SYN)), XDP_DROP, "a SYN: %s",
+			       gates[i].what);
+		want.refused[gates[i].why]++;
+		want.trials += st.breaker == SLUICE_GATE_TRIAL;
+		expect_flow(&want, "%s", gates[i].what);
+	}
+	EXPECT_OUTCOMES({ SLUICE_REFUSED_DROP, ARRAY_LEN(gates) });
+	CHECKS_DONE();
+}
+
+/*
+ * The concurrency limit admits while inflight_base + opened - closed is
+ * below it: a client's FIN or RST to the port makes room for one more, a
+ * negative base (the controller found the counts too high) for as many
+ * more. A limit of 0 is no limit.
+ */
+static void concurrency_limit_admits_while_below_it(void **state)
+{
+	struct sluice_service_state st = { .refuse = SLUICE_REFUSE_DROP, .limit = 5 };
+	struct sent s;
+
+	(void)state;
+	SKIP_UNLESS_READY();
+	gated(&st);
+	s = send_n(tcp_to(SRC4, SVC_PORT, TCP_SYN), 6);
+	expect_sent(s, 5, 1, "6 SYNs against a limit of 5");
+	expect_flow(&(struct sluice_service_flow){ .opened = 5,
+						   .refused[SLUICE_REFUSAL_CONCURRENCY] = 1 },
+		    "5 in flight");
+
+	EXPECT_VERDICT(send_one(tcp_to(SRC4, SVC_PORT, TCP_FIN | TCP_ACK)), XDP_PASS,
+		       "a client's FIN");
+	expect_sent(send_n(tcp_to(SRC4, SVC_PORT, TCP_SYN), 2), 1, 1, "2 SYNs after a FIN");
+	EXPECT_VERDICT(send_one(tcp_to(SRC6, SVC_PORT, TCP_RST)), XDP_PASS, "a client's RST");
+	expect_sent(send_n(tcp_to(SRC4, SVC_PORT, TCP_SYN), 2), 1, 1, "2 SYNs after an RST");
+	expect_flow(&(struct sluice_service_flow){ .opened = 7, .closed = 2,
+						   .refused[SLUICE_REFUSAL_CONCURRENCY] = 3 },
+		    "2 closed, 2 more opened");
+
+	/* The controller counted 2 fewer in flight than opened - closed says. */
+	st.inflight_base = -2;
+	gates_set(&st);
+	expect_sent(send_n(tcp_to(SRC4, SVC_PORT, TCP_SYN), 3), 2, 1, "3 SYNs with a base of -2");
+	expect_flow(&(struct sluice_service_flow){ .opened = 9, .closed = 2,
+						   .refused[SLUICE_REFUSAL_CONCURRENCY] = 4 },
+		    "after a base of -2");
+
+	st.limit = 0;
+	gates_set(&st);
+	expect_sent(send_n(tcp_to(SRC4, SVC_PORT, TCP_SYN), 20), 20, 0, "20 SYNs with limit 0");
+	expect_flow(&(struct sluice_service_flow){ .opened = 29, .closed = 2,
+						   .refused[SLUICE_REFUSAL_CONCURRENCY] = 4 },
+		    "after limit 0");
+	EXPECT_OUTCOMES({ SLUICE_PASSED_UNLIMITED, 29 + 2 }, { SLUICE_REFUSED_DROP, 4 });
+	expect_service_counts(SVC_SLOT, 4, 4 * s.len);
+	CHECKS_DONE();
+}
+
+/*
+ * With the lease expired every gate is open, and what it admits is still
+ * counted as opened (so the limit counts it once the controller is back).
+ * A fresh heartbeat shuts each gate again: the gates were live.
+ */
+static void gates_open_when_the_lease_expires(void **state)
+{
+	static const struct {
+		const char *what;
+		struct sluice_service_state st;
+	} gates[] = {
+		{ "open breaker", { .breaker = SLUICE_GATE_REFUSE } },
+		{ "half-open breaker with no trial left",
+		  { .breaker = SLUICE_GATE_TRIAL, .trial_end = 0 } },
+		{ "limit 1", { .limit = 1 } },
+	};
+
+	(void)state;
+	SKIP_UNLESS_READY();
+	gated(&(struct sluice_service_state){});
+	for (size_t i = 0; i < ARRAY_LEN(gates); i++) {
+		struct sluice_service_state st = gates[i].st;
+
+		st.refuse = SLUICE_REFUSE_DROP;
+		gates_set(&st);
+		ASSERT_OK(controller_set(4242, T0_NS - LEASE_NS - 1, LEASE_NS),
+			  "a heartbeat 1 ns older than the lease");
+		expect_sent(send_n(tcp_to(SRC4, SVC_PORT, TCP_SYN), 3), 3, 0,
+			    "%s, lease expired", gates[i].what);
+		ASSERT_OK(controller_set(4242, T0_NS, LEASE_NS), "a fresh heartbeat");
+		expect_sent(send_n(tcp_to(SRC4, SVC_PORT, TCP_SYN), 1), 0, 1,
+			    "%s, controller in charge", gates[i].what);
+	}
+	/* A gate that does not hold takes no trial: only the SYN in charge took one. */
+	expect_flow(&(struct sluice_service_flow){ .opened = 9, .trials = 1,
+						   .refused[SLUICE_REFUSAL_BREAKER] = 2,
+						   .refused[SLUICE_REFUSAL_CONCURRENCY] = 1 },
+		    "9 admitted without a lease, 3 refused with one");
+	EXPECT_OUTCOMES({ SLUICE_PASSED_UNLIMITED, 9 }, { SLUICE_REFUSED_DROP, 3 });
+	CHECKS_DONE();
+}
+
+/*
+ * The rules come before the gates: a SYN over its rule is the rule's drop,
+ * neither opened nor refused by the service nor a trial, whatever its
+ * gates say, and its event names no service.
+ */
+static void rules_decide_before_service_gates(void **state)
+{
+	struct sluice_service_state st = { .refuse = SLUICE_REFUSE_RST, .limit = 10 };
+	__u32 id;
+
+	(void)state;
+	SKIP_UNLESS_READY();
+	id = add("default --rate 1 --burst 2");
+	gated(&st);
+	expect_sent(send_n(tcp_to(SRC4, SVC_PORT, TCP_SYN), 3), 2, 1, "3 SYNs, a burst of 2");
+	st.breaker = SLUICE_GATE_REFUSE;
+	gates_set(&st);
+	expect_sent(send_n(tcp_to(SRC4, SVC_PORT, TCP_SYN), 1), 0, 1,
+		    "over the rule, breaker open");
+	st.breaker = SLUICE_GATE_TRIAL;
+	st.trial_end = 1;
+	gates_set(&st);
+	expect_sent(send_n(tcp_to(SRC4, SVC_PORT, TCP_SYN), 1), 0, 1,
+		    "over the rule, breaker half-open");
+	expect_flow(&(struct sluice_service_flow){ .opened = 2 }, "2 opened, 3 over the rule");
+	EXPECT_OUTCOMES({ SLUICE_PASSED, 2 }, { SLUICE_DROPPED_RATE, 3 });
+	expect_service_counts(SVC_SLOT, 0, 0);
+	expect_events(3);
+	for (size_t i = 0; i < 3; i++)
+		expect_event(i, &(struct event_want){ .src = SRC4, .outcome = SLUICE_DROPPED_RATE,
+						      .rule = id, .dport = SVC_PORT,
+						      .proto = IPPROTO_TCP,
+						      .class = SLUICE_CLASS_NORMAL });
+	CHECKS_DONE();
+}
+
+/*
+ * Only new connections to a service's port are counted: a SYN/ACK takes no
+ * trial and opens nothing, a SYN to a port with no service touches no
+ * slot's counts, nor a FIN to it, nor UDP.
+ */
+static void only_new_connections_to_a_service_count(void **state)
+{
+	(void)state;
+	SKIP_UNLESS_READY();
+	gated(&(struct sluice_service_state){ .refuse = SLUICE_REFUSE_DROP,
+					      .breaker = SLUICE_GATE_TRIAL, .trial_end = 0 });
+	expect_sent(send_n(tcp_to(SRC4, SVC_PORT, TCP_SYN | TCP_ACK), 3), 3, 0,
+		    "SYN/ACKs to the port");
+	expect_sent(send_n(tcp_to(SRC4, SVC_PORT + 1, TCP_SYN), 3), 3, 0,
+		    "SYNs to a port with no service");
+	expect_sent(send_n(tcp_to(SRC4, SVC_PORT + 1, TCP_FIN | TCP_ACK), 2), 2, 0,
+		    "FINs to a port with no service");
+	expect_sent(send_n(udp_to(SRC4, SVC_PORT), 2), 2, 0, "UDP to the port");
+	expect_flow(&(struct sluice_service_flow){}, "nothing counted");
+	/* The same gate refuses a SYN: the passes above were not an open gate's. */
+	expect_sent(send_n(tcp_to(SRC4, SVC_PORT, TCP_SYN), 1), 0, 1, "a SYN to the port");
+	expect_flow(&(struct sluice_service_flow){ .trials = 1,
+						   .refused[SLUICE_REFUSAL_BREAKER] = 1 },
+		    "the SYN to the port");
+	EXPECT_OUTCOMES({ SLUICE_PASSED_UNLIMITED, 10 }, { SLUICE_REFUSED_DROP, 1 });
 	CHECKS_DONE();
 }
 
@@ -731,11 +1072,13 @@ static void events_of_refusals(void **state)
 	expect_event(0, &(struct event_want){ .src = SRC4, .outcome = SLUICE_REFUSED_DROP,
 					      .dport = SVC_PORT, .proto = IPPROTO_TCP,
 					      .class = SLUICE_CLASS_NORMAL,
-					      .service = SVC_SLOT + 1 });
+					      .service = SVC_SLOT + 1,
+					      .refusal = SLUICE_REFUSAL_BACKPRESSURE });
 	expect_event(1, &(struct event_want){ .src = SRC6, .outcome = SLUICE_REFUSED_DROP,
 					      .dport = SVC_PORT, .proto = IPPROTO_TCP,
 					      .class = SLUICE_CLASS_NORMAL,
-					      .service = SVC_SLOT + 1 });
+					      .service = SVC_SLOT + 1,
+					      .refusal = SLUICE_REFUSAL_BACKPRESSURE });
 
 	CHECKS_DONE();
 }
@@ -761,7 +1104,47 @@ static void rst_refusal_event_says_what_was_done(void **state)
 	expect_event(0, &(struct event_want){ .src = SRC4, .outcome = done, .dport = SVC_PORT,
 					      .proto = IPPROTO_TCP,
 					      .class = SLUICE_CLASS_NORMAL,
-					      .service = SVC_SLOT + 1 });
+					      .service = SVC_SLOT + 1,
+					      .refusal = SLUICE_REFUSAL_BACKPRESSURE });
+	CHECKS_DONE();
+}
+
+/*
+ * An event of a refusal names the service (its slot + 1, so slot 0 is not
+ * "none") and why it was refused, whichever gate refused it.
+ */
+static void events_say_which_service_refused_and_why(void **state)
+{
+	(void)state;
+	SKIP_UNLESS_READY();
+	gated(&(struct sluice_service_state){ .refuse = SLUICE_REFUSE_DROP,
+					      .breaker = SLUICE_GATE_REFUSE });
+	service_set(0, 443, SLUICE_REFUSE_DROP);
+	send_n(tcp_to(SRC4, SVC_PORT, TCP_SYN), 1);
+	send_n(tcp_to(SRC6, 443, TCP_SYN), 1);
+	gates_set(&(struct sluice_service_state){ .refuse = SLUICE_REFUSE_RST, .limit = 1,
+						  .inflight_base = 1 });
+	EXPECT_EQ(send_n(tcp_to(SRC4_B, SVC_PORT, TCP_SYN), 1).tx, 1,
+		  "a SYN over the limit, refused by RST");
+	gates_set(&(struct sluice_service_state){ .refuse = SLUICE_REFUSE_RST });
+	send_n(tcp_to(SRC4, SVC_PORT, TCP_SYN), 2);	/* admitted: no event */
+	EXPECT_OUTCOMES({ SLUICE_REFUSED_DROP, 2 }, { SLUICE_REFUSED_RST, 1 },
+			{ SLUICE_PASSED_UNLIMITED, 2 });
+	expect_events(3);
+	expect_event(0, &(struct event_want){ .src = SRC4, .outcome = SLUICE_REFUSED_DROP,
+					      .dport = SVC_PORT, .proto = IPPROTO_TCP,
+					      .class = SLUICE_CLASS_NORMAL,
+					      .service = SVC_SLOT + 1,
+					      .refusal = SLUICE_REFUSAL_BREAKER });
+	expect_event(1, &(struct event_want){ .src = SRC6, .outcome = SLUICE_REFUSED_DROP,
+					      .dport = 443, .proto = IPPROTO_TCP,
+					      .class = SLUICE_CLASS_NORMAL, .service = 1,
+					      .refusal = SLUICE_REFUSAL_BACKPRESSURE });
+	expect_event(2, &(struct event_want){ .src = SRC4_B, .outcome = SLUICE_REFUSED_RST,
+					      .dport = SVC_PORT, .proto = IPPROTO_TCP,
+					      .class = SLUICE_CLASS_NORMAL,
+					      .service = SVC_SLOT + 1,
+					      .refusal = SLUICE_REFUSAL_CONCURRENCY });
 	CHECKS_DONE();
 }
 
@@ -851,7 +1234,8 @@ static void sampler_burst_then_rate(void **state)
 	expect_event(9, &(struct event_want){ .src = SRC4, .outcome = SLUICE_REFUSED_DROP,
 					      .dport = SVC_PORT, .proto = IPPROTO_TCP,
 					      .class = SLUICE_CLASS_NORMAL,
-					      .service = SVC_SLOT + 1 });
+					      .service = SVC_SLOT + 1,
+					      .refusal = SLUICE_REFUSAL_BACKPRESSURE });
 	es = events_state_now();
 	EXPECT_EQ(es.sent, 110, "events_state.sent after 10 ms");
 	EXPECT_EQ(es.suppressed, 240, "events_state.suppressed after 10 ms");
@@ -878,6 +1262,13 @@ int main(void)
 		TEST(established_segments_pass_a_refusing_service),
 		TEST(other_ports_udp_and_admit_pass),
 		TEST(each_service_its_own_state_and_counter),
+		TEST(open_breaker_refuses_new_connections),
+		TEST(half_open_breaker_admits_its_trials),
+		TEST(breaker_then_backpressure_then_limit),
+		TEST(concurrency_limit_admits_while_below_it),
+		TEST(gates_open_when_the_lease_expires),
+		TEST(rules_decide_before_service_gates),
+		TEST(only_new_connections_to_a_service_count),
 		TEST(refusal_holds_to_the_lease_boundary),
 		TEST(stopped_controller_refuses_nothing),
 		TEST(allow_list_goes_before_refusal_and_shedding),
@@ -895,6 +1286,7 @@ int main(void)
 		TEST(shed_packets_give_back_their_tokens),
 		TEST(events_of_refusals),
 		TEST(rst_refusal_event_says_what_was_done),
+		TEST(events_say_which_service_refused_and_why),
 		TEST(events_of_rule_drops_and_shedding),
 		TEST(events_say_the_interface),
 		TEST(sampler_burst_then_rate),
