@@ -47,6 +47,13 @@ int guard_init(struct guard *g, const struct sluice_service *svc, const char *na
 	if (svc->concurrency[0]) {
 		if (conc_parse(svc->concurrency, &ccfg, err, err_len))
 			return -1;
+		/*
+		 * The library's timeout (5 s for AIMD) is where a call failed its
+		 * caller; the operator said where that is for this service: a
+		 * probe slower than --slow-call is a drop for the limit, as it is
+		 * a slow call for the breaker.
+		 */
+		ccfg.timeout_ns = g->slow_ns;
 		g->has_limit = true;
 		conc_init(&g->limit, &ccfg, seed ^ 0x5eed);
 	}

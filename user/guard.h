@@ -8,6 +8,10 @@
  * a budget of trials while it is half-open, and only as many as keep the
  * service's in-flight connections under the limit.
  *
+ * A probe slower than --slow-call is a slow call for the breaker and a drop
+ * for an adaptive limit (the library's own timeout is 5 s, far past where
+ * a service's callers have given up).
+ *
  * The probes are the only calls the breaker judges: the data path cannot
  * see how a client's request ended, and a probe queues behind the clients'
  * requests, so it takes as long as theirs do. In half-open the XDP program
