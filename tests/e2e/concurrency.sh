@@ -108,7 +108,7 @@ is "$(json -r '.concurrency' <<<"$CLI_OUT")" null "and the service still has no 
 with_limit() {
 	local name=$1 spec=$2
 	cli service add web --port $PORT --netns "$NS_RX" --probe "http://$SERVER:$PORT/" \
-		--probe-interval ${CONCURRENCY_PROBE_MS:-100}ms --slow-call ${SLOW_MS}ms --breaker off --concurrency "$spec"
+		--probe-interval "${CONCURRENCY_PROBE_MS:-100}ms" --slow-call "${SLOW_MS}ms" --breaker off --concurrency "$spec"
 	is "$CLI_RC" 0 "service web --concurrency $spec"
 	live && sleep 0.2
 	# Settle under load, then measure.
