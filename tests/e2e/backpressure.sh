@@ -17,22 +17,7 @@ BACKLOG=10
 TICK_MS=${BACKPRESSURE_TICK_MS:-10}	# the controller's tick; the checks assume 10 ms
 LEASE_MS=40
 
-setup_namespaces && add_pair a 0
-ok "$(( $? == 0 ))" "namespaces and a veth pair"
-RX=$(veth_rx a)
-attach_rx "$RX"
-is "$CLI_RC" 0 "attach $RX"
-# veth delivers what the receiver's XDP program sends back (XDP_TX) only
-# to a peer that runs an XDP program too; a real NIC needs nothing.
-if live; then
-	ip -n "$NS_TX" link set dev "$(veth_tx a)" xdpdrv obj "$TOOLS/baseline.bpf.o" program xdp_pass_only
-	ok "$(( $? == 0 ))" "an XDP_PASS program on the sender's veth"
-else
-	skip "an XDP_PASS program on the sender's veth" "not live"
-fi
-# Nothing else may drop: shedding is tested in shed.sh.
-cli shed set --off
-is "$CLI_RC" 0 "shedding off"
+service_host_setup
 
 # --- bad input changes nothing.
 cli service add web --port 0

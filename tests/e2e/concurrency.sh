@@ -33,19 +33,7 @@ RUN_S=${CONCURRENCY_RUN_S:-4}		# each measured run
 WARM_S=${CONCURRENCY_WARM_S:-3}	# each algorithm's time to settle first
 SERVER=$(rx_addr4 0)
 
-setup_namespaces && add_pair a 0
-ok "$(( $? == 0 ))" "namespaces and a veth pair"
-RX=$(veth_rx a)
-attach_rx "$RX"
-is "$CLI_RC" 0 "attach $RX"
-if live; then
-	ip -n "$NS_TX" link set dev "$(veth_tx a)" xdpdrv obj "$TOOLS/baseline.bpf.o" program xdp_pass_only
-	ok "$(( $? == 0 ))" "an XDP_PASS program on the sender's veth (veth delivers XDP_TX to it)"
-else
-	skip "an XDP_PASS program on the sender's veth" "not live"
-fi
-cli shed set --off
-is "$CLI_RC" 0 "shedding off"
+service_host_setup
 
 CONTROL=$T_DIR/control
 live && echo ok >"$CONTROL"

@@ -384,6 +384,31 @@ flood_wait() {
 	return $rc
 }
 
+# ---------------------------------------------------------------- a guarded service's host
+
+# service_host_setup: what the service tests stand on, each step a TAP
+# result: the namespaces and pair a, Sluice attached on the receiver's veth
+# ($RX), an XDP_PASS program on the sender's veth (veth delivers what the
+# receiver's program sends back with XDP_TX, its RSTs, only to a peer that
+# runs an XDP program too; a real NIC needs nothing), and shedding off
+# (nothing else may drop: shedding is tested in shed.sh).
+service_host_setup() {
+	setup_namespaces && add_pair a 0
+	ok "$(( $? == 0 ))" "namespaces and a veth pair"
+	RX=$(veth_rx a)
+	attach_rx "$RX"
+	is "$CLI_RC" 0 "attach $RX"
+	if live; then
+		ip -n "$NS_TX" link set dev "$(veth_tx a)" xdpdrv obj "$TOOLS/baseline.bpf.o" \
+			program xdp_pass_only
+		ok "$(( $? == 0 ))" "an XDP_PASS program on the sender's veth"
+	else
+		skip "an XDP_PASS program on the sender's veth" "not live"
+	fi
+	cli shed set --off
+	is "$CLI_RC" 0 "shedding off"
+}
+
 # ---------------------------------------------------------------- HTTP backend and load
 
 # between GOT LO HI NAME: passes when GOT is a number within [LO, HI].
@@ -415,8 +440,10 @@ httpd_stop() {
 	live || return 0
 	kill -TERM "$HTTPD_PID"
 	wait "$HTTPD_PID"
+	# shellcheck disable=SC2034 # HTTPD_RC and HTTPD_COUNTS are for the scripts
 	HTTPD_RC=$?
 	forget_pid "$HTTPD_PID"
+	# shellcheck disable=SC2034
 	HTTPD_COUNTS=$(tail -1 "$T_DIR/$1.err")
 }
 
@@ -438,6 +465,7 @@ load() {
 	LOAD="" LOAD_RC=""
 	live || return 0
 	LOAD=$(nsenter --net="/run/netns/$NS_TX" timeout 60 "$TOOLS/loadgen" "$@")
+	# shellcheck disable=SC2034 # for the scripts
 	LOAD_RC=$?
 	diag "loadgen $*: $LOAD"
 }

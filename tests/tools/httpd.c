@@ -365,21 +365,6 @@ static void usage(void)
 	exit(2);
 }
 
-static long parse_long(const char *what, const char *text, long min, long max)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(text, &end, 10);
-	if (errno || end == text || *end || v < min || v > max) {
-		fprintf(stderr, "httpd: invalid %s '%s': expected an integer from %ld to %ld\n", what,
-			text, min, max);
-		exit(2);
-	}
-	return v;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -407,12 +392,17 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (opt) {
-		case 'p': port = (int)parse_long("--port", optarg, 1, 65535); break;
+		case 'p': port = (int)option_number("httpd", "--port", optarg, 1, 65535, true); break;
 		case 'a': addr = optarg; break;
-		case 'w': nworkers = (int)parse_long("--workers", optarg, 1, MAX_WORKERS); break;
-		case 's': service_ms = (int)parse_long("--service-ms", optarg, 0, (long)MAX_MS); break;
-		case 'S': spread_ms = (int)parse_long("--spread-ms", optarg, 0, (long)MAX_MS); break;
-		case 'b': backlog = (int)parse_long("--backlog", optarg, 1, 65535); break;
+		case 'w': nworkers = (int)option_number("httpd", "--workers", optarg, 1, MAX_WORKERS,
+								  true);
+			  break;
+		case 's': service_ms = (int)option_number("httpd", "--service-ms", optarg, 0, MAX_MS,
+							  true);
+			  break;
+		case 'S': spread_ms = (int)option_number("httpd", "--spread-ms", optarg, 0, MAX_MS, true);
+			  break;
+		case 'b': backlog = (int)option_number("httpd", "--backlog", optarg, 1, 65535, true); break;
 		case 'c': control_path = optarg; break;
 		case 'm':
 			if (parse_mode(optarg, &w)) {

@@ -394,20 +394,6 @@ static void usage(void)
 	exit(2);
 }
 
-static double parse_number(const char *what, const char *text, double min, double max)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(text, &end);
-	if (errno || end == text || *end || !(v >= min && v <= max)) {
-		fprintf(stderr, "loadgen: invalid %s '%s': expected %g to %g\n", what, text, min, max);
-		exit(2);
-	}
-	return v;
-}
-
 static void invalid(const char *what, const char *text, const char *expected)
 {
 	fprintf(stderr, "loadgen: invalid %s '%s': expected %s\n", what, text, expected);
@@ -442,11 +428,23 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (opt) {
 		case 't': to = optarg; break;
-		case 'c': concurrency = (int)parse_number("--concurrency", optarg, 1, MAX_CONCURRENCY); break;
-		case 'd': seconds = parse_number("--duration", optarg, 0.001, MAX_SECONDS); break;
+		case 'c':
+			concurrency = (int)option_number("loadgen", "--concurrency", optarg, 1,
+							 MAX_CONCURRENCY, true);
+			break;
+		case 'd':
+			seconds = option_number("loadgen", "--duration", optarg, 0.001, MAX_SECONDS,
+						false);
+			break;
 		case 'P': path = optarg; break;
-		case 'T': timeout_ns = (int64_t)(parse_number("--timeout", optarg, 1, 3600000) * 1e6); break;
-		case 'r': retry_ns = (int64_t)(parse_number("--retry-ms", optarg, 0, 60000) * 1e6); break;
+		case 'T':
+			timeout_ns = (int64_t)(option_number("loadgen", "--timeout", optarg, 1, 3600000,
+							     false) * 1e6);
+			break;
+		case 'r':
+			retry_ns = (int64_t)(option_number("loadgen", "--retry-ms", optarg, 0, 60000,
+							   false) * 1e6);
+			break;
 		case 's': source = optarg; break;
 		case 'l': log_path = optarg; break;
 		default: usage();

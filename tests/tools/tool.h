@@ -4,6 +4,7 @@
 #define SLUICE_TOOL_H
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <string.h>
@@ -117,6 +118,26 @@ static inline void sleep_until_ns(int64_t t)
 	struct timespec ts = { t / NS_PER_SEC, t % NS_PER_SEC };
 
 	clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+}
+
+/*
+ * An option's number in [min, max] (a whole one if `whole`), or the tool
+ * exits 2 after one line: "TOOL: invalid WHAT 'TEXT': expected MIN to MAX".
+ */
+static inline double option_number(const char *tool, const char *what, const char *text,
+				   double min, double max, bool whole)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(text, &end);
+	if (errno || end == text || *end || !(v >= min && v <= max) || (whole && v != (long long)v)) {
+		fprintf(stderr, "%s: invalid %s '%s': expected %s %g to %g\n", tool, what, text,
+			whole ? "a whole number from" : "a number from", min, max);
+		exit(2);
+	}
+	return v;
 }
 
 #endif /* SLUICE_TOOL_H */

@@ -76,21 +76,6 @@ static void die(const char *fmt, const char *arg)
 	exit(1);
 }
 
-static double parse_number(const char *what, const char *text, double min, double max)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(text, &end);
-	if (errno || end == text || *end || !(v >= min && v <= max)) {
-		fprintf(stderr, "udpflood: invalid %s '%s': expected %g to %g\n", what, text, min,
-			max);
-		exit(2);
-	}
-	return v;
-}
-
 /* Parses an address without a port into a sockaddr. */
 static int parse_addr(const char *text, struct sockaddr_storage *ss, socklen_t *len)
 {
@@ -131,7 +116,7 @@ static void parse_flow(const char *arg, struct flow *f)
 	addr[n] = '\0';
 	if (parse_addr(addr, &f->src, &f->src_len))
 		die("invalid flow '%s': the source is not an IPv4 or IPv6 address", arg);
-	f->rate = parse_number("rate", colon + 1, 0.001, MAX_RATE);
+	f->rate = option_number("udpflood", "rate", colon + 1, 0.001, MAX_RATE, false);
 	addr_name(&f->src, f->name, sizeof(f->name));
 	f->fd = -1;
 }
@@ -216,19 +201,20 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'p':
-			port = (int)parse_number("port", optarg, 1, 65535);
+			port = (int)option_number("udpflood", "port", optarg, 1, 65535, false);
 			break;
 		case 'd':
-			seconds = parse_number("duration", optarg, 0.001, MAX_SECONDS);
+			seconds = option_number("udpflood", "duration", optarg, 0.001, MAX_SECONDS, false);
 			break;
 		case 'n':
-			count = parse_number("count", optarg, 1, 1e12);
+			count = option_number("udpflood", "count", optarg, 1, 1e12, false);
 			break;
 		case 'l':
-			payload_len = (size_t)parse_number("length", optarg, MIN_PAYLOAD, MAX_PAYLOAD);
+			payload_len = (size_t)option_number("udpflood", "length", optarg, MIN_PAYLOAD,
+							    MAX_PAYLOAD, false);
 			break;
 		case 'b':
-			burst = parse_number("burst", optarg, 1, 1000);
+			burst = option_number("udpflood", "burst", optarg, 1, 1000, false);
 			break;
 		default:
 			usage();

@@ -65,15 +65,23 @@ static struct sluice_service service(__u16 port, const char *breaker, const char
 	return svc;
 }
 
-/*
- * Runs the guard as the controller does, a tick every 5 ms and each probe
- * taken as soon as its socket moves, until its gate is `want`: true, or
- * false once `ms` have passed without it.
- */
-static bool run_until_gate(struct guard *g, enum sluice_breaker_gate want, __u64 trials,
-			   unsigned int ms)
+static enum sluice_breaker_gate gate(const struct guard *g)
 {
 	struct sluice_service_state st = {};
+
+	guard_gate(g, &st);
+	return st.breaker;
+}
+
+/*
+ * Runs the guard as the controller does, a tick every 5 ms (with in_flight
+ * connections and the data path's trial count) and each probe taken as soon
+ * as its socket moves, until done(g, arg) after a tick: true, or false once
+ * `ms` have passed without it.
+ */
+static bool drive(struct guard *g, unsigned int ms, unsigned int in_flight, __u64 trials,
+		  bool (*done)(const struct guard *g, long arg), long arg)
+{
 	__u64 until = now_ns() + ms * MS, next_tick = 0;
 
 	while (now_ns() < until) {
@@ -81,10 +89,9 @@ static bool run_until_gate(struct guard *g, enum sluice_breaker_gate want, __u64
 		int fd = guard_poll_fd(g, &events);
 
 		if (now_ns() >= next_tick) {
-			guard_tick(g, now_ns(), -1, 0, trials);
+			guard_tick(g, now_ns(), -1, in_flight, trials);
 			next_tick = now_ns() + 5 * MS;
-			guard_gate(g, &st);
-			if (st.breaker == want)
+			if (done(g, arg))
 				return true;
 		}
 		if (fd >= 0) {
@@ -99,12 +106,28 @@ static bool run_until_gate(struct guard *g, enum sluice_breaker_gate want, __u64
 	return false;
 }
 
-static enum sluice_breaker_gate gate(const struct guard *g)
+static bool gate_is(const struct guard *g, long want)
 {
-	struct sluice_service_state st = {};
+	return gate(g) == (enum sluice_breaker_gate)want;
+}
 
-	guard_gate(g, &st);
-	return st.breaker;
+static bool probes_failed_over(const struct guard *g, long failed)
+{
+	return g->probes_failed > (__u64)failed;
+}
+
+static bool never(const struct guard *g, long unused)
+{
+	(void)g;
+	(void)unused;
+	return false;
+}
+
+/* drive() until the gate is `want`. */
+static bool run_until_gate(struct guard *g, enum sluice_breaker_gate want, __u64 trials,
+			   unsigned int ms)
+{
+	return drive(g, ms, 0, trials, gate_is, want);
 }
 
 /* The whole cycle: closed, the listener goes, open, half-open with its trials, back, closed. */
@@ -238,6 +261,8 @@ static void test_limit_follows_probes(void **unused)
 {
 	struct sluice_service_state st = {};
 	struct sluice_service svc;
+	unsigned int before;
+	__u64 failed;
 	struct guard g;
 	char err[256];
 	__u16 port = 0;
@@ -249,39 +274,19 @@ static void test_limit_follows_probes(void **unused)
 	guard_gate(&g, &st);
 	assert_int_equal(st.limit, 10);
 	/* 8 in flight (at least half the limit) with every probe passing: +1 per probe. */
-	for (__u64 until = now_ns() + 500 * MS; now_ns() < until;) {
-		short events;
-		int fd = guard_poll_fd(&g, &events);
-		struct pollfd p = { .fd = fd, .events = events };
-
-		guard_tick(&g, now_ns(), -1, 8, 0);
-		if (fd >= 0 && poll(&p, 1, 5) > 0)
-			guard_probe_ready(&g, now_ns());
-		usleep(1000);
-	}
+	drive(&g, 500, 8, 0, never, 0);
 	guard_gate(&g, &st);
 	/* +1 while 8 in flight is half the limit or more: up to 17, no further. */
 	assert_true(g.probes_ok >= 7);
 	assert_int_equal(st.limit, 17);
 	/* The listener goes: a refused probe is a drop, and AIMD backs off (x0.9). */
 	close(lfd);
-	{
-		unsigned int before = st.limit;
-		__u64 failed = g.probes_failed;
-
-		for (__u64 until = now_ns() + 2000 * MS; now_ns() < until && g.probes_failed == failed;) {
-			short events;
-			int fd = guard_poll_fd(&g, &events);
-			struct pollfd p = { .fd = fd, .events = events };
-
-			guard_tick(&g, now_ns(), -1, 8, 0);
-			if (fd >= 0 && poll(&p, 1, 5) > 0)
-				guard_probe_ready(&g, now_ns());
-		}
-		guard_gate(&g, &st);
-		assert_int_equal(g.probes_failed, failed + 1);
-		assert_int_equal(st.limit, (unsigned int)(before * 0.9));
-	}
+	before = st.limit;
+	failed = g.probes_failed;
+	assert_true(drive(&g, 2000, 8, 0, probes_failed_over, (long)failed));
+	guard_gate(&g, &st);
+	assert_int_equal(g.probes_failed, failed + 1);
+	assert_int_equal(st.limit, (unsigned int)(before * 0.9));
 	guard_close(&g);
 }
 
