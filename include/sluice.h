@@ -362,8 +362,14 @@ enum sluice_refusal {
 	SLUICE_REFUSAL_CONCURRENCY,	/* its in-flight connections are at the limit */
 	SLUICE_REFUSAL_COUNT
 };
+/* The data path bounds an index with & (SLUICE_REFUSAL_COUNT - 1). */
+_Static_assert((SLUICE_REFUSAL_COUNT & (SLUICE_REFUSAL_COUNT - 1)) == 0,
+	       "SLUICE_REFUSAL_COUNT must be a power of two");
 
-/* What the data path counted for a service: only it writes these (atomic adds). */
+/*
+ * What the data path counted for a service (atomic adds); the CLI zeroes a
+ * new slot, and nothing else writes them.
+ */
 struct sluice_service_flow {
 	__u64 opened;			/* new connections (SYNs) let through to it */
 	__u64 closed;			/* FINs and RSTs its clients sent it */

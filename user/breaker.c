@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* The circuit breaker's state machine and sliding windows (user/breaker.h). */
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -322,18 +323,22 @@ static const char *const breaker_keys[KEY_COUNT] = {
 	"max-open", "multiplier", "jitter",
 };
 
-/* A number in [min, max] with nothing after it, for multiplier and jitter. */
-static int parse_ratio(const char *key, const char *text, double min, double max, double *out,
-		       char *err, size_t err_len)
+/*
+ * A number in [min, max] (below max when max_open), with nothing after it,
+ * for multiplier and jitter. Rounded to 4 decimals first, so that what
+ * breaker_format() writes back is read back as the same number.
+ */
+static int parse_ratio(const char *key, const char *text, double min, double max, bool max_open,
+		       double *out, char *err, size_t err_len)
 {
 	char *end;
 	double v;
 
 	errno = 0;
-	v = strtod(text, &end);
-	if (!*text || *end || errno || !(v >= min && v <= max)) {
-		snprintf(err, err_len, "invalid --breaker %s '%s': expected a number from %g to %g",
-			 key, text, min, max);
+	v = round(strtod(text, &end) * 10000.0) / 10000.0;
+	if (!*text || *end || errno || !(v >= min && (max_open ? v < max : v <= max))) {
+		snprintf(err, err_len, "invalid --breaker %s '%s': expected a number from %g to %s%g "
+			 "(4 decimals at most)", key, text, min, max_open ? "below " : "", max);
 		return -1;
 	}
 	*out = v;
@@ -395,17 +400,19 @@ static int breaker_set(struct breaker_config *cfg, enum breaker_key key, const c
 		*(key == KEY_OPEN ? &cfg->open_base_ms : &cfg->open_max_ms) = (__u32)n;
 		return 0;
 	case KEY_MULTIPLIER:
-		return parse_ratio(breaker_keys[key], value, 1, 10, &cfg->open_multiplier, err,
+		return parse_ratio(breaker_keys[key], value, 1, 10, false, &cfg->open_multiplier, err,
 				   err_len);
 	case KEY_JITTER:
-		return parse_ratio(breaker_keys[key], value, 0, 1, &cfg->open_jitter, err, err_len);
+		return parse_ratio(breaker_keys[key], value, 0, 1, true, &cfg->open_jitter, err,
+				   err_len);
 	case KEY_COUNT:
 		break;
 	}
 	return -1;
 }
 
-int breaker_parse(const char *text, struct breaker_config *cfg, char *err, size_t err_len)
+int breaker_parse(const char *text, const struct breaker_config *base, struct breaker_config *cfg,
+		  char *err, size_t err_len)
 {
 	struct breaker_config parsed;
 	bool seen[KEY_COUNT] = {};
@@ -417,9 +424,10 @@ int breaker_parse(const char *text, struct breaker_config *cfg, char *err, size_
 		return -1;
 	}
 	strcpy(buf, text);
-	breaker_config_defaults(&parsed);
-	if (cfg->slow_call_ms)
-		parsed.slow_call_ms = cfg->slow_call_ms;
+	if (base)
+		parsed = *base;
+	else
+		breaker_config_defaults(&parsed);
 	if (strcmp(text, "on") == 0)
 		rest = NULL;
 	/* strsep, not strtok: "failure=50,,slow=80" is a typo to point out, not to skip. */

@@ -124,17 +124,17 @@ void breaker_config_defaults(struct breaker_config *cfg);
 int breaker_config_check(const struct breaker_config *cfg, char *err, size_t err_len);
 
 /*
- * What operators type after --breaker: "key=value,..." over the defaults
- * of breaker_config_defaults(), any of
+ * What operators type after --breaker: "on", or "key=value,..." over `base`
+ * (NULL: the defaults of breaker_config_defaults()), any of
  *   window=N (the last N calls) or window=Ns (the calls of the last N seconds),
  *   min-calls=N, failure=PCT, slow=PCT, half-open=N, half-open-wait=DURATION,
- *   open=DURATION, max-open=DURATION, multiplier=X (1..10), jitter=X (0..1).
- * The slow call duration is not among them: the service's --slow-call sets
- * it, as it also judges probes without a breaker. Fills *cfg (keeping its
- * slow_call_ms, or the default's where that is 0) and returns 0, or -1 with
- * one line in err and *cfg unchanged.
+ *   open=DURATION, max-open=DURATION, multiplier=X (1..10), jitter=X (0..<1).
+ * The slow call duration is not among them (it is base's): the service's
+ * --slow-call sets it, as it also judges probes without a breaker. Fills
+ * *cfg and returns 0, or -1 with one line in err and *cfg unchanged.
  */
-int breaker_parse(const char *text, struct breaker_config *cfg, char *err, size_t err_len);
+int breaker_parse(const char *text, const struct breaker_config *base, struct breaker_config *cfg,
+		  char *err, size_t err_len);
 /* Writes every setting but slow_call_ms back as breaker_parse() reads it. */
 void breaker_format(const struct breaker_config *cfg, char *buf, size_t len);
 

@@ -300,15 +300,22 @@ static struct service_watch *service_watch_find(struct controller *c, const stru
 	return NULL;
 }
 
-/* A namespace's file, opened for health probes: -1 for the controller's own, or on failure. */
+/*
+ * A service's namespace, opened for its health probes: -1 for the
+ * controller's own, GUARD_NETNS_UNAVAILABLE when it cannot be opened (no
+ * probe goes then: one sent from here would reach another service).
+ */
 static int netns_open(const char *netns)
 {
 	char path[SLUICE_NETNS_LEN + 16];
+	int fd;
 
 	if (!netns[0])
 		return -1;
-	snprintf(path, sizeof(path), strchr(netns, '/') ? "%s" : "/run/netns/%s", netns);
-	return open(path, O_RDONLY | O_CLOEXEC);
+	if (netns_path(netns, path, sizeof(path)))
+		return GUARD_NETNS_UNAVAILABLE;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd >= 0 ? fd : GUARD_NETNS_UNAVAILABLE;
 }
 
 static void service_watch_close(struct service_watch *w)
@@ -378,8 +385,6 @@ static void services_reload(struct controller *c)
 			} else {
 				guard_follow_mode(&next[i].guard, svc, controller_now_ns());
 			}
-			/* The guard's name points into the entry it was made from. */
-			next[i].guard.name = next[i].entry.config.name;
 			continue;
 		}
 		next[i].entry = entries[i];
@@ -396,7 +401,6 @@ static void services_reload(struct controller *c)
 				svc->netns[0] ? " in netns " : "", svc->netns, svc->high_pct,
 				svc->low_pct);
 		service_guard_init(&next[i]);
-		next[i].guard.name = next[i].entry.config.name;
 	}
 	/*
 	 * After the CLI's reset of a new slot, the controller alone writes the
@@ -412,6 +416,9 @@ static void services_reload(struct controller *c)
 	}
 	memcpy(c->services, next, sizeof(next));
 	c->service_count = count;
+	/* Each guard logs under the name of the entry it now sits beside. */
+	for (size_t i = 0; i < count; i++)
+		c->services[i].guard.name = c->services[i].entry.config.name;
 }
 
 static bool rules_changed(struct controller *c)
@@ -619,7 +626,7 @@ static void service_update(struct controller *c, struct service_watch *w, __u64 
 	const struct sluice_service *svc = &w->entry.config;
 	struct sluice_service_state state = { .refuse = svc->refuse };
 	struct sluice_service_report report;
-	bool counted;
+	bool counted, conns_read;
 
 	backpressure_update(w);
 	state.backpressure = w->refusing;
@@ -629,27 +636,32 @@ static void service_update(struct controller *c, struct service_watch *w, __u64 
 	 * tick, which errs on the side of the service.
 	 */
 	counted = !bpf_map_lookup_elem(c->st.service_flow, &w->entry.slot, &w->flow);
-	if (w->measured && w->probe && counted &&
-	    !service_connections_read(w->probe, svc->port, &w->conns)) {
+	conns_read = w->measured && w->probe && counted &&
+		     !service_connections_read(w->probe, svc->port, &w->conns);
+	if (conns_read)
 		state.inflight_base = (__s64)w->conns.in_flight -
 				      (__s64)(w->flow.opened - w->flow.closed);
-	} else {
+	else
 		w->conns = (struct service_connections){};
-		if (!counted)
-			tick_failed(c, "read a service's connection counts");
-	}
+	if (!counted)
+		tick_failed(c, "read a service's connection counts");
+	memset(&report, 0, sizeof(report));
 	if (w->guarded) {
-		guard_tick(&w->guard, now, w->netns_fd, w->conns.in_flight, w->flow.trials);
+		/* trial_end starts from the data path's count: without it, no half-open this tick. */
+		if (counted)
+			guard_tick(&w->guard, now, w->netns_fd, w->conns.in_flight, w->flow.trials);
 		guard_gate(&w->guard, &state);
-		/* Not measured: no in-flight count to hold a limit against, so none holds. */
-		if (!w->measured || !counted)
-			state.limit = 0;
 		guard_report(&w->guard, now, &report);
-		report.measured = w->measured;
-		report.in_flight = w->conns.in_flight;
-		if (bpf_map_update_elem(c->st.service_report, &w->entry.slot, &report, BPF_ANY))
-			tick_failed(c, "write a service's report");
 	}
+	/* No reading of its connections this tick: no in-flight count to hold a limit against. */
+	if (!conns_read)
+		state.limit = 0;
+	/* Written for every service, so no report outlives the guard that wrote it. */
+	report.updated_ns = now;
+	report.measured = conns_read;
+	report.in_flight = w->conns.in_flight;
+	if (bpf_map_update_elem(c->st.service_report, &w->entry.slot, &report, BPF_ANY))
+		tick_failed(c, "write a service's report");
 	if (bpf_map_update_elem(c->st.service_state, &w->entry.slot, &state, BPF_ANY))
 		tick_failed(c, "write a service's state");
 }
@@ -758,7 +770,8 @@ static void decisions_clear(struct controller *c)
 /* One value of a service for the metrics. */
 enum service_metric { SVC_REFUSING, SVC_QUEUE, SVC_BACKLOG, SVC_REFUSED, SVC_REFUSED_RATE,
 		      SVC_OVERFLOWS, SVC_DROPS, SVC_ADMITTED, SVC_IN_FLIGHT, SVC_LIMIT,
-		      SVC_FAILURE_RATE, SVC_SLOW_RATE, SVC_TRANSITIONS, SVC_PROBE_SECONDS };
+		      SVC_FAILURE_RATE, SVC_SLOW_RATE, SVC_TRANSITIONS, SVC_PROBE_SECONDS,
+		      SVC_PROBES_SLOW };
 
 static double service_metric_value(const struct service_watch *w, enum service_metric what,
 				   __u64 now)
@@ -782,7 +795,8 @@ static double service_metric_value(const struct service_watch *w, enum service_m
 	case SVC_FAILURE_RATE: return failure;
 	case SVC_SLOW_RATE: return slow;
 	case SVC_TRANSITIONS: return g ? (double)g->breaker.transitions_total : 0;
-	case SVC_PROBE_SECONDS: return g ? (double)g->last_probe_ns / 1e9 : 0;
+	case SVC_PROBE_SECONDS: return g ? (double)g->last_probe_duration_ns / 1e9 : 0;
+	case SVC_PROBES_SLOW: return g ? (double)g->probes_slow : 0;
 	}
 	return 0;
 }
@@ -826,6 +840,9 @@ static void services_metrics(const struct controller *c, struct metrics_text *t,
 		  "Transitions of a service's breaker.", SVC_TRANSITIONS },
 		{ "sluice_service_probe_seconds", "gauge",
 		  "How long a service's last health probe took.", SVC_PROBE_SECONDS },
+		{ "sluice_service_probes_slow_total", "counter",
+		  "A service's health probes slower than its --slow-call (ok or failed).",
+		  SVC_PROBES_SLOW },
 	};
 	static const char *const reasons[SLUICE_REFUSAL_COUNT] = {
 		[SLUICE_REFUSAL_BREAKER] = "breaker", [SLUICE_REFUSAL_BACKPRESSURE] = "backpressure",
@@ -857,37 +874,34 @@ static void services_metrics(const struct controller *c, struct metrics_text *t,
 				       (double)w->flow.refused[r]);
 	}
 	metrics_family(t, "sluice_service_breaker_state", "gauge",
-		       "1 for the state a service's breaker is in (services with a breaker).");
+		       "1 for the state a service's breaker is in (services with a breaker, or tripped).");
 	for (size_t i = 0; i < c->service_count; i++) {
 		const struct service_watch *w = &c->services[i];
+		const struct breaker *b = &w->guard.breaker;
 
-		if (!w->guarded)
+		if (!w->guarded || (!w->guard.has_breaker && b->state != BREAKER_FORCED_OPEN))
 			continue;
 		snprintf(port, sizeof(port), "%u", w->entry.config.port);
 		for (int st = BREAKER_CLOSED; st <= BREAKER_DISABLED; st++)
 			metrics_sample(t, "sluice_service_breaker_state",
 				       LABELS("service", w->entry.config.name, "port", port,
 					      "state", breaker_state_name((enum breaker_state)st)),
-				       w->guard.breaker.state == (enum breaker_state)st);
+				       b->state == (enum breaker_state)st);
 	}
 	metrics_family(t, "sluice_service_probes_total", "counter",
-		       "A service's health probes, by result (slow ones are also ok or failed).");
+		       "A service's health probes, by result.");
 	for (size_t i = 0; i < c->service_count; i++) {
 		const struct service_watch *w = &c->services[i];
-		const struct guard *g = &w->guard;
+		static const char *const results[] = { "ok", "failed" };
 
-		if (!w->guarded || !g->probing)
+		if (!w->guarded || !w->guard.probing)
 			continue;
 		snprintf(port, sizeof(port), "%u", w->entry.config.port);
-		metrics_sample(t, "sluice_service_probes_total",
-			       LABELS("service", w->entry.config.name, "port", port, "result", "ok"),
-			       (double)g->probes_ok);
-		metrics_sample(t, "sluice_service_probes_total",
-			       LABELS("service", w->entry.config.name, "port", port, "result",
-				      "failed"), (double)g->probes_failed);
-		metrics_sample(t, "sluice_service_probes_total",
-			       LABELS("service", w->entry.config.name, "port", port, "result",
-				      "slow"), (double)g->probes_slow);
+		for (int r = 0; r < 2; r++)
+			metrics_sample(t, "sluice_service_probes_total",
+				       LABELS("service", w->entry.config.name, "port", port,
+					      "result", results[r]),
+				       (double)(r ? w->guard.probes_failed : w->guard.probes_ok));
 	}
 }
 

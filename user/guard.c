@@ -14,7 +14,7 @@
 int guard_init(struct guard *g, const struct sluice_service *svc, const char *name,
 	       __u64 now_ns, __u64 seed, char *err, size_t err_len)
 {
-	struct breaker_config bcfg = { .slow_call_ms = svc->slow_call_ms };
+	struct breaker_config bcfg;
 	struct conc_config ccfg;
 
 	memset(g, 0, sizeof(*g));
@@ -32,13 +32,13 @@ int guard_init(struct guard *g, const struct sluice_service *svc, const char *na
 					      GUARD_PROBE_TIMEOUT_MS) * NS_PER_MS;
 		g->next_probe_ns = now_ns;
 	}
+	breaker_config_defaults(&bcfg);
+	bcfg.slow_call_ms = (__u32)(g->slow_ns / NS_PER_MS);
+	/* Without a breaker of its own it never trips, but `service trip` still forces it open. */
 	if (svc->breaker[0]) {
-		if (breaker_parse(svc->breaker, &bcfg, err, err_len))
+		if (breaker_parse(svc->breaker, &bcfg, &bcfg, err, err_len))
 			return -1;
 		g->has_breaker = true;
-	} else {
-		/* No breaker of its own: it never trips, but `service trip` still forces it open. */
-		breaker_config_defaults(&bcfg);
 	}
 	breaker_init(&g->breaker, &bcfg, now_ns, seed);
 	if (!g->has_breaker)
@@ -123,11 +123,24 @@ void guard_follow_mode(struct guard *g, const struct sluice_service *svc, __u64 
 	log_transitions(g);
 }
 
-/* The outstanding probe's outcome, if it has one, into the breaker and the limit. */
+/* A probe's outcome into the breaker and the limit. */
+static void probe_judge(struct guard *g, __u64 now_ns, __u64 duration_ns, bool failed)
+{
+	bool slow = duration_ns > g->slow_ns;
+
+	g->probes_ok += !failed;
+	g->probes_failed += failed;
+	g->probes_slow += slow;
+	g->last_probe_duration_ns = duration_ns;
+	breaker_record(&g->breaker, now_ns, duration_ns, failed);
+	if (g->has_limit)
+		conc_update(&g->limit, now_ns, duration_ns, g->in_flight_at_probe, failed);
+}
+
+/* The outstanding probe's outcome, if it has one. */
 static void probe_collect(struct guard *g, __u64 now_ns)
 {
 	struct probe_result r;
-	bool slow;
 
 	if (prober_fd(&g->prober) < 0)
 		return;
@@ -135,46 +148,46 @@ static void probe_collect(struct guard *g, __u64 now_ns)
 	case 0:
 		return;
 	case 1:
-		break;
+		probe_judge(g, now_ns, r.duration_ns, r.failed);
+		return;
 	default:
+		/*
+		 * A call that was made and cannot be judged failed: half-open
+		 * waits for the outcome of every probe it admitted.
+		 */
 		log_msg(LOG_WARNING, "service %s: a probe failed inside sluice: %s", g->name,
 			strerror(errno));
-		return;
+		probe_judge(g, now_ns, now_ns - g->prober.started_ns, true);
 	}
-	slow = r.duration_ns > g->slow_ns;
-	g->probes_ok += !r.failed;
-	g->probes_failed += r.failed;
-	g->probes_slow += slow;
-	g->last_probe_ns = r.duration_ns;
-	breaker_record(&g->breaker, now_ns, r.duration_ns, r.failed);
-	if (g->has_limit)
-		conc_update(&g->limit, now_ns, r.duration_ns, g->probe_in_flight, r.failed);
 }
 
 /* Starts a probe when one is due and the breaker lets a call go. */
 static void probe_start(struct guard *g, __u64 now_ns, int netns_fd, unsigned int in_flight)
 {
-	if (!g->probing || prober_fd(&g->prober) >= 0 || now_ns < g->next_probe_ns)
+	if (!g->probing || prober_fd(&g->prober) >= 0 || now_ns < g->next_probe_ns ||
+	    netns_fd == GUARD_NETNS_UNAVAILABLE)
 		return;
 	g->next_probe_ns = now_ns + g->probe_interval_ns;
+	/* Open sends nothing to the service: the breaker is asked first. */
+	if (!breaker_admit(&g->breaker, now_ns))
+		return;
+	g->in_flight_at_probe = in_flight;
+	if (prober_start(&g->prober, &g->target, netns_fd, now_ns) == 0) {
+		g->probe_error_logged = false;
+		return;
+	}
 	/*
-	 * Started before the breaker admits it: a probe that cannot start (its
-	 * namespace is gone) must not take one of half-open's calls, which
-	 * would then wait for an outcome that never comes.
+	 * A probe that cannot even start (no sockets, no memory) is sluice's
+	 * fault, not the service's: it counts for nothing, except in half-open,
+	 * which admitted it and waits for its outcome. There it fails, so the
+	 * breaker stays open rather than half-open for ever.
 	 */
-	if (prober_start(&g->prober, &g->target, netns_fd, now_ns)) {
-		if (!g->probe_error_logged)
-			log_msg(LOG_WARNING, "service %s: cannot start a probe: %s", g->name,
-				strerror(errno));
-		g->probe_error_logged = true;
-		return;
-	}
-	g->probe_error_logged = false;
-	if (!breaker_admit(&g->breaker, now_ns)) {
-		prober_close(&g->prober);
-		return;
-	}
-	g->probe_in_flight = in_flight;
+	if (!g->probe_error_logged)
+		log_msg(LOG_WARNING, "service %s: cannot start a probe: %s", g->name,
+			strerror(errno));
+	g->probe_error_logged = true;
+	if (g->breaker.state == BREAKER_HALF_OPEN)
+		probe_judge(g, now_ns, 0, true);
 }
 
 int guard_poll_fd(const struct guard *g, short *events)
@@ -237,6 +250,14 @@ void guard_report(const struct guard *g, __u64 now_ns, struct sluice_service_rep
 
 	memset(r, 0, sizeof(*r));
 	r->updated_ns = now_ns;
+	r->limit = g->has_limit ? conc_current(&g->limit) : 0;
+	r->last_probe_us = (__u32)(g->last_probe_duration_ns / 1000);
+	r->probes_ok = g->probes_ok;
+	r->probes_failed = g->probes_failed;
+	r->probes_slow = g->probes_slow;
+	/* A service without a breaker of its own has one only while the operator trips it. */
+	if (!g->has_breaker && b->state != BREAKER_FORCED_OPEN)
+		return;
 	r->breaker = (__u8)(b->state + 1);
 	r->since_ns = b->since_ns;
 	r->open_until_ns = b->state == BREAKER_OPEN ? b->open_until_ns : 0;
@@ -245,11 +266,6 @@ void guard_report(const struct guard *g, __u64 now_ns, struct sluice_service_rep
 	r->calls = calls;
 	r->failure_bp = basis_points(failure);
 	r->slow_bp = basis_points(slow);
-	r->limit = g->has_limit ? conc_current(&g->limit) : 0;
-	r->last_probe_us = (__u32)(g->last_probe_ns / 1000);
-	r->probes_ok = g->probes_ok;
-	r->probes_failed = g->probes_failed;
-	r->probes_slow = g->probes_slow;
 	r->transitions_total = b->transitions_total;
 	n = breaker_transitions(b, t, BREAKER_TRANSITIONS);
 	if (n > SLUICE_REPORT_TRANSITIONS)

@@ -30,9 +30,12 @@
 #include "probe.h"
 #include "sluice.h"
 
+/* guard_tick()'s netns_fd when the service's namespace cannot be opened: no probe goes. */
+#define GUARD_NETNS_UNAVAILABLE (-2)
+
 /* Defaults of a service's probes (`sluice service add --probe ...`). */
 #define GUARD_PROBE_INTERVAL_MS 200
-#define GUARD_PROBE_TIMEOUT_MS 1000
+#define GUARD_PROBE_TIMEOUT_MS 2000
 #define GUARD_SLOW_CALL_MS 1000
 
 /*
@@ -61,9 +64,9 @@ struct guard {
 	struct prober prober;
 	bool probe_error_logged;	/* a probe could not be started; logged once */
 	__u64 next_probe_ns;
-	unsigned int probe_in_flight;	/* the service's connections when it started */
+	unsigned int in_flight_at_probe;	/* the service's connections when it started */
 	__u64 probes_ok, probes_failed, probes_slow;
-	__u64 last_probe_ns;		/* the last one's duration */
+	__u64 last_probe_duration_ns;
 
 	/* The half-open trials: the data path admits while its count < trial_end. */
 	__u64 trial_end;

@@ -76,8 +76,7 @@ static const char *netns_name(const char *netns)
 	return netns ? netns : "the current network namespace";
 }
 
-/* The file of a namespace: a path as given, or a name under /run/netns. */
-static int netns_path(const char *netns, char *path, size_t len)
+int netns_path(const char *netns, char *path, size_t len)
 {
 	int n;
 

@@ -32,6 +32,12 @@ struct netns_probe;
  * ("no network namespace 'x'", ...) on failure; the thread is back in its
  * own namespace either way.
  */
+/*
+ * The file of a namespace: a path as given (with a '/'), or a name under
+ * /run/netns. 0, or -1 for "", "." and ".." or a path longer than len.
+ */
+int netns_path(const char *netns, char *path, size_t len);
+
 struct netns_probe *netns_probe_open(const char *netns, char *err, size_t errlen);
 void netns_probe_close(struct netns_probe *p);
 

@@ -45,7 +45,7 @@ const struct command service_commands[] = {
 	  "protect a local service: from --high (default 80%) of its accept queue, new "
 	  "connections get an RST from XDP (or are dropped); under --low (default 50%) they are "
 	  "let in again. --netns: where it listens (default: where the controller runs). "
-	  "--probe (every 200ms, timeout 1s; slower than --slow-call 1s is slow) feeds a circuit "
+	  "--probe (every 200ms, timeout 2s; slower than --slow-call 1s is slow) feeds a circuit "
 	  "breaker (on with a probe: " GUARD_DEFAULT_BREAKER "; keys window=N|Ns, min-calls, "
 	  "failure, slow, half-open, half-open-wait, open, max-open, multiplier, jitter) that "
 	  "refuses new connections while open, and an adaptive --concurrency limit on the "
@@ -103,6 +103,47 @@ static bool valid_name(const char *name)
 	return true;
 }
 
+/*
+ * --breaker into svc->breaker: its keys over GUARD_DEFAULT_BREAKER (a
+ * breaker for probes), checked against the probes that feed it, written out
+ * whole. 0, or -1 with one line in err.
+ */
+static int breaker_option(const char *text, struct sluice_service *svc, char *err, size_t err_len)
+{
+	__u64 probes_in_half_open, probes_in_window;
+	struct breaker_config base, cfg;
+
+	breaker_config_defaults(&base);
+	base.slow_call_ms = svc->slow_call_ms;
+	if (breaker_parse(GUARD_DEFAULT_BREAKER, &base, &base, err, err_len) ||
+	    breaker_parse(text ? text : "on", &base, &cfg, err, err_len))
+		return -1;
+	/* Half-open's probes go one an interval: its wait must let them all be judged. */
+	probes_in_half_open = (__u64)(cfg.half_open_calls - 1) * svc->probe_interval_ms +
+			      svc->probe_timeout_ms;
+	if (cfg.half_open_max_ms && cfg.half_open_max_ms < probes_in_half_open) {
+		snprintf(err, err_len, "invalid --breaker half-open-wait=%ums: its %u probes, one "
+			 "every %u ms, can take %llu ms", cfg.half_open_max_ms, cfg.half_open_calls,
+			 svc->probe_interval_ms, (unsigned long long)probes_in_half_open);
+		return -1;
+	}
+	/* A time window must be able to hold its minimum of calls. */
+	probes_in_window = (__u64)cfg.window_size * 1000 / svc->probe_interval_ms;
+	if (cfg.window_type == BREAKER_WINDOW_TIME && cfg.minimum_calls > probes_in_window) {
+		snprintf(err, err_len, "invalid --breaker: min-calls=%u is more than a %us window "
+			 "holds (%llu probes, one every %u ms)", cfg.minimum_calls, cfg.window_size,
+			 (unsigned long long)probes_in_window, svc->probe_interval_ms);
+		return -1;
+	}
+	breaker_format(&cfg, svc->breaker, sizeof(svc->breaker));
+	if (strlen(svc->breaker) >= sizeof(svc->breaker) - 1) {
+		snprintf(err, err_len, "invalid --breaker: its settings do not fit in %zu characters",
+			 sizeof(svc->breaker) - 2);
+		return -1;
+	}
+	return 0;
+}
+
 enum service_option { OPT_PORT = 1, OPT_PROTO, OPT_REFUSE, OPT_HIGH, OPT_LOW, OPT_NETNS,
 		      OPT_PROBE, OPT_PROBE_INTERVAL, OPT_PROBE_TIMEOUT, OPT_SLOW_CALL, OPT_BREAKER,
 		      OPT_CONCURRENCY, OPT_COUNT };
@@ -115,7 +156,6 @@ static int guard_options(const char *const arg[OPT_COUNT], struct sluice_service
 			 size_t err_len)
 {
 	bool breaker_off = arg[OPT_BREAKER] && strcmp(arg[OPT_BREAKER], "off") == 0;
-	struct breaker_config bcfg = {};
 	struct conc_config ccfg;
 	struct probe_target target;
 	__u64 ms;
@@ -156,23 +196,19 @@ static int guard_options(const char *const arg[OPT_COUNT], struct sluice_service
 			return -1;
 		svc->slow_call_ms = (__u32)ms;
 	}
+	if (svc->slow_call_ms >= svc->probe_timeout_ms) {
+		snprintf(err, err_len, "--slow-call (%u ms) must be under --probe-timeout (%u ms): a "
+			 "probe that takes the timeout has failed", svc->slow_call_ms,
+			 svc->probe_timeout_ms);
+		return -1;
+	}
 	/* With a probe, a breaker unless told otherwise; without one, nothing would feed it. */
 	if (arg[OPT_BREAKER] && !breaker_off && !arg[OPT_PROBE]) {
 		snprintf(err, err_len, "--breaker needs --probe: the probes are the calls it judges");
 		return -1;
 	}
-	if (arg[OPT_PROBE] && !breaker_off) {
-		bcfg.slow_call_ms = svc->slow_call_ms;
-		if (breaker_parse(arg[OPT_BREAKER] ? arg[OPT_BREAKER] : GUARD_DEFAULT_BREAKER, &bcfg,
-				  err, err_len))
-			return -1;
-		breaker_format(&bcfg, svc->breaker, sizeof(svc->breaker));
-		if (strlen(svc->breaker) >= sizeof(svc->breaker) - 1) {
-			snprintf(err, err_len, "invalid --breaker: its settings do not fit in %zu "
-				 "characters", sizeof(svc->breaker) - 2);
-			return -1;
-		}
-	}
+	if (arg[OPT_PROBE] && !breaker_off && breaker_option(arg[OPT_BREAKER], svc, err, err_len))
+		return -1;
 	if (arg[OPT_CONCURRENCY] && strcmp(arg[OPT_CONCURRENCY], "none") != 0) {
 		if (conc_parse(arg[OPT_CONCURRENCY], &ccfg, err, err_len))
 			return -1;

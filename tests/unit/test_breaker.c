@@ -977,19 +977,21 @@ static void test_config_check(void **unused)
 /* --breaker as operators type it: over the defaults, each key checked, written back whole. */
 static void test_parse_and_format(void **unused)
 {
-	struct breaker_config cfg = { .slow_call_ms = 250 }, again = {}, defaults;
+	struct breaker_config cfg, again, defaults;
 	char err[256], text[192], back[192];
 
 	(void)unused;
 	breaker_config_defaults(&defaults);
-	assert_int_equal(breaker_parse("on", &cfg, err, sizeof(err)), 0);
+	cfg = defaults;
+	cfg.slow_call_ms = 250;
+	assert_int_equal(breaker_parse("on", &cfg, &cfg, err, sizeof(err)), 0);
 	assert_int_equal(cfg.window_size, defaults.window_size);
 	assert_int_equal(cfg.open_base_ms, defaults.open_base_ms);
 	assert_int_equal(cfg.slow_call_ms, 250);	/* kept: --slow-call sets it */
 
 	assert_int_equal(breaker_parse("window=30s,min-calls=7,failure=40%,slow=80,half-open=2,"
 				       "half-open-wait=3s,open=500ms,max-open=4s,multiplier=2,"
-				       "jitter=0.25", &cfg, err, sizeof(err)), 0);
+				       "jitter=0.25", &cfg, &cfg, err, sizeof(err)), 0);
 	assert_int_equal(cfg.window_type, BREAKER_WINDOW_TIME);
 	assert_int_equal(cfg.window_size, 30);
 	assert_int_equal(cfg.minimum_calls, 7);
@@ -1008,21 +1010,32 @@ static void test_parse_and_format(void **unused)
 	assert_string_equal(text, "window=30s,min-calls=7,failure=40,slow=80,half-open=2,"
 				  "half-open-wait=3000ms,open=500ms,max-open=4000ms,multiplier=2,"
 				  "jitter=0.25");
+	again = defaults;
 	again.slow_call_ms = 250;
-	assert_int_equal(breaker_parse(text, &again, err, sizeof(err)), 0);
+	assert_int_equal(breaker_parse(text, &again, &again, err, sizeof(err)), 0);
 	breaker_format(&again, back, sizeof(back));
 	assert_string_equal(back, text);
 	assert_memory_equal(&again, &cfg, sizeof(cfg));
 
+	/* Keys apply over the base given, not the defaults. */
+	assert_int_equal(breaker_parse("failure=30", &cfg, &again, err, sizeof(err)), 0);
+	assert_int_equal(again.failure_rate_threshold, 30);
+	assert_int_equal(again.open_base_ms, 500);
+	assert_int_equal(again.window_size, 30);
+	/* Ratios keep 4 decimals, so what is written back reads back the same. */
+	assert_int_equal(breaker_parse("jitter=0.12345", &cfg, &again, err, sizeof(err)), 0);
+	assert_true(again.open_jitter == 0.1235);
+	breaker_format(&again, text, sizeof(text));
+	assert_non_null(strstr(text, ",jitter=0.1235"));
+
 	/* A count window under the default minimum makes the window the minimum. */
-	cfg = (struct breaker_config){};
-	assert_int_equal(breaker_parse("window=20", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(breaker_parse("window=20", NULL, &cfg, err, sizeof(err)), 0);
 	assert_int_equal(cfg.window_type, BREAKER_WINDOW_COUNT);
 	assert_int_equal(cfg.minimum_calls, 20);
 	/* open alone carries its cap along, max-open alone under the base lowers the base. */
-	assert_int_equal(breaker_parse("open=5m", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(breaker_parse("open=5m", NULL, &cfg, err, sizeof(err)), 0);
 	assert_int_equal(cfg.open_max_ms, 10 * 300000);
-	assert_int_equal(breaker_parse("max-open=2s", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(breaker_parse("max-open=2s", NULL, &cfg, err, sizeof(err)), 0);
 	assert_int_equal(cfg.open_base_ms, 2000);
 	assert_int_equal(cfg.open_max_ms, 2000);
 }
@@ -1048,6 +1061,8 @@ static void test_parse_refuses(void **unused)
 		{ "open=10s,max-open=5s", "must not be below the base" },
 		{ "multiplier=0.5", "invalid --breaker multiplier '0.5'" },
 		{ "jitter=1.5", "invalid --breaker jitter '1.5'" },
+		{ "jitter=1", "expected a number from 0 to below 1" },
+		{ "jitter=0.99999", "invalid --breaker jitter '0.99999'" },
 		{ "jitter=abc", "invalid --breaker jitter 'abc'" },
 		{ "window=10,min-calls=11", "must not exceed the window" },
 	};
@@ -1058,7 +1073,7 @@ static void test_parse_refuses(void **unused)
 		struct breaker_config cfg = { .window_size = 4242 };
 
 		err[0] = '\0';
-		if (breaker_parse(bad[i].text, &cfg, err, sizeof(err)) != -1 ||
+		if (breaker_parse(bad[i].text, NULL, &cfg, err, sizeof(err)) != -1 ||
 		    !strstr(err, bad[i].error))
 			fail_msg("breaker_parse(\"%s\"): got \"%s\", want \"%s\"", bad[i].text, err,
 				 bad[i].error);

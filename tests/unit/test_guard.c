@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -151,7 +152,7 @@ static void test_breaker_cycle_on_a_real_listener(void **unused)
 	assert_int_equal(g.probes_failed, 0);
 	assert_int_equal(g.breaker.state, BREAKER_CLOSED);
 
-	/* The listener goes: probes are refused, and from the 4th failure (>= 50%) it opens. */
+	/* The listener goes: probes are refused, and at 3 failures of the 6 (50%) it opens. */
 	close(lfd);
 	assert_true(run_until_gate(&g, SLUICE_GATE_REFUSE, 0, 3000));
 	assert_int_equal(g.breaker.state, BREAKER_OPEN);
@@ -199,9 +200,12 @@ static void test_operator_modes(void **unused)
 	guard_follow_mode(&g, &svc, now_ns());
 	assert_int_equal(g.breaker.state, BREAKER_FORCED_OPEN);
 	assert_int_equal(gate(&g), SLUICE_GATE_REFUSE);
-	/* Forced open stays so, whatever the probes say, and no probe goes. */
+	/* Forced open stays so, and sends the service nothing: no connection waits to be accepted. */
 	assert_false(run_until_gate(&g, SLUICE_GATE_PASS, 0, 200));
 	assert_int_equal(g.probes_ok + g.probes_failed, 0);
+	assert_int_equal(fcntl(lfd, F_SETFL, O_NONBLOCK), 0);
+	assert_int_equal(accept(lfd, NULL, NULL), -1);
+	assert_int_equal(errno, EAGAIN);
 
 	svc.breaker_mode = SLUICE_BREAKER_AUTO;
 	svc.reset_seq++;
@@ -246,6 +250,10 @@ static void test_trip_without_a_breaker(void **unused)
 	guard_follow_mode(&g, &svc, now_ns());
 	guard_gate(&g, &st);
 	assert_int_equal(st.breaker, SLUICE_GATE_PASS);
+	/* Reset, it has no breaker to show again. */
+	guard_report(&g, now_ns(), &r);
+	assert_int_equal(r.breaker, 0);
+	assert_int_equal(r.transitions, 0);
 	/* Without probes nothing moves it: a fixed limit needs none. */
 	guard_tick(&g, now_ns() + 1000 * MS, -1, 3, 0);
 	guard_gate(&g, &st);
