@@ -1,9 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 # The controller's own cost: `sluice run` at its default 50 ms tick over a
-# pin root with 1,000 rules and 4 services (each with a listening socket,
-# read through sock_diag every tick) and metrics served; its CPU time from
-# /proc/PID/stat over the run, and how long one tick takes (its metric).
+# pin root with 1,000 rules and 4 services (each an httpd, its listen queue
+# and connections read through sock_diag every tick, probed over HTTP every
+# 200 ms into a breaker and an AIMD limit) and metrics served; its CPU time
+# from /proc/PID/stat over the run, and how long one tick takes (its metric).
 #
 #   tests/bench/controller.sh [-q] [-j FILE]
 set -euo pipefail
@@ -36,8 +37,10 @@ trap cleanup EXIT
 } | "$sluice" --pin-root "$root" restore - >/dev/null
 "$sluice" --pin-root "$root" shed set --capacity 1Mpps >/dev/null
 for s in 1 2 3 4; do
-	"$sluice" --pin-root "$root" service add "svc$s" --port $((port + s)) >/dev/null
-	build/tests/tcpstall -p $((port + s)) -b 64 -d 3600 >/dev/null &
+	"$sluice" --pin-root "$root" service add "svc$s" --port $((port + s)) \
+		--probe "http://127.0.0.1:$((port + s))/" --concurrency aimd >/dev/null
+	build/tests/httpd --port $((port + s)) --addr 127.0.0.1 --workers 2 --service-ms 1 \
+		>/dev/null 2>&1 &
 	pids+=($!)
 done
 
