@@ -335,7 +335,7 @@ static int parse_ratio(const char *key, const char *text, double min, double max
 	double v;
 
 	errno = 0;
-	v = round(strtod(text, &end) * 10000.0) / 10000.0;
+	v = round(strtod(text, &end) * 10000.0) / 10000.0 + 0.0;	/* + 0.0: no -0 */
 	if (!*text || *end || errno || !(v >= min && (max_open ? v < max : v <= max))) {
 		snprintf(err, err_len, "invalid --breaker %s '%s': expected a number from %g to %s%g "
 			 "(4 decimals at most)", key, text, min, max_open ? "below " : "", max);
@@ -395,7 +395,7 @@ static int breaker_set(struct breaker_config *cfg, enum breaker_key key, const c
 		return 0;
 	case KEY_OPEN:
 	case KEY_MAX_OPEN:
-		if (parse_duration_ms(arg, value, 1, 24 * 3600 * 1000, &n, err, err_len))
+		if (parse_duration_ms(arg, value, 1, BREAKER_MAX_OPEN_MS, &n, err, err_len))
 			return -1;
 		*(key == KEY_OPEN ? &cfg->open_base_ms : &cfg->open_max_ms) = (__u32)n;
 		return 0;
@@ -459,8 +459,8 @@ int breaker_parse(const char *text, const struct breaker_config *base, struct br
 	 * max-open under the default base lowers the base to it.
 	 */
 	if (seen[KEY_OPEN] && !seen[KEY_MAX_OPEN])
-		parsed.open_max_ms = parsed.open_base_ms > UINT32_MAX / 10 ? UINT32_MAX :
-								     parsed.open_base_ms * 10;
+		parsed.open_max_ms = parsed.open_base_ms > BREAKER_MAX_OPEN_MS / 10 ?
+					     BREAKER_MAX_OPEN_MS : parsed.open_base_ms * 10;
 	if (seen[KEY_MAX_OPEN] && !seen[KEY_OPEN] && parsed.open_base_ms > parsed.open_max_ms)
 		parsed.open_base_ms = parsed.open_max_ms;
 	/* A count window under the default minimum of calls: the window is the minimum. */

@@ -24,6 +24,8 @@
 /* Bounds on the window, so a breaker is one fixed-size struct (about 8 KiB). */
 #define BREAKER_MAX_WINDOW_CALLS 1000
 #define BREAKER_MAX_WINDOW_SECONDS 600
+/* The longest open time --breaker takes: a day. */
+#define BREAKER_MAX_OPEN_MS (24u * 3600 * 1000)
 /* How many transitions `sluice service show` can list. */
 #define BREAKER_TRANSITIONS 8
 

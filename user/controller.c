@@ -83,6 +83,7 @@ struct service_watch {
 	__u64 overflow_logged_ns;	/* when overflows were last logged */
 	bool listen_read;		/* listen holds a reading */
 	bool guarded;			/* guard holds its probes, breaker and limit */
+	unsigned int limit;		/* the concurrency limit last written; 0: none holds */
 	struct guard guard;
 };
 /*
@@ -652,9 +653,8 @@ static void service_update(struct controller *c, struct service_watch *w, __u64 
 		tick_failed(c, "read a service's connection counts");
 	memset(&report, 0, sizeof(report));
 	if (w->guarded) {
-		/* trial_end starts from the data path's count: without it, no half-open this tick. */
-		if (counted)
-			guard_tick(&w->guard, now, w->netns_fd, w->conns.in_flight, w->flow.trials);
+		/* After a failed read, w->flow holds the last one: trial_end is then a little early. */
+		guard_tick(&w->guard, now, w->netns_fd, w->conns.in_flight, w->flow.trials);
 		guard_gate(&w->guard, &state);
 		guard_report(&w->guard, now, &report);
 	}
@@ -669,6 +669,8 @@ static void service_update(struct controller *c, struct service_watch *w, __u64 
 		tick_failed(c, "write a service's report");
 	if (bpf_map_update_elem(c->st.service_state, &w->entry.slot, &state, BPF_ANY))
 		tick_failed(c, "write a service's state");
+	else
+		w->limit = state.limit;
 }
 
 static void metrics_build(struct controller *c, struct metrics_text *t);
@@ -796,7 +798,7 @@ static double service_metric_value(const struct service_watch *w, enum service_m
 	case SVC_DROPS: return (double)w->listen.drops;
 	case SVC_ADMITTED: return (double)w->flow.opened;
 	case SVC_IN_FLIGHT: return w->conns.in_flight;
-	case SVC_LIMIT: return g && g->has_limit ? conc_current(&g->limit) : 0;
+	case SVC_LIMIT: return w->limit;
 	case SVC_FAILURE_RATE: return failure;
 	case SVC_SLOW_RATE: return slow;
 	case SVC_TRANSITIONS: return g ? (double)g->breaker.transitions_total : 0;
@@ -831,11 +833,6 @@ static void services_metrics(const struct controller *c, struct metrics_text *t,
 		  "TcpExt ListenDrops in the namespace where a service listens.", SVC_DROPS },
 		{ "sluice_service_admitted_total", "counter",
 		  "New connections the data path let through to a service.", SVC_ADMITTED },
-		{ "sluice_service_in_flight", "gauge",
-		  "A service's connections being served or queued, as sock_diag counts them.",
-		  SVC_IN_FLIGHT },
-		{ "sluice_service_concurrency_limit", "gauge",
-		  "A service's concurrency limit; 0 without one.", SVC_LIMIT },
 		{ "sluice_service_breaker_failure_rate_percent", "gauge",
 		  "Failed calls in the breaker's window (its probes in half-open).",
 		  SVC_FAILURE_RATE },
@@ -864,6 +861,25 @@ static void services_metrics(const struct controller *c, struct metrics_text *t,
 			metrics_sample(t, families[f].name,
 				       LABELS("service", w->entry.config.name, "port", port),
 				       service_metric_value(w, families[f].what, now));
+		}
+	}
+	/* Connections are read only for services with a limit: the others have neither series. */
+	for (int f = 0; f < 2; f++) {
+		metrics_family(t, f ? "sluice_service_concurrency_limit" : "sluice_service_in_flight",
+			       "gauge", f ? "A service's concurrency limit as the data path holds it "
+					    "(0 while its connections cannot be read)." :
+					    "A service's connections being served or queued, as "
+					    "sock_diag counts them.");
+		for (size_t i = 0; i < c->service_count; i++) {
+			const struct service_watch *w = &c->services[i];
+
+			if (!w->guarded || !w->guard.has_limit)
+				continue;
+			snprintf(port, sizeof(port), "%u", w->entry.config.port);
+			metrics_sample(t, f ? "sluice_service_concurrency_limit" :
+					      "sluice_service_in_flight",
+				       LABELS("service", w->entry.config.name, "port", port),
+				       service_metric_value(w, f ? SVC_LIMIT : SVC_IN_FLIGHT, now));
 		}
 	}
 	metrics_family(t, "sluice_service_refused_by_total", "counter",
@@ -1122,6 +1138,32 @@ static int timer_open(__u64 interval_ns)
 /* The poll set beyond the controller's own descriptors: each outstanding health probe. */
 #define RUN_FDS 3
 
+/* How long poll() may wait: until the first guard needs the controller, or for ever (-1). */
+static int probes_poll_timeout_ms(const struct controller *c)
+{
+	__u64 first = UINT64_MAX, now = controller_now_ns();
+
+	for (size_t i = 0; i < c->service_count; i++)
+		if (c->services[i].guarded && guard_wakeup_ns(&c->services[i].guard) < first)
+			first = guard_wakeup_ns(&c->services[i].guard);
+	if (first == UINT64_MAX)
+		return -1;
+	return first <= now ? 0 : (int)((first - now + 999999) / 1000000);
+}
+
+/* Probes due or timed out, between ticks. */
+static void probes_due(struct controller *c)
+{
+	__u64 now = controller_now_ns();
+
+	for (size_t i = 0; i < c->service_count; i++) {
+		struct service_watch *w = &c->services[i];
+
+		if (w->guarded && guard_wakeup_ns(&w->guard) <= now)
+			guard_probe_due(&w->guard, now, w->netns_fd, w->conns.in_flight);
+	}
+}
+
 static nfds_t probe_fds_set(struct controller *c, struct pollfd *fds, struct service_watch **owner)
 {
 	nfds_t n = 0;
@@ -1154,7 +1196,7 @@ static int run_loop(struct controller *c, int signal_fd, int timer_fd)
 		__u64 expirations;
 		nfds_t probes = probe_fds_set(c, fds + RUN_FDS, probing);
 
-		if (poll(fds, RUN_FDS + probes, -1) < 0) {
+		if (poll(fds, RUN_FDS + probes, probes_poll_timeout_ms(c)) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_msg(LOG_ERR, "poll failed: %s", strerror(errno));
@@ -1164,6 +1206,7 @@ static int run_loop(struct controller *c, int signal_fd, int timer_fd)
 		for (nfds_t i = 0; i < probes; i++)
 			if (fds[RUN_FDS + i].revents)
 				guard_probe_ready(&probing[i]->guard, controller_now_ns());
+		probes_due(c);
 		if (fds[0].revents & POLLIN &&
 		    read(signal_fd, &sig, sizeof(sig)) == (ssize_t)sizeof(sig)) {
 			if (sig.ssi_signo != SIGHUP) {

@@ -2,6 +2,7 @@
 /* A protected service's probes, circuit breaker and concurrency limit (user/guard.h). */
 #include <errno.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -137,7 +138,24 @@ static void probe_judge(struct guard *g, __u64 now_ns, __u64 duration_ns, bool f
 		conc_update(&g->limit, now_ns, duration_ns, g->in_flight_at_probe, failed);
 }
 
-/* The outstanding probe's outcome, if it has one. */
+/*
+ * A probe lost to sluice's own fault (no socket, no namespace, a poll
+ * error), not the service's: it counts for nothing, except in half-open,
+ * which admitted it and waits for its outcome. There it fails, so the
+ * breaker opens again rather than stay half-open for ever.
+ */
+static void probe_lost(struct guard *g, __u64 now_ns, __u64 duration_ns, const char *why)
+{
+	if (!g->probe_error_logged)
+		log_msg(LOG_WARNING, "service %s: cannot probe it: %s", g->name, why);
+	g->probe_error_logged = true;
+	if (g->breaker.state != BREAKER_HALF_OPEN)
+		return;
+	g->probes_failed++;
+	breaker_record(&g->breaker, now_ns, duration_ns, true);
+}
+
+/* The outstanding probe's outcome, if it has one (a timeout is one). */
 static void probe_collect(struct guard *g, __u64 now_ns)
 {
 	struct probe_result r;
@@ -148,46 +166,43 @@ static void probe_collect(struct guard *g, __u64 now_ns)
 	case 0:
 		return;
 	case 1:
+		g->probe_error_logged = false;
 		probe_judge(g, now_ns, r.duration_ns, r.failed);
 		return;
 	default:
-		/*
-		 * A call that was made and cannot be judged failed: half-open
-		 * waits for the outcome of every probe it admitted.
-		 */
-		log_msg(LOG_WARNING, "service %s: a probe failed inside sluice: %s", g->name,
-			strerror(errno));
-		probe_judge(g, now_ns, now_ns - g->prober.started_ns, true);
+		probe_lost(g, now_ns, now_ns - g->prober.started_ns, strerror(errno));
 	}
 }
 
 /* Starts a probe when one is due and the breaker lets a call go. */
 static void probe_start(struct guard *g, __u64 now_ns, int netns_fd, unsigned int in_flight)
 {
-	if (!g->probing || prober_fd(&g->prober) >= 0 || now_ns < g->next_probe_ns ||
-	    netns_fd == GUARD_NETNS_UNAVAILABLE)
+	if (!g->probing || prober_fd(&g->prober) >= 0 || now_ns < g->next_probe_ns)
 		return;
 	g->next_probe_ns = now_ns + g->probe_interval_ns;
 	/* Open sends nothing to the service: the breaker is asked first. */
 	if (!breaker_admit(&g->breaker, now_ns))
 		return;
 	g->in_flight_at_probe = in_flight;
-	if (prober_start(&g->prober, &g->target, netns_fd, now_ns) == 0) {
-		g->probe_error_logged = false;
-		return;
-	}
-	/*
-	 * A probe that cannot even start (no sockets, no memory) is sluice's
-	 * fault, not the service's: it counts for nothing, except in half-open,
-	 * which admitted it and waits for its outcome. There it fails, so the
-	 * breaker stays open rather than half-open for ever.
-	 */
-	if (!g->probe_error_logged)
-		log_msg(LOG_WARNING, "service %s: cannot start a probe: %s", g->name,
-			strerror(errno));
-	g->probe_error_logged = true;
-	if (g->breaker.state == BREAKER_HALF_OPEN)
-		probe_judge(g, now_ns, 0, true);
+	if (netns_fd == GUARD_NETNS_UNAVAILABLE)
+		probe_lost(g, now_ns, 0, "its network namespace cannot be opened");
+	else if (prober_start(&g->prober, &g->target, netns_fd, now_ns))
+		probe_lost(g, now_ns, 0, strerror(errno));
+}
+
+__u64 guard_wakeup_ns(const struct guard *g)
+{
+	if (!g->probing)
+		return UINT64_MAX;
+	if (prober_fd(&g->prober) >= 0)
+		return g->prober.started_ns + g->probe_timeout_ns;
+	return g->next_probe_ns;
+}
+
+void guard_probe_due(struct guard *g, __u64 now_ns, int netns_fd, unsigned int in_flight)
+{
+	probe_collect(g, now_ns);
+	probe_start(g, now_ns, netns_fd, in_flight);
 }
 
 int guard_poll_fd(const struct guard *g, short *events)

@@ -30,7 +30,10 @@
 #include "probe.h"
 #include "sluice.h"
 
-/* guard_tick()'s netns_fd when the service's namespace cannot be opened: no probe goes. */
+/*
+ * The netns_fd when the service's namespace cannot be opened: no probe goes
+ * (one sent from elsewhere would reach another service).
+ */
 #define GUARD_NETNS_UNAVAILABLE (-2)
 
 /* Defaults of a service's probes (`sluice service add --probe ...`). */
@@ -98,6 +101,15 @@ void guard_follow_mode(struct guard *g, const struct sluice_service *svc, __u64 
  */
 void guard_tick(struct guard *g, __u64 now_ns, int netns_fd, unsigned int in_flight,
 		__u64 trials);
+
+/*
+ * When the guard next needs the controller, between ticks too: a probe is
+ * due, or the outstanding one times out (UINT64_MAX: never). Probes keep
+ * their own interval, not the tick's.
+ */
+__u64 guard_wakeup_ns(const struct guard *g);
+/* At or after guard_wakeup_ns(): times out the outstanding probe, starts the next. */
+void guard_probe_due(struct guard *g, __u64 now_ns, int netns_fd, unsigned int in_flight);
 
 /*
  * The outstanding probe's socket and the poll() events it waits for, so the

@@ -21,6 +21,7 @@
 #include "concurrency.h"
 #include "controller.h"
 #include "guard.h"
+#include "listenq.h"
 #include "probe.h"
 #include "service.h"
 #include "state.h"
@@ -127,11 +128,14 @@ static int breaker_option(const char *text, struct sluice_service *svc, char *er
 			 svc->probe_interval_ms, (unsigned long long)probes_in_half_open);
 		return -1;
 	}
-	/* A time window must be able to hold its minimum of calls. */
-	probes_in_window = (__u64)cfg.window_size * 1000 / svc->probe_interval_ms;
+	/*
+	 * A time window must be able to hold its minimum of calls: it counts
+	 * whole seconds and the one under way, so at the least window - 1 of them.
+	 */
+	probes_in_window = (__u64)(cfg.window_size - 1) * 1000 / svc->probe_interval_ms;
 	if (cfg.window_type == BREAKER_WINDOW_TIME && cfg.minimum_calls > probes_in_window) {
 		snprintf(err, err_len, "invalid --breaker: min-calls=%u is more than a %us window "
-			 "holds (%llu probes, one every %u ms)", cfg.minimum_calls, cfg.window_size,
+			 "surely holds (%llu probes, one every %u ms)", cfg.minimum_calls, cfg.window_size,
 			 (unsigned long long)probes_in_window, svc->probe_interval_ms);
 		return -1;
 	}
@@ -190,6 +194,9 @@ static int guard_options(const char *const arg[OPT_COUNT], struct sluice_service
 			return -1;
 		svc->probe_timeout_ms = (__u32)ms;
 	}
+	/* Unless given, a slow call is under the timeout: half of it, when that is under 1 s. */
+	if (!arg[OPT_SLOW_CALL] && svc->slow_call_ms >= svc->probe_timeout_ms)
+		svc->slow_call_ms = svc->probe_timeout_ms / 2 ? svc->probe_timeout_ms / 2 : 1;
 	if (arg[OPT_SLOW_CALL]) {
 		if (parse_duration_ms("--slow-call", arg[OPT_SLOW_CALL], 1, 600 * 1000, &ms, err,
 				      err_len))
@@ -305,13 +312,24 @@ static int service_add(const struct cli *cli, int argc, char **argv)
 		return cli_fail(cli, "--low (%u%%) must be below --high (%u%%)", svc.low_pct,
 				svc.high_pct);
 	if (arg[OPT_NETNS]) {
-		if (!*arg[OPT_NETNS] || strlen(arg[OPT_NETNS]) >= SLUICE_NETNS_LEN)
-			return cli_fail(cli, "invalid --netns '%s': a name or path of 1 to %d bytes",
-					arg[OPT_NETNS], SLUICE_NETNS_LEN - 1);
+		char path[SLUICE_NETNS_LEN + 16];
+
+		if (strlen(arg[OPT_NETNS]) >= SLUICE_NETNS_LEN ||
+		    netns_path(arg[OPT_NETNS], path, sizeof(path)))
+			return cli_fail(cli, "invalid --netns '%s': a name (not . or ..) or a path, of "
+					"1 to %d bytes", arg[OPT_NETNS], SLUICE_NETNS_LEN - 1);
 		strcpy(svc.netns, arg[OPT_NETNS]);
 	}
 	if (guard_options(arg, &svc, err, sizeof(err)))
 		return cli_fail(cli, "%s", err);
+	/* What the controller will make of it, so nothing stored is refused there. */
+	{
+		struct guard check;
+
+		if (guard_init(&check, &svc, name, 1, 1, err, sizeof(err)))
+			return cli_fail(cli, "the controller would refuse these settings: %s", err);
+		guard_close(&check);
+	}
 	strcpy(svc.name, name);
 	key.port = svc.port;
 	key.proto = svc.proto;
@@ -527,7 +545,13 @@ json_t *service_json(const struct service_entry *e, bool in_charge)
 					   json_integer(e->state.limit) : json_null());
 	json_object_set_new(doc, "in_flight",
 			    reported && r->measured ? json_integer(r->in_flight) : json_null());
-	if (reported) {
+	/* A breaker's state and a probe's counts, for services that have them. */
+	if (reported && s->probe[0])
+		json_object_set_new(doc, "probes", json_pack(
+			"{s:I, s:I, s:I, s:f}", "ok", (json_int_t)r->probes_ok, "failed",
+			(json_int_t)r->probes_failed, "slow", (json_int_t)r->probes_slow, "last_ms",
+			r->last_probe_us / 1000.0));
+	if (reported && breaker) {
 		__u64 now = controller_now_ns();
 
 		json_object_set_new(doc, "window", json_pack(
@@ -539,10 +563,6 @@ json_t *service_json(const struct service_entry *e, bool in_charge)
 		if (r->open_until_ns)
 			json_object_set_new(doc, "half_open_in_s", json_real(
 				r->open_until_ns > now ? (double)(r->open_until_ns - now) / 1e9 : 0.0));
-		json_object_set_new(doc, "probes", json_pack(
-			"{s:I, s:I, s:I, s:f}", "ok", (json_int_t)r->probes_ok, "failed",
-			(json_int_t)r->probes_failed, "slow", (json_int_t)r->probes_slow, "last_ms",
-			r->last_probe_us / 1000.0));
 		json_object_set_new(doc, "transitions_total",
 				    json_integer((json_int_t)r->transitions_total));
 		json_object_set_new(doc, "transitions", transitions_json(r, now));
@@ -660,6 +680,8 @@ static void service_print(const struct service_entry *e, const json_t *doc, bool
 		if (json_object_get(doc, "half_open_in_s"))
 			printf("              half-open in %.1f s\n",
 			       json_real_value(json_object_get(doc, "half_open_in_s")));
+	}
+	if (p) {
 		printf("probes:       %lld ok, %lld failed, %lld slow; the last took %.1f ms\n",
 		       json_integer_value(json_object_get(p, "ok")),
 		       json_integer_value(json_object_get(p, "failed")),

@@ -57,12 +57,22 @@ ok "$( ((CLI_RC == 1)) && grep -q -- "--probe-interval" <<<"$CLI_ERR" && echo 1)
 cli service add web --port $PORT --probe tcp --breaker half-open=10,half-open-wait=1s
 ok "$( ((CLI_RC == 1)) && grep -q "half-open-wait=1000ms: its 10 probes, one every 200 ms, can take 3800 ms" <<<"$CLI_ERR" && echo 1)" \
 	"a half-open wait its probes cannot meet is refused ($CLI_ERR)"
-cli service add web --port $PORT --probe tcp --breaker window=1s
-ok "$( ((CLI_RC == 1)) && grep -q "min-calls=10 is more than a 1s window holds (5 probes" <<<"$CLI_ERR" && echo 1)" \
+cli service add web --port $PORT --probe tcp --breaker window=2s
+ok "$( ((CLI_RC == 1)) && grep -q "min-calls=10 is more than a 2s window surely holds (5 probes" <<<"$CLI_ERR" && echo 1)" \
 	"a time window too short for its minimum of calls is refused ($CLI_ERR)"
 cli service add web --port $PORT --probe tcp --slow-call 3s
 ok "$( ((CLI_RC == 1)) && grep -q -- "--slow-call (3000 ms) must be under --probe-timeout (2000 ms)" <<<"$CLI_ERR" && echo 1)" \
 	"a slow call no slower than the timeout is refused ($CLI_ERR)"
+cli service add web --port $PORT --probe tcp --breaker open=180m
+ok "$( ((CLI_RC == 0)) && grep -q "open=10800000ms,max-open=86400000ms" <<<"$CLI_OUT" && echo 1)" \
+	"open alone caps max-open at a day, which the controller takes ($CLI_OUT)"
+cli service del web
+cli service add web --port $PORT --netns ..
+ok "$( ((CLI_RC == 1)) && grep -q "invalid --netns '..'" <<<"$CLI_ERR" && echo 1)" "--netns .. is refused ($CLI_ERR)"
+cli service add web --port $PORT --probe tcp --probe-timeout 1s
+ok "$( ((CLI_RC == 0)) && grep -q "slow over 500 ms" <<<"$CLI_OUT" && echo 1)" \
+	"a 1 s probe timeout alone makes slow calls those over 500 ms ($CLI_OUT)"
+cli service del web
 cli service add web --port $PORT --probe tcp --breaker jitter=1
 ok "$( ((CLI_RC == 1)) && grep -q "from 0 to below 1" <<<"$CLI_ERR" && echo 1)" "jitter=1 is refused ($CLI_ERR)"
 cli service trip nosuch

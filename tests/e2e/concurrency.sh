@@ -15,7 +15,7 @@
 #    clients try again 5 ms later), so the admitted requests hardly queue:
 #    their p99 must stay within 2x the unloaded p99, while throughput stays
 #    at 90% of the capacity or more. The adaptive limits learn from probes
-#    every 100 ms; a probe 20% slower than the unloaded p99 is a drop.
+#    every 100 ms; a probe 10% slower than the unloaded p99 is a drop.
 # Every run's numbers are printed as TAP comments ("# table: ..."), the
 # with/without table of the issue, with the limit each one ended at.
 # Each limit replaces the last in place (service add of the same name):
@@ -61,8 +61,8 @@ field() { json -r ".$1" <<<"$LOAD"; }
 # --- the backend on its own.
 measure "unloaded (1 client)" 1
 UNLOADED_P99=$(field p99_ms)
-# What the operator knows of the service: a probe 20% slower than its unloaded p99 is slow.
-SLOW_MS=${CONCURRENCY_SLOW_MS:-$(awk -v p="$UNLOADED_P99" 'BEGIN { printf "%d", p * 1.2 + 0.999 }')}
+# What the operator knows of the service: a probe 10% slower than its unloaded p99 is slow.
+SLOW_MS=${CONCURRENCY_SLOW_MS:-$(awk -v p="$UNLOADED_P99" 'BEGIN { printf "%d", p * 1.1 + 0.999 }')}
 # The median of uniform 10..30 ms is 20; nothing takes longer than 30 ms and the trip.
 between "$(field p50_ms)" $((SERVICE_MS * 4 / 5)) $((SERVICE_MS * 6 / 5)) \
 	"unloaded: p50 is the service time ($SERVICE_MS ms)"

@@ -75,10 +75,10 @@ static enum sluice_breaker_gate gate(const struct guard *g)
 }
 
 /*
- * Runs the guard as the controller does, a tick every 5 ms (with in_flight
- * connections and the data path's trial count) and each probe taken as soon
- * as its socket moves, until done(g, arg) after a tick: true, or false once
- * `ms` have passed without it.
+ * Runs the guard as the controller does: a tick every 5 ms (with in_flight
+ * connections and the data path's trial count), each probe taken as soon as
+ * its socket moves, and probes started when due between ticks; until
+ * done(g, arg) after a tick: true, or false once `ms` have passed without it.
  */
 static bool drive(struct guard *g, unsigned int ms, unsigned int in_flight, __u64 trials,
 		  bool (*done)(const struct guard *g, long arg), long arg)
@@ -98,11 +98,14 @@ static bool drive(struct guard *g, unsigned int ms, unsigned int in_flight, __u6
 		if (fd >= 0) {
 			struct pollfd p = { .fd = fd, .events = events };
 
-			if (poll(&p, 1, 5) > 0)
+			if (poll(&p, 1, 1) > 0)
 				guard_probe_ready(g, now_ns());
 		} else {
-			usleep(1000);
+			usleep(500);
 		}
+		/* Between ticks, as the controller's loop does: probes keep their interval. */
+		if (guard_wakeup_ns(g) <= now_ns())
+			guard_probe_due(g, now_ns(), -1, in_flight);
 	}
 	return false;
 }
@@ -180,6 +183,54 @@ static void test_breaker_cycle_on_a_real_listener(void **unused)
 	assert_int_equal(r.transition[r.transitions - 3].reason, BREAKER_REASON_FAILURE_RATE);
 	assert_true(r.probes_failed == g.probes_failed && r.probes_ok == g.probes_ok);
 	assert_int_equal(r.limit, 0);
+	guard_close(&g);
+	close(lfd);
+}
+
+/* Probes keep their own interval: with no tick at all, guard_probe_due() alone sends them. */
+static void test_probes_between_ticks(void **unused)
+{
+	struct sluice_service svc;
+	struct guard g;
+	char err[256];
+	__u16 port = 0;
+	int lfd = listen_on(&port);
+	__u64 until;
+
+	(void)unused;
+	svc = service(port, "", "");
+	assert_int_equal(guard_init(&g, &svc, svc.name, now_ns(), 1, err, sizeof(err)), 0);
+	/* Nothing outstanding, a probe due now; then every 10 ms for 200 ms. */
+	assert_true(guard_wakeup_ns(&g) <= now_ns());
+	for (until = now_ns() + 200 * MS; now_ns() < until;) {
+		short events;
+		int fd = guard_poll_fd(&g, &events);
+		struct pollfd p = { .fd = fd, .events = events };
+
+		if (fd >= 0 && poll(&p, 1, 1) > 0)
+			guard_probe_ready(&g, now_ns());
+		if (guard_wakeup_ns(&g) <= now_ns())
+			guard_probe_due(&g, now_ns(), -1, 0);
+		usleep(200);
+	}
+	/* 20 intervals: allow for scheduling, not for a tick's rounding. */
+	assert_in_range(g.probes_ok, 15, 21);
+	assert_int_equal(g.probes_failed, 0);
+	/* An outstanding probe wakes the controller at its timeout. */
+	if (guard_poll_fd(&g, &(short){ 0 }) >= 0)
+		assert_int_equal(guard_wakeup_ns(&g), g.prober.started_ns + 500 * MS);
+	/* A namespace that cannot be opened sends nothing and, closed, counts nothing. */
+	for (__u64 wait = now_ns() + 1000 * MS; guard_poll_fd(&g, &(short){ 0 }) >= 0 &&
+						 now_ns() < wait;)
+		guard_probe_ready(&g, now_ns());
+	{
+		__u64 ok = g.probes_ok, failed = g.probes_failed;
+
+		guard_probe_due(&g, now_ns() + 1000 * MS, GUARD_NETNS_UNAVAILABLE, 0);
+		assert_true(guard_poll_fd(&g, &(short){ 0 }) < 0);
+		assert_int_equal(g.probes_ok, ok);
+		assert_int_equal(g.probes_failed, failed);
+	}
 	guard_close(&g);
 	close(lfd);
 }
@@ -352,6 +403,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_breaker_cycle_on_a_real_listener),
+		cmocka_unit_test(test_probes_between_ticks),
 		cmocka_unit_test(test_operator_modes),
 		cmocka_unit_test(test_trip_without_a_breaker),
 		cmocka_unit_test(test_limit_follows_probes),
