@@ -631,6 +631,11 @@ static void service_update(struct controller *c, struct service_watch *w, __u64 
 
 	backpressure_update(w);
 	state.backpressure = w->refusing;
+	/* A namespace that could not be opened for probes is tried again now and then. */
+	if (w->netns_fd == GUARD_NETNS_UNAVAILABLE && now - w->reopened_ns >= PROBE_REOPEN_NS) {
+		w->reopened_ns = now;
+		w->netns_fd = netns_open(svc->netns);
+	}
 	/*
 	 * The data path's counts first, then the sockets: a connection
 	 * admitted between the two reads is counted twice until the next
