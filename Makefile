@@ -28,7 +28,7 @@ endif
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -Wall -Werror \
 	-Iinclude -Ibpf -I/usr/include/$(TRIPLET)
 
-LIBS_PKGS := libbpf jansson libmicrohttpd
+LIBS_PKGS := libbpf jansson libmicrohttpd hiredis
 HARDENING := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 CFLAGS ?= -O2 -g
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers $(HARDENING) \
@@ -57,7 +57,8 @@ BENCHES := $(patsubst tests/bench/%.c,$(BUILD)/tests/%,$(wildcard tests/bench/be
 # Every Debian package that building, running, testing and benchmarking need.
 DEPS := make gcc libc6-dev clang llvm pkg-config libbpf-dev bpftool libelf-dev \
 	zlib1g-dev linux-libc-dev libjansson-dev libcmocka-dev iproute2 util-linux \
-	procps jq nftables iptables ethtool gnuplot-nox libmicrohttpd-dev curl
+	procps jq nftables iptables ethtool gnuplot-nox libmicrohttpd-dev curl \
+	libhiredis-dev redis-server
 
 .PHONY: all test bench demo deps install clean
 # Skeletons come from pattern rules: keep them, or every make rebuilds them.
