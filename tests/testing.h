@@ -3,9 +3,19 @@
 #ifndef SLUICE_TESTING_H
 #define SLUICE_TESTING_H
 
+#include <time.h>
 #include <linux/types.h>
 
 #include "seeded.h"
+
+/* CLOCK_MONOTONIC in nanoseconds: the controller's clock, for tests on the real one. */
+static inline __u64 now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+}
 
 /*
  * The controller's seeded generator, so a property test checks the same

@@ -28,14 +28,6 @@
 
 #define MS 1000000ull
 
-static __u64 now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
-}
-
 /* A listener on 127.0.0.1 and a free port: *port is where it listens. */
 static int listen_on(__u16 *port)
 {

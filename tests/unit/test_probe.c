@@ -50,14 +50,6 @@
 			fail_msg("%s: got %d, want %d", what, (int)(got), (int)(want));  \
 	} while (0)
 
-static __u64 now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
-}
-
 /* A TCP socket on 127.0.0.1, bound to an ephemeral port, listening unless backlog < 0. */
 static int open_socket(int backlog, __u16 *port)
 {

@@ -34,14 +34,6 @@
 
 #define MS 1000000ull
 
-static __u64 now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
-}
-
 static void test_url_parse(void **unused)
 {
 	static const struct {
