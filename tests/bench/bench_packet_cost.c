@@ -28,9 +28,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
+#include <linux/tcp.h>
 #include <linux/udp.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -181,6 +183,29 @@ static struct packet udp_packet(const char *src, bool vlan)
 		die("bad bench address %s", src);
 	put(&p, &udp, sizeof(udp));
 	p.len += PAYLOAD_LEN;	/* zeros */
+	return p;
+}
+
+/* An untagged IPv4 TCP segment from src to port 8080: a SYN, or a FIN with its ACK. */
+static struct packet tcp_packet(const char *src, bool syn)
+{
+	struct ethhdr eth = { .h_proto = htons(ETH_P_IP) };
+	struct tcphdr tcp = { .source = htons(40000), .dest = htons(8080), .doff = 5,
+			      .window = htons(65535) };
+	struct iphdr ip = { .version = 4, .ihl = 5, .ttl = 64, .protocol = IPPROTO_TCP,
+			    .tot_len = htons(sizeof(ip) + sizeof(tcp)) };
+	struct packet p = {};
+
+	tcp.syn = syn;
+	tcp.fin = !syn;
+	tcp.ack = !syn;
+	if (inet_pton(AF_INET, src, &ip.saddr) != 1 ||
+	    inet_pton(AF_INET, "198.18.0.2", &ip.daddr) != 1)
+		die("bad bench address %s", src);
+	put(&p, &eth, sizeof(eth));
+	put(&p, &ip, sizeof(ip));
+	put(&p, &tcp, sizeof(tcp));
+	p.len += 6;	/* to the 60-byte minimum */
 	return p;
 }
 
@@ -796,6 +821,64 @@ static void time_tracked(struct bench *b)
 	sluice_bpf__destroy(skel);
 }
 
+/*
+ * New connections to a protected service (port 8080, slot 0) with a
+ * controller in charge: a SYN under its concurrency limit (admitted and
+ * counted), a SYN its open breaker refuses (dropped: the RST path is
+ * rate-limited to 10,000 a second and would time that instead), and a
+ * client's FIN (counted as a connection ending). No rule applies to the
+ * source, so the rows compare with "no limit applies".
+ */
+static void time_services(struct bench *b)
+{
+	struct packet syn = tcp_packet("198.18.3.1", true), fin = tcp_packet("198.18.3.1", false);
+	struct sluice_service_key key = { .port = 8080, .proto = IPPROTO_TCP };
+	struct sluice_service_state admit = { .refuse = SLUICE_REFUSE_DROP, .limit = 1u << 30 },
+				    open = { .refuse = SLUICE_REFUSE_DROP,
+					     .breaker = SLUICE_GATE_REFUSE };
+	struct sluice_service_flow flow;
+	struct sluice_bpf *skel = load_sluice();
+	struct sluice_controller rec = { .pid = (__u32)getpid(), .lease_ns = 3600ull * 1000000000ull };
+	__u64 packets = (__u64)b->runs * b->repeat;
+	__u32 zero = 0, slot = 0;
+	struct timespec ts;
+	struct sluice_maps m;
+	int fd;
+
+	if (!skel)
+		die("cannot load sluice: %s", strerror(errno));
+	m = SLUICE_MAPS(skel);
+	fd = bpf_program__fd(skel->progs.sluice_xdp);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	rec.heartbeat_ns = (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+	if (bpf_map__update_elem(skel->maps.controller, &zero, sizeof(zero), &rec, sizeof(rec), 0) ||
+	    bpf_map__update_elem(skel->maps.service_ports, &key, sizeof(key), &slot, sizeof(slot),
+				 BPF_ANY) ||
+	    bpf_map__update_elem(skel->maps.service_state, &slot, sizeof(slot), &admit,
+				 sizeof(admit), 0))
+		die("cannot set up the service: %s", strerror(errno));
+	time_sluice(b, "service_syn_admit", "sluice: SYN to a service, under its limit", fd, &m,
+		    &syn, SLUICE_PASSED_UNLIMITED, 0);
+	time_sluice(b, "service_fin", "sluice: client FIN to a service", fd, &m, &fin,
+		    SLUICE_PASSED_UNLIMITED, 0);
+	if (bpf_map__update_elem(skel->maps.service_state, &slot, sizeof(slot), &open,
+				 sizeof(open), 0))
+		die("cannot open the breaker: %s", strerror(errno));
+	time_sluice(b, "service_syn_refuse", "sluice: SYN to a service, breaker open", fd, &m, &syn,
+		    SLUICE_REFUSED_DROP, 0);
+	if (bpf_map__lookup_elem(skel->maps.service_flow, &slot, sizeof(slot), &flow, sizeof(flow),
+				 0))
+		die("cannot read the service's counts: %s", strerror(errno));
+	/* Every packet counted where it belongs (the warm-up runs too: at least). */
+	if (flow.opened < packets || flow.closed < packets ||
+	    flow.refused[SLUICE_REFUSAL_BREAKER] < packets)
+		fail_path("sluice: services", "opened %llu, closed %llu, refused %llu: want %llu each",
+			  (unsigned long long)flow.opened, (unsigned long long)flow.closed,
+			  (unsigned long long)flow.refused[SLUICE_REFUSAL_BREAKER],
+			  (unsigned long long)packets);
+	sluice_bpf__destroy(skel);
+}
+
 static int compare_keys(const void *a, const void *b)
 {
 	return memcmp(a, b, sizeof(struct sluice_prefix_key));
@@ -1166,6 +1249,7 @@ int main(int argc, char **argv)
 
 	time_references(&b, &rewrite_next_ns, &rewrite_random_ns);
 	time_tracked(&b);
+	time_services(&b);
 	time_prefix_override(&b);
 	time_insert(&b, rewrite_next_ns);
 	time_churn(&b, "churn_1m", "sluice: random sources over 1M (LRU churn)", 20,
