@@ -344,11 +344,12 @@ static void service_guard_init(struct service_watch *w)
 		return;
 	}
 	w->guarded = true;
-	if (svc->probe[0] || svc->breaker[0] || svc->concurrency[0])
-		log_msg(LOG_INFO, "service %s: probe %s every %u ms, breaker %s, concurrency %s",
-			svc->name, svc->probe[0] ? svc->probe : "none",
-			svc->probe_interval_ms, svc->breaker[0] ? svc->breaker : "none",
-			svc->concurrency[0] ? svc->concurrency : "none");
+	log_msg(LOG_INFO, "service %s: probe %s every %u ms, breaker %s%s, concurrency %s",
+		svc->name, svc->probe[0] ? svc->probe : "none", svc->probe_interval_ms,
+		svc->breaker[0] ? svc->breaker : "none",
+		svc->breaker_mode == SLUICE_BREAKER_FORCE_OPEN ? " (tripped)" :
+		svc->breaker_mode == SLUICE_BREAKER_FORCE_OFF ? " (disabled)" : "",
+		svc->concurrency[0] ? svc->concurrency : "none");
 }
 
 /*

@@ -44,7 +44,6 @@ int guard_init(struct guard *g, const struct sluice_service *svc, const char *na
 	breaker_init(&g->breaker, &bcfg, now_ns, seed);
 	if (!g->has_breaker)
 		breaker_disable(&g->breaker, now_ns);
-	g->transitions_logged = g->breaker.transitions_total;
 	if (svc->concurrency[0]) {
 		if (conc_parse(svc->concurrency, &ccfg, err, err_len))
 			return -1;
@@ -62,9 +61,14 @@ int guard_init(struct guard *g, const struct sluice_service *svc, const char *na
 		snprintf(err, err_len, "a breaker or an adaptive limit needs --probe");
 		return -1;
 	}
-	g->mode = SLUICE_BREAKER_AUTO;
+	/* The operator's mode as it stands, logged by the caller's own line, not as a transition. */
+	g->mode = svc->breaker_mode;
 	g->reset_seq = svc->reset_seq;
-	guard_follow_mode(g, svc, now_ns);
+	if (g->mode == SLUICE_BREAKER_FORCE_OPEN)
+		breaker_trip(&g->breaker, now_ns);
+	else if (g->mode == SLUICE_BREAKER_FORCE_OFF)
+		breaker_disable(&g->breaker, now_ns);
+	g->transitions_logged = g->breaker.transitions_total;
 	return 0;
 }
 
@@ -219,13 +223,17 @@ void guard_probe_ready(struct guard *g, __u64 now_ns)
 void guard_tick(struct guard *g, __u64 now_ns, int netns_fd, unsigned int in_flight,
 		__u64 trials)
 {
-	enum breaker_state before = g->breaker.state;
-
 	probe_collect(g, now_ns);
 	breaker_tick(&g->breaker, now_ns);
-	/* Entering half-open: the next half_open_calls trial slots are admitted. */
-	if (g->breaker.state == BREAKER_HALF_OPEN && before != BREAKER_HALF_OPEN)
+	/*
+	 * A half-open the trials were not yet counted for (it may have begun
+	 * between ticks, when a due probe asked the breaker): the next
+	 * half_open_calls trial slots are admitted.
+	 */
+	if (g->breaker.state == BREAKER_HALF_OPEN && g->trials_counted_since != g->breaker.since_ns) {
 		g->trial_end = trials + g->breaker.cfg.half_open_calls;
+		g->trials_counted_since = g->breaker.since_ns;
+	}
 	probe_start(g, now_ns, netns_fd, in_flight);
 	log_transitions(g);
 }

@@ -73,6 +73,7 @@ struct guard {
 
 	/* The half-open trials: the data path admits while its count < trial_end. */
 	__u64 trial_end;
+	__u64 trials_counted_since;	/* the half-open (its since_ns) trial_end was set for */
 	__u64 transitions_logged;	/* the breaker's transitions_total, as last logged */
 };
 
