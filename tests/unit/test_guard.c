@@ -227,6 +227,43 @@ static void test_probes_between_ticks(void **unused)
 	close(lfd);
 }
 
+/* A half-open begun between ticks (a due probe asked the breaker) still gets its trials. */
+static void test_half_open_between_ticks(void **unused)
+{
+	struct sluice_service_state st = {};
+	struct sluice_service svc;
+	struct guard g;
+	char err[256];
+	__u16 port = 0;
+	int lfd = listen_on(&port);
+	__u64 until;
+
+	(void)unused;
+	svc = service(port, "window=4,min-calls=2,half-open=2,open=50ms,max-open=1s,jitter=0", "");
+	assert_int_equal(guard_init(&g, &svc, svc.name, now_ns(), 1, err, sizeof(err)), 0);
+	close(lfd);
+	assert_true(run_until_gate(&g, SLUICE_GATE_REFUSE, 0, 3000));
+	lfd = listen_on(&port);
+	/* No tick now: only due probes, until one finds the open time passed. */
+	for (until = now_ns() + 2000 * MS; g.breaker.state != BREAKER_HALF_OPEN && now_ns() < until;) {
+		if (guard_wakeup_ns(&g) <= now_ns())
+			guard_probe_due(&g, now_ns(), -1, 0);
+		usleep(1000);
+	}
+	assert_int_equal(g.breaker.state, BREAKER_HALF_OPEN);
+	guard_tick(&g, now_ns(), -1, 0, 500);
+	guard_gate(&g, &st);
+	assert_int_equal(st.breaker, SLUICE_GATE_TRIAL);
+	assert_int_equal(st.trial_end, 500 + 2);
+	/* The next tick of the same half-open keeps them. */
+	guard_tick(&g, now_ns(), -1, 0, 501);
+	guard_gate(&g, &st);
+	if (st.breaker == SLUICE_GATE_TRIAL)
+		assert_int_equal(st.trial_end, 500 + 2);
+	guard_close(&g);
+	close(lfd);
+}
+
 /* trip, reset and disable, as the CLI writes them into the config. */
 static void test_operator_modes(void **unused)
 {
@@ -396,6 +433,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_breaker_cycle_on_a_real_listener),
 		cmocka_unit_test(test_probes_between_ticks),
+		cmocka_unit_test(test_half_open_between_ticks),
 		cmocka_unit_test(test_operator_modes),
 		cmocka_unit_test(test_trip_without_a_breaker),
 		cmocka_unit_test(test_limit_follows_probes),
