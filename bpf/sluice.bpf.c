@@ -155,6 +155,14 @@ struct {
 	__type(value, struct sluice_service_state);
 } service_state SEC(".maps");
 
+/* Fleet rules' local shares, by rule id: see struct sluice_fleet_limit. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SLUICE_MAX_FLEET_RULES);
+	__type(key, __u32);
+	__type(value, struct sluice_fleet_limit);
+} fleet_limits SEC(".maps");
+
 /* New connections admitted, ended and refused, per service: see struct sluice_service_flow. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -432,10 +440,30 @@ static __always_inline void count_rule(__u32 id, enum rule_verdict verdict, __u6
  * Applies one rule to a packet. A global function: the verifier checks it
  * once, not at each of its sixteen call sites.
  */
+/*
+ * A fleet rule's share of the fleet's budget on this host, while the
+ * controller is in charge; NULL for any other rule, or without it (the
+ * rule's own limit holds then).
+ */
+static __always_inline const struct sluice_fleet_limit *fleet_share(const struct sluice_rule *rule,
+								    __u32 id)
+{
+	struct sluice_fleet_limit *share;
+
+	if (!(rule->flags & SLUICE_RULE_FLEET))
+		return NULL;
+	share = bpf_map_lookup_elem(&fleet_limits, &id);
+	if (!share || !controller_in_charge())
+		return NULL;
+	return share;
+}
+
 __noinline int apply_rule(__u32 id, const struct sluice_packet *pkt, __u32 bytes, __u64 *clock_ns)
 {
 	struct sluice_bucket_key key;
 	struct sluice_bucket *bucket;
+	const struct sluice_fleet_limit *share;
+	const struct sluice_rule_limit *limit;
 	struct sluice_rule *rule;
 	enum rule_verdict verdict;
 	__u64 now;
@@ -452,19 +480,27 @@ __noinline int apply_rule(__u32 id, const struct sluice_packet *pkt, __u32 bytes
 		count_rule(id, RULE_UNLIMITED, bytes);
 		return rule_result(RULE_UNLIMITED, rule);
 	}
-	now = sluice_now(&rule->limit);
+	share = fleet_share(rule, id);
+	if (share && share->blocked) {
+		/* The fleet has spent the window: the rule refuses, its bucket untouched. */
+		verdict = rule->flags & SLUICE_RULE_DRY_RUN ? RULE_WOULD_REFUSE : RULE_REFUSED;
+		count_rule(id, verdict, bytes);
+		return rule_result(verdict, rule);
+	}
+	limit = share ? &share->limit : &rule->limit;
+	now = sluice_now(limit);
 	/* The time read here serves the drop's event too: a flood's drop then reads no clock again. */
 	if (clock_ns)
 		*clock_ns = now / SLUICE_TIME_PER_NS;
 	if (rule->flags & SLUICE_RULE_PER_SOURCE) {
 		group_key(&key, id, rule, &pkt->src);
-		bucket = source_bucket(&key, &rule->limit, now);
+		bucket = source_bucket(&key, limit, now);
 	} else {
 		bucket = bpf_map_lookup_elem(&rule_state, &id);
 	}
 	if (!bucket)
 		return RULE_FAULT;
-	taken = sluice_rule_take(&bucket->state, &rule->limit, now, bytes);
+	taken = sluice_rule_take(&bucket->state, limit, now, bytes);
 	if (taken == SLUICE_TAKE_GAVE_UP)
 		return RULE_FAULT;
 	if (taken == SLUICE_TAKE_PASSED) {
@@ -489,6 +525,8 @@ __noinline int refund_rule(__u32 id, const struct sluice_packet *pkt, __u32 byte
 	struct sluice_rule_counters *c;
 	struct sluice_bucket_key key;
 	struct sluice_bucket *bucket;
+	const struct sluice_fleet_limit *share;
+	const struct sluice_rule_limit *limit;
 	struct sluice_rule *rule;
 
 	if (!pkt)	/* a global function's pointer may be NULL, says the verifier */
@@ -504,7 +542,9 @@ __noinline int refund_rule(__u32 id, const struct sluice_packet *pkt, __u32 byte
 	}
 	if (!bucket)
 		return 0;
-	sluice_rule_refund(&bucket->state, &rule->limit, sluice_now(&rule->limit), bytes);
+	share = fleet_share(rule, id);
+	limit = share ? &share->limit : &rule->limit;
+	sluice_rule_refund(&bucket->state, limit, sluice_now(limit), bytes);
 	__sync_fetch_and_add(&bucket->passed, -1);
 	c = bpf_map_lookup_elem(&rule_counters, &id);
 	if (c) {

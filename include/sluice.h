@@ -110,7 +110,9 @@ enum sluice_rule_flags {
 	SLUICE_RULE_IN_USE = 1 << 3,		/* on every rule written: a zero slot is none */
 	SLUICE_RULE_UNLIMITED = 1 << 4,		/* limits nothing (exempts a prefix's sources) */
 	SLUICE_RULE_CLASSED = 1 << 5,		/* its class was given: it classes what it matches */
+	SLUICE_RULE_FLEET = 1 << 6,		/* --scope fleet: its limit holds across hosts */
 };
+
 
 /* The rules a trie entry, a port or the global level carries (0: an empty slot). */
 struct sluice_rule_ids {
@@ -543,6 +545,7 @@ static inline int sluice_outcome_drops(enum sluice_outcome outcome)
 #define SLUICE_MAP_SERVICE_STATE "service_state"
 #define SLUICE_MAP_SERVICE_COUNTERS "svc_counters"
 #define SLUICE_MAP_SERVICE_FLOW "service_flow"
+#define SLUICE_MAP_FLEET_LIMITS "fleet_limits"
 #define SLUICE_MAP_SERVICE_REPORT "service_report"
 #define SLUICE_MAP_EVENTS "events"
 #define SLUICE_MAP_EVENTS_STATE "events_state"

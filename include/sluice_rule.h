@@ -28,6 +28,20 @@ struct sluice_rule {
 _Static_assert(sizeof(struct sluice_rule) == 96, "sluice_rule layout");
 
 /*
+ * A fleet rule's limit on this host: its share of the fleet's budget, which
+ * the controller computes from what the fleet spent (user/fleet.h) and
+ * writes here, by rule id. It holds only within the controller's lease;
+ * without it the rule's own limit does (each host the whole rate).
+ */
+#define SLUICE_MAX_FLEET_RULES 1024
+struct sluice_fleet_limit {
+	struct sluice_rule_limit limit;	/* the share, its burst as long in time as the rule's */
+	__u32 blocked;			/* the fleet spent the window's budget: drop until it ends */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct sluice_fleet_limit) == 64, "sluice_fleet_limit layout");
+
+/*
  * A bucket: a rule's state for one source group, or for the whole rule,
  * shared by all CPUs. The counters let `sluice top` rank sources by what was
  * dropped; all fields are updated with atomic instructions.

@@ -24,13 +24,14 @@ const struct command limit_commands[] = {
 	{ "set", limit_set,
 	  "default|PREFIX [--per source|rule] [--proto tcp|udp|icmp] [--port P[-Q]] [--syn] "
 	  "--rate RATE|unlimited [--burst N] [--algo ALGO] [--ipv4-group N] [--ipv6-group N] "
-	  "[--class CLASS] [--dry-run]",
+	  "[--class CLASS] [--dry-run] [--scope local|fleet]",
 	  "limit what matches: each source its own bucket (IPv6 per /64), or one shared "
 	  "(--per rule); RATE in packets/s (500, 10kpps, 2Mpps) or bits or bytes/s (100mbit, "
 	  "12.5MB), the burst in packets or bytes (default: one second of RATE); ALGO "
 	  "token-bucket (default), gcra, sliding-window or fixed-window; CLASS critical, high, "
 	  "normal or low: who is shed first under load (a packet no classed rule matches is "
-	  "normal)" },
+	  "normal); --scope fleet (with --per rule): one budget for every host whose controller "
+	  "shares a Redis server (sluice run --redis)" },
 	{ "del", limit_del, "default|PREFIX [--per source|rule] [--proto P] [--port P[-Q]] [--syn]",
 	  "remove the rule that matches this" },
 	{ "list", limit_list, "", "show every rule with what it passed, dropped and would drop" },

@@ -578,13 +578,14 @@ static int parse_ports(const char *text, struct sluice_rule *rule, char *err, si
 }
 
 enum rule_option { OPT_RATE = 1, OPT_BURST, OPT_PER, OPT_PROTO, OPT_PORT, OPT_SYN, OPT_DRY_RUN,
-		   OPT_GROUP_V4, OPT_GROUP_V6, OPT_ALGO, OPT_CLASS, OPT_COUNT };
+		   OPT_GROUP_V4, OPT_GROUP_V6, OPT_ALGO, OPT_CLASS, OPT_SCOPE, OPT_COUNT };
 
 static const char *const option_names[OPT_COUNT] = {
 	[OPT_RATE] = "--rate", [OPT_BURST] = "--burst", [OPT_PER] = "--per",
 	[OPT_PROTO] = "--proto", [OPT_PORT] = "--port", [OPT_SYN] = "--syn",
 	[OPT_DRY_RUN] = "--dry-run", [OPT_GROUP_V4] = "--ipv4-group",
 	[OPT_GROUP_V6] = "--ipv6-group", [OPT_ALGO] = "--algo", [OPT_CLASS] = "--class",
+	[OPT_SCOPE] = "--scope",
 };
 
 /* Options that say what a rule matches; the others say what it does. */
@@ -608,6 +609,7 @@ int rule_parse(int argc, char **argv, bool with_limit, struct sluice_rule *out, 
 		{ "ipv6-group", required_argument, NULL, OPT_GROUP_V6 },
 		{ "algo", required_argument, NULL, OPT_ALGO },
 		{ "class", required_argument, NULL, OPT_CLASS },
+		{ "scope", required_argument, NULL, OPT_SCOPE },
 		{},
 	};
 	const char *arg[OPT_COUNT] = {}, *verb = argv[0];
@@ -715,6 +717,20 @@ int rule_parse(int argc, char **argv, bool with_limit, struct sluice_rule *out, 
 	}
 	if (arg[OPT_DRY_RUN])
 		rule.flags |= SLUICE_RULE_DRY_RUN;
+	if (arg[OPT_SCOPE] && strcmp(arg[OPT_SCOPE], "local") != 0) {
+		if (strcmp(arg[OPT_SCOPE], "fleet") != 0) {
+			snprintf(err, err_len, "invalid --scope '%s': expected local or fleet",
+				 arg[OPT_SCOPE]);
+			return -1;
+		}
+		/* One budget a fleet shares; a budget per source is not synced (yet). */
+		if (per_source) {
+			snprintf(err, err_len, "--scope fleet applies to --per rule limits: one "
+				 "budget the hosts share (fleet limits per source are not built yet)");
+			return -1;
+		}
+		rule.flags |= SLUICE_RULE_FLEET;
+	}
 	if (arg[OPT_CLASS]) {
 		if (parse_class("--class", arg[OPT_CLASS], &rule.class, err, err_len))
 			return -1;
@@ -795,9 +811,10 @@ void rule_limit_text(const struct sluice_rule *rule, char *buf, size_t len)
 	}
 	format_limit_rate(rule->limit.rate, rule->limit.unit, rate, sizeof(rate));
 	format_limit_burst(rule->limit.burst, rule->limit.unit, burst, sizeof(burst));
-	snprintf(buf, len, "%s, burst %s%s%s%s%s", rate, burst,
+	snprintf(buf, len, "%s, burst %s%s%s%s%s%s", rate, burst,
 		 rule->limit.algo ? ", " : "", rule->limit.algo ? algo_name(rule->limit.algo) : "",
-		 class, rule->flags & SLUICE_RULE_DRY_RUN ? " (dry run)" : "");
+		 class, rule->flags & SLUICE_RULE_DRY_RUN ? " (dry run)" : "",
+		 rule->flags & SLUICE_RULE_FLEET ? " (fleet)" : "");
 }
 
 void rule_command(const struct sluice_rule *rule, char *buf, size_t len)
@@ -836,6 +853,8 @@ void rule_command(const struct sluice_rule *rule, char *buf, size_t len)
 		APPEND(" --class %s", class_name(rule->class));
 	if (rule->flags & SLUICE_RULE_DRY_RUN)
 		APPEND(" --dry-run");
+	if (rule->flags & SLUICE_RULE_FLEET)
+		APPEND(" --scope fleet");
 #undef APPEND
 }
 
@@ -867,6 +886,8 @@ json_t *rule_json(const struct rule_entry *e)
 			counter_json(&e->counters.would_drop));
 	json_object_set_new(doc, "class", r->flags & SLUICE_RULE_CLASSED ?
 						  json_string(class_name(r->class)) : json_null());
+	json_object_set_new(doc, "scope", json_string(r->flags & SLUICE_RULE_FLEET ? "fleet" :
+											"local"));
 	if (!(r->flags & SLUICE_RULE_UNLIMITED)) {
 		json_object_set_new(doc, "rate", json_integer((json_int_t)r->limit.rate));
 		json_object_set_new(doc, "burst", json_integer((json_int_t)r->limit.burst));

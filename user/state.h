@@ -45,6 +45,7 @@ struct state {
 	int service_counters;
 	int service_flow;
 	int service_report;
+	int fleet_limits;
 	int events;
 	int events_state;
 	int events_skipped;

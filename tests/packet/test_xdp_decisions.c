@@ -429,6 +429,46 @@ static void rules_decide_before_refusal(void **state)
 	CHECKS_DONE();
 }
 
+/*
+ * A fleet rule holds its share of the fleet's budget while the controller
+ * is in charge, refuses everything while the fleet has spent the window,
+ * and falls back to its own limit when the lease runs out.
+ */
+static void fleet_share_holds_within_the_lease(void **state)
+{
+	struct sluice_fleet_limit share = {};
+	__u32 id;
+
+	(void)state;
+	SKIP_UNLESS_READY();
+	id = add("default --per rule --rate 1000 --burst 1000 --scope fleet");
+	/* A third of it: 333/s, its burst as long in time (333). */
+	ASSERT_OK(sluice_token_bucket_init(&share.limit, SLUICE_UNIT_PACKETS, 333, 333) ? -1 : 0,
+		  "a share of 333/s");
+	ASSERT_OK(bpf_map__update_elem(fx.skel->maps.fleet_limits, &id, sizeof(id), &share,
+				       sizeof(share), BPF_ANY),
+		  "fleet_limits[%u]", id);
+	/* No controller: the share is not in force; the rule's own 1000. */
+	expect_sent(send_n(udp_to(SRC4, 53), 600), 600, 0, "no controller: its own burst of 1000");
+	fx.skel->bss->fake_now_ns += 2000 * MS_NS;	/* full again */
+	ASSERT_OK(controller_set(4242, fx.skel->bss->fake_now_ns, LEASE_NS), "in charge");
+	expect_sent(send_n(udp_to(SRC4, 53), 600), 333, 267, "in charge: the share's burst of 333");
+	/* The fleet spent the window: everything is the rule's drop. */
+	share.blocked = 1;
+	ASSERT_OK(bpf_map__update_elem(fx.skel->maps.fleet_limits, &id, sizeof(id), &share,
+				       sizeof(share), BPF_ANY),
+		  "block fleet_limits[%u]", id);
+	fx.skel->bss->fake_now_ns += 2000 * MS_NS;
+	ASSERT_OK(controller_set(4242, fx.skel->bss->fake_now_ns, LEASE_NS), "a new heartbeat");
+	expect_sent(send_n(udp_to(SRC4, 53), 10), 0, 10, "blocked: all dropped");
+	/* The lease runs out: the rule's own limit again, its bucket full (blocking took nothing). */
+	fx.skel->bss->fake_now_ns += LEASE_NS + 1;
+	expect_sent(send_n(udp_to(SRC4, 53), 1100), 1000, 100, "no lease: its own burst of 1000");
+	EXPECT_OUTCOMES({ SLUICE_PASSED, 600 + 333 + 1000 },
+			{ SLUICE_DROPPED_GLOBAL_RATE, 267 + 10 + 100 });
+	CHECKS_DONE();
+}
+
 /* A refused service never touches a segment of an established connection. */
 static void established_segments_pass_a_refusing_service(void **state)
 {
@@ -1281,6 +1321,7 @@ int main(void)
 		TEST(rule_drops_are_not_counted_as_shed),
 		TEST(rsts_are_rate_limited),
 		TEST(rules_decide_before_refusal),
+		TEST(fleet_share_holds_within_the_lease),
 		TEST(icmp_is_never_shed),
 		TEST(unclassed_rules_do_not_count),
 		TEST(shed_packets_give_back_their_tokens),
