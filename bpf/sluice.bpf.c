@@ -163,6 +163,14 @@ struct {
 	__type(value, struct sluice_fleet_limit);
 } fleet_limits SEC(".maps");
 
+/* The controller's report of the fleet, for status; the data path never reads it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sluice_fleet_report);
+} fleet_report SEC(".maps");
+
 /* New connections admitted, ended and refused, per service: see struct sluice_service_flow. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

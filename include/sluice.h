@@ -419,6 +419,22 @@ struct sluice_service_report {
 };
 _Static_assert(sizeof(struct sluice_service_report) == 352, "sluice_service_report layout");
 
+/* The fleet as the controller last saw it (`sluice run --redis`), for status. */
+struct sluice_fleet_report {
+	__u64 updated_ns;		/* the tick that wrote it; 0: never */
+	__u64 last_sync_ns;		/* CLOCK_MONOTONIC of the last answer from Redis; 0: none */
+	__u64 latency_ns;		/* that answer's round trip */
+	__u64 syncs, failures;
+	__u32 hosts;			/* in the fleet, as last counted */
+	__u32 rules;			/* fleet rules */
+	__u8 on;			/* the controller runs with --redis */
+	__u8 member;			/* in sync now (else falling back) */
+	__u8 fallback;			/* enum fleet_fallback (user/fleet.h) */
+	__u8 pad[5];
+	char redis[64];			/* the URL, without its password */
+};
+_Static_assert(sizeof(struct sluice_fleet_report) == 120, "sluice_fleet_report layout");
+
 /*
  * RSTs sent for refused connections, at most this many a second for the
  * host (bursts of SLUICE_RSTS_BURST): a spoofed SYN flood to a refusing
@@ -546,6 +562,7 @@ static inline int sluice_outcome_drops(enum sluice_outcome outcome)
 #define SLUICE_MAP_SERVICE_COUNTERS "svc_counters"
 #define SLUICE_MAP_SERVICE_FLOW "service_flow"
 #define SLUICE_MAP_FLEET_LIMITS "fleet_limits"
+#define SLUICE_MAP_FLEET_REPORT "fleet_report"
 #define SLUICE_MAP_SERVICE_REPORT "service_report"
 #define SLUICE_MAP_EVENTS "events"
 #define SLUICE_MAP_EVENTS_STATE "events_state"

@@ -25,6 +25,7 @@
 
 #include "cli.h"
 #include "controller.h"
+#include "fleet.h"
 #include "service.h"
 #include "shedding.h"
 #include "rules.h"
@@ -506,6 +507,30 @@ static void config_summary_print(const json_t *config)
 }
 
 /*
+ * The fleet (`sluice run --redis`): whether this host is in sync, with how
+ * many hosts, when it last heard from Redis. null without a controller that
+ * runs with --redis.
+ */
+static json_t *fleet_json(const struct state *st, bool in_charge)
+{
+	struct sluice_fleet_report r;
+	__u32 zero = 0;
+	__u64 now = controller_now_ns();
+
+	if (!in_charge || bpf_map_lookup_elem(st->fleet_report, &zero, &r) || !r.on)
+		return json_null();
+	r.redis[sizeof(r.redis) - 1] = '\0';
+	return json_pack("{s:s, s:b, s:i, s:i, s:s, s:o, s:f, s:I, s:I}", "redis", r.redis,
+			 "in_sync", r.member, "hosts", r.hosts, "rules", r.rules, "fallback",
+			 fleet_fallback_name((enum fleet_fallback)r.fallback), "last_sync_ago_s",
+			 r.last_sync_ns ? json_real(now > r.last_sync_ns ?
+						   (double)(now - r.last_sync_ns) / 1e9 : 0) :
+					  json_null(),
+			 "sync_latency_ms", (double)r.latency_ns / 1e6, "syncs", (json_int_t)r.syncs,
+			 "failures", (json_int_t)r.failures);
+}
+
+/*
  * What the controller is doing: the shed level and settings, and each
  * service with whether it is refusing. Levels and refusals hold only while
  * a controller runs, so without one they show as none.
@@ -528,7 +553,28 @@ static json_t *decisions_summary(const struct state *st, bool in_charge)
 	list = json_array();
 	for (size_t i = 0; i < count; i++)
 		json_array_append_new(list, service_json(&services[i], in_charge));
-	return json_pack("{s:o, s:o}", "shed", shed, "services", list);
+	return json_pack("{s:o, s:o, s:o}", "shed", shed, "services", list, "fleet",
+			 fleet_json(st, in_charge));
+}
+
+static void fleet_print(const json_t *fleet)
+{
+	const json_t *ago = json_object_get(fleet, "last_sync_ago_s");
+	char last[64] = "never synced";
+
+	if (json_is_real(ago))
+		snprintf(last, sizeof(last), "last sync %.0f ms ago", json_real_value(ago) * 1000);
+	if (json_is_true(json_object_get(fleet, "in_sync")))
+		printf("fleet:       in sync through %s: %lld hosts, %lld fleet rules; %s (round "
+		       "trip %.2f ms)\n", json_string_value(json_object_get(fleet, "redis")),
+		       json_integer_value(json_object_get(fleet, "hosts")),
+		       json_integer_value(json_object_get(fleet, "rules")), last,
+		       json_real_value(json_object_get(fleet, "sync_latency_ms")));
+	else
+		printf("fleet:       OUT OF SYNC with %s: each host holds %s; %s\n",
+		       json_string_value(json_object_get(fleet, "redis")),
+		       strcmp(json_string_value(json_object_get(fleet, "fallback")), "local") == 0 ?
+			       "the whole rate" : "its share", last);
 }
 
 static void decisions_print(const json_t *decisions)
@@ -544,6 +590,8 @@ static void decisions_print(const json_t *decisions)
 		       json_array_size(json_object_get(shed, "levels")),
 		       json_integer_value(json_object_get(shed, "enter_pct")),
 		       json_integer_value(json_object_get(shed, "exit_pct")));
+	if (json_is_object(json_object_get(decisions, "fleet")))
+		fleet_print(json_object_get(decisions, "fleet"));
 	json_array_foreach(json_object_get(decisions, "services"), i, svc)
 		printf("service:     %s (tcp port %lld): %s, %lld refused\n",
 		       json_string_value(json_object_get(svc, "name")),

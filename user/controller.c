@@ -38,6 +38,7 @@
 #include "controller.h"
 #include "counters.h"
 #include "events.h"
+#include "fleet_sync.h"
 #include "guard.h"
 #include "listenq.h"
 #include "log.h"
@@ -129,6 +130,9 @@ struct controller {
 	/* Backpressure. */
 	struct service_watch services[SLUICE_MAX_SERVICES];
 	size_t service_count;
+
+	/* Fleet-wide limits (--redis). */
+	struct fleet_sync fleet;
 
 	/* Metrics and events. */
 	struct metrics_server *metrics;
@@ -239,6 +243,7 @@ static int rules_reload(struct controller *c)
 		free(entries);
 		return -1;
 	}
+	fleet_sync_rules(&c->fleet, entries, count);
 	free(entries);
 	free(c->rules);
 	free(c->rule_counters);
@@ -679,6 +684,15 @@ static void service_update(struct controller *c, struct service_watch *w, __u64 
 		w->limit = state.limit;
 }
 
+/* CLOCK_REALTIME in nanoseconds: the fleet's windows are aligned on it, the same on every host. */
+static __u64 wall_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+}
+
 static void metrics_build(struct controller *c, struct metrics_text *t);
 
 /* One tick: read the counters, update the rates and decisions, stamp the heartbeat. */
@@ -725,6 +739,15 @@ static void tick(struct controller *c, bool reload)
 		if (c->failing)
 			log_msg(LOG_NOTICE, "reading the counters again");
 		c->failing = NULL;
+		fleet_sync_tick(&c->fleet, c->rule_counters, c->rule_ids_end, now, wall_now_ns());
+	}
+	if (c->fleet.on) {
+		struct sluice_fleet_report report;
+		__u32 zero = 0;
+
+		fleet_sync_report(&c->fleet, now, &report);
+		if (bpf_map_update_elem(c->st.fleet_report, &zero, &report, BPF_ANY))
+			tick_failed(c, "write the fleet's report");
 	}
 	pressure_update(c, now);
 	shedding_update(c, now, settings_changed);
@@ -775,6 +798,7 @@ static void decisions_clear(struct controller *c)
 		c->services[i].refusing = false;
 	c->shed.level = 0;
 	c->shed_written = 0;
+	fleet_sync_clear(&c->fleet);
 }
 
 /* Labels for one sample: key/value pairs ending in NULL. */
@@ -812,6 +836,40 @@ static double service_metric_value(const struct service_watch *w, enum service_m
 	case SVC_PROBES_SLOW: return g ? (double)g->probes_slow : 0;
 	}
 	return 0;
+}
+
+/* The fleet (--redis): membership, hosts, the sync's latency and age, each rule's share. */
+static void fleet_metrics(const struct controller *c, struct metrics_text *t)
+{
+	const struct fleet_sync *f = &c->fleet;
+	__u64 now = controller_now_ns();
+	char id[16];
+
+	if (!f->on)
+		return;
+	metrics_family(t, "sluice_fleet_in_sync", "gauge",
+		       "1 while the fleet's limits are synced through Redis; 0: falling back.");
+	metrics_sample(t, "sluice_fleet_in_sync", NULL, f->member);
+	metrics_family(t, "sluice_fleet_hosts", "gauge", "Hosts in the fleet, as last counted.");
+	metrics_sample(t, "sluice_fleet_hosts", NULL, f->hosts);
+	metrics_family(t, "sluice_fleet_sync_seconds", "gauge",
+		       "The round trip of the last sync with Redis.");
+	metrics_sample(t, "sluice_fleet_sync_seconds", NULL, (double)f->link.last_latency_ns / 1e9);
+	metrics_family(t, "sluice_fleet_last_sync_age_seconds", "gauge",
+		       "How long ago Redis last answered a sync.");
+	metrics_sample(t, "sluice_fleet_last_sync_age_seconds", NULL,
+		       f->syncs ? (double)(now - f->last_sync_ns) / 1e9 : -1);
+	metrics_family(t, "sluice_fleet_syncs_total", "counter", "Syncs with Redis, by result.");
+	metrics_sample(t, "sluice_fleet_syncs_total", LABELS("result", "ok"), (double)f->syncs);
+	metrics_sample(t, "sluice_fleet_syncs_total", LABELS("result", "failed"),
+		       (double)f->failures);
+	metrics_family(t, "sluice_fleet_rule_share", "gauge",
+		       "A fleet rule's share on this host, in its units a second (0: blocked; "
+		       "-1: its own limit).");
+	for (size_t i = 0; i < f->count; i++) {
+		snprintf(id, sizeof(id), "%u", f->rules[i].id);
+		metrics_sample(t, "sluice_fleet_rule_share", LABELS("rule", id), f->rules[i].share);
+	}
 }
 
 /* The per-service families, each a series per service labelled by its name and port. */
@@ -1050,6 +1108,7 @@ static void metrics_build(struct controller *c, struct metrics_text *t)
 		       (double)c->shed_cfg.capacity_pps);
 
 	services_metrics(c, t, controller_now_ns());
+	fleet_metrics(c, t);
 
 	metrics_family(t, "sluice_events_total", "counter",
 		       "Drop events: sent to the ring, suppressed over the event rate, lost to a "
@@ -1190,7 +1249,7 @@ static nfds_t probe_fds_set(struct controller *c, struct pollfd *fds, struct ser
 /* Ticks until SIGINT or SIGTERM. Returns the exit status. */
 static int run_loop(struct controller *c, int signal_fd, int timer_fd)
 {
-	struct pollfd fds[RUN_FDS + SLUICE_MAX_SERVICES] = {
+	struct pollfd fds[RUN_FDS + SLUICE_MAX_SERVICES + 1] = {
 		{ .fd = signal_fd, .events = POLLIN },
 		{ .fd = timer_fd, .events = POLLIN },
 		{ .fd = c->event_ring ? ring_buffer__epoll_fd(c->event_ring) : -1, .events = POLLIN },
@@ -1200,9 +1259,22 @@ static int run_loop(struct controller *c, int signal_fd, int timer_fd)
 	for (;;) {
 		struct signalfd_siginfo sig;
 		__u64 expirations;
-		nfds_t probes = probe_fds_set(c, fds + RUN_FDS, probing);
+		nfds_t probes = probe_fds_set(c, fds + RUN_FDS, probing), redis = 0;
+		int timeout_ms = probes_poll_timeout_ms(c);
 
-		if (poll(fds, RUN_FDS + probes, probes_poll_timeout_ms(c)) < 0) {
+		/* The fleet's Redis link: its socket, and when it needs a call without it. */
+		if (c->fleet.on) {
+			__u64 wake = redis_link_wakeup_ns(&c->fleet.link), now = controller_now_ns();
+			int fleet_ms = wake == UINT64_MAX ? -1 : wake <= now ? 0 :
+				       (int)((wake - now + 999999) / 1000000);
+
+			fds[RUN_FDS + probes].fd = redis_link_fd(&c->fleet.link,
+								 &fds[RUN_FDS + probes].events);
+			redis = 1;
+			if (fleet_ms >= 0 && (timeout_ms < 0 || fleet_ms < timeout_ms))
+				timeout_ms = fleet_ms;
+		}
+		if (poll(fds, RUN_FDS + probes + redis, timeout_ms) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_msg(LOG_ERR, "poll failed: %s", strerror(errno));
@@ -1213,6 +1285,7 @@ static int run_loop(struct controller *c, int signal_fd, int timer_fd)
 			if (fds[RUN_FDS + i].revents)
 				guard_probe_ready(&probing[i]->guard, controller_now_ns());
 		probes_due(c);
+		fleet_sync_poll(&c->fleet, controller_now_ns(), wall_now_ns());
 		if (fds[0].revents & POLLIN &&
 		    read(signal_fd, &sig, sizeof(sig)) == (ssize_t)sizeof(sig)) {
 			if (sig.ssi_signo != SIGHUP) {
@@ -1237,6 +1310,7 @@ static void controller_close(struct controller *c)
 {
 	for (size_t i = 0; i < c->service_count; i++)
 		service_watch_close(&c->services[i]);
+	fleet_sync_close(&c->fleet);
 	if (c->metrics)
 		metrics_stop(c->metrics);
 	ring_buffer__free(c->event_ring);
@@ -1258,9 +1332,14 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
 		{ "lease", required_argument, NULL, 'l' },
 		{ "metrics", required_argument, NULL, 'm' },
 		{ "log-events", no_argument, NULL, 'e' },
+		{ "redis", required_argument, NULL, 'r' },
+		{ "fleet-fallback", required_argument, NULL, 'f' },
 		{},
 	};
 	const char *interval_arg = NULL, *lease_arg = NULL, *metrics_arg = NULL, *log_events = NULL;
+	const char *redis_arg = NULL, *fallback_arg = NULL;
+	enum fleet_fallback fallback = FLEET_FALLBACK_SHARE;
+	struct redis_url redis_url;
 	struct controller c = { .lock_fd = -1, .proc_stat_fd = -1 };
 	char err[SLUICE_ERR_LEN];
 	__u64 interval_ms = 50, lease_ms;
@@ -1268,11 +1347,13 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
 
 	while ((opt = cli_getopt(cli, "run", argc, argv, "", options)) != -1) {
 		const char **slot = opt == 'i' ? &interval_arg : opt == 'l' ? &lease_arg :
-				    opt == 'm' ? &metrics_arg : &log_events;
+				    opt == 'm' ? &metrics_arg : opt == 'r' ? &redis_arg :
+				    opt == 'f' ? &fallback_arg : &log_events;
 
 		if (opt == -2 || cli_option_once(cli, slot, optarg ? optarg : "", opt == 'i' ?
 						 "--interval" : opt == 'l' ? "--lease" :
-						 opt == 'm' ? "--metrics" : "--log-events"))
+						 opt == 'm' ? "--metrics" : opt == 'r' ? "--redis" :
+						 opt == 'f' ? "--fleet-fallback" : "--log-events"))
 			return 1;
 	}
 	if (optind != argc)
@@ -1286,6 +1367,12 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
 					   &lease_ms, err, sizeof(err)))
 		return cli_fail(cli, "%s", err);
 
+	if (redis_arg && redis_url_parse(redis_arg, &redis_url, err, sizeof(err)))
+		return cli_fail(cli, "%s", err);
+	if (fallback_arg && !redis_arg)
+		return cli_fail(cli, "--fleet-fallback needs --redis");
+	if (fallback_arg && fleet_fallback_parse(fallback_arg, &fallback, err, sizeof(err)))
+		return cli_fail(cli, "%s", err);
 	if (metrics_arg && strcmp(metrics_arg, "none") != 0) {
 		struct sockaddr_storage addr;
 		socklen_t addr_len;
@@ -1346,6 +1433,8 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 
+	if (redis_arg)
+		fleet_sync_init(&c.fleet, &redis_url, fallback, c.st.fleet_limits);
 	c.record = (struct sluice_controller){
 		.pid = (__u32)getpid(),
 		.started_ns = controller_now_ns(),

@@ -46,6 +46,7 @@ struct state {
 	int service_flow;
 	int service_report;
 	int fleet_limits;
+	int fleet_report;
 	int events;
 	int events_state;
 	int events_skipped;
