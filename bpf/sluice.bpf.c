@@ -489,7 +489,7 @@ __noinline int apply_rule(__u32 id, const struct sluice_packet *pkt, __u32 bytes
 		return rule_result(RULE_UNLIMITED, rule);
 	}
 	share = fleet_share(rule, id);
-	if (share && share->blocked) {
+	if (share && monotonic_ns() < share->blocked_until_ns) {
 		/* The fleet has spent the window: the rule refuses, its bucket untouched. */
 		verdict = rule->flags & SLUICE_RULE_DRY_RUN ? RULE_WOULD_REFUSE : RULE_REFUSED;
 		count_rule(id, verdict, bytes);

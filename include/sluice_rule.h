@@ -36,8 +36,12 @@ _Static_assert(sizeof(struct sluice_rule) == 96, "sluice_rule layout");
 #define SLUICE_MAX_FLEET_RULES 1024
 struct sluice_fleet_limit {
 	struct sluice_rule_limit limit;	/* the share, its burst as long in time as the rule's */
-	__u32 blocked;			/* the fleet spent the window's budget: drop until it ends */
-	__u32 pad;
+	/*
+	 * The fleet spent the window's budget: drop until this time
+	 * (CLOCK_MONOTONIC), the window's end; then the limit, already the
+	 * next window's first share, holds until the controller's next sync.
+	 */
+	__u64 blocked_until_ns;
 };
 _Static_assert(sizeof(struct sluice_fleet_limit) == 64, "sluice_fleet_limit layout");
 

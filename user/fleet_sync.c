@@ -98,46 +98,56 @@ void fleet_sync_rules(struct fleet_sync *f, const struct rule_entry *rules, size
 
 /*
  * Writes a rule's share: `rate` for this host, its burst as long in time as
- * the rule's own (so a switch between them never strands a deficit), or
- * blocked when the rate is 0. Written only when it changed.
+ * the rule's own (so a switch between them never strands a deficit); or,
+ * when the rate is 0, blocked until blocked_until_ns (the window's end).
+ * Written only when it changed.
  */
-static void share_write(struct fleet_sync *f, struct fleet_rule *r, double rate, double budget)
+static void share_write(struct fleet_sync *f, struct fleet_rule *r, double rate,
+			__u64 blocked_until_ns)
 {
 	const struct sluice_rule_limit *own = &r->rule.limit;
 	struct sluice_fleet_limit share = {};
-	__u64 units = 0, burst;
+	__u64 units, burst;
 
-	/* Never more than the rule allows one host, nor a burst over this host's budget. */
+	/* Never more than the rule allows one host. */
 	if (rate > (double)own->rate)
 		rate = (double)own->rate;
-
 	if (rate < 1) {
-		if (r->blocked)
+		if (r->blocked && r->blocked_window == f->batch_window)
 			return;
-		share.limit = *own;
-		share.blocked = 1;
-	} else {
-		units = (__u64)rate;
-		if (r->share >= 0 && !r->blocked && (__u64)r->share == units)
-			return;
-		burst = (__u64)((double)own->burst * (double)units / (double)own->rate);
-		if ((double)burst > budget)
-			burst = (__u64)budget;
-		if (!burst)
-			burst = 1;
-		if (sluice_rule_limit_init(&share.limit, own->algo, own->unit, units, burst)) {
-			log_msg(LOG_WARNING, "fleet: cannot make a limit of %llu for %s",
-				(unsigned long long)units, r->key);
-			return;
-		}
+		/*
+		 * Blocked to the window's end; then the next window's first share
+		 * (the rate over the hosts, before anyone spent it) until the
+		 * next answer, so no time of the new window is lost waiting.
+		 */
+		rate = (double)own->rate / (f->hosts ? f->hosts : 1);
+		share.blocked_until_ns = blocked_until_ns;
+	}
+	units = rate < 1 ? 1 : (__u64)rate;
+	if (!share.blocked_until_ns && r->share >= 0 && !r->blocked && (__u64)r->share == units)
+		return;
+	/*
+	 * The burst scales with the rate, so it lasts as long as the rule's:
+	 * the bucket's state is a time, and a shorter burst would strand a
+	 * deficit at every change of the share. The rate's cap (the rule's
+	 * own) caps it at the rule's burst: the bound of user/fleet.h.
+	 */
+	burst = (__u64)((double)own->burst * (double)units / (double)own->rate);
+	if (!burst)
+		burst = 1;
+	if (sluice_rule_limit_init(&share.limit, own->algo, own->unit, units, burst)) {
+		log_msg(LOG_WARNING, "fleet: cannot make a limit of %llu for %s",
+			(unsigned long long)units, r->key);
+		return;
 	}
 	if (bpf_map_update_elem(f->fleet_limits_fd, &r->id, &share, BPF_ANY)) {
 		log_msg(LOG_WARNING, "fleet: cannot write the share of %s: %s", r->key,
 			strerror(errno));
 		return;
 	}
-	r->blocked = share.blocked;
-	r->share = share.blocked ? 0 : (double)units;
+	r->blocked = share.blocked_until_ns != 0;
+	r->blocked_window = f->batch_window;
+	r->share = r->blocked ? 0 : (double)units;
 }
 
 /* The pipeline's answer is in: the fleet's totals and hosts, into shares. */
@@ -170,7 +180,7 @@ static void answer_take(struct fleet_sync *f, __u64 now_ns, __u64 wall_ns)
 		/* An answer for a window gone by says nothing of the new one: a fresh budget. */
 		w.fleet_used = same_window ? (double)total->integer : 0;
 		share_write(f, r, fleet_local_rate(&w),
-			    (w.rate * w.window_s - w.fleet_used) / (f->hosts ? f->hosts : 1));
+			    now_ns + (__u64)((FLEET_WINDOW_S - w.elapsed_s) * NS_PER_SEC));
 	}
 	redis_link_release(&f->link);
 	f->syncs++;
@@ -248,7 +258,7 @@ static void fall_back(struct fleet_sync *f)
 			double rate = fleet_fallback_rate((double)r->rule.limit.rate, f->hosts,
 							  FLEET_FALLBACK_SHARE);
 
-			share_write(f, r, rate, rate * FLEET_WINDOW_S);
+			share_write(f, r, rate, 0);
 		}
 	}
 	if (!f->fallback_logged)

@@ -40,7 +40,8 @@ struct fleet_rule {
 	__u64 counted;			/* the rule's passed units pushed so far (or in flight) */
 	__u64 in_flight;		/* of which in the pipeline out now */
 	double share;			/* the rate last written; < 0: none yet */
-	bool blocked;
+	bool blocked;			/* until the end of blocked_window */
+	__u64 blocked_window;
 };
 
 struct fleet_sync {

@@ -153,6 +153,17 @@ measure "in sync" 4
 ok "$(live && ((RATE_NOW >= RATE * 85 / 100 && RATE_NOW <= RATE * 125 / 100)) && echo 1)" \
 	"in sync, the fleet passes about its limit: $RATE_NOW a second (limit $RATE; alone each would pass $RATE)"
 SYNCED=$RATE_NOW
+# Redis's own count of each window: what the fleet passed in it (the last whole ones).
+if live; then
+	# Whole windows only: those that ended before the second now under way.
+	NOW_S=$(date +%s)
+	WINDOWS=$(redis-cli -p "$REDIS_PORT" --scan --pattern 'sluice:fleet:default*' |
+		awk -F: -v now="$NOW_S" '$NF < now - 1' | sort | tail -3)
+	PER_WINDOW=$(for k in $WINDOWS; do redis-cli -p "$REDIS_PORT" get "$k"; done | tr '\n' ' ')
+	diag "fleet: per window (Redis's counts): $PER_WINDOW(budget $RATE)"
+fi
+ok "$(live && for v in $PER_WINDOW; do ((v <= RATE * 125 / 100)) || exit 1; done && [[ -n $PER_WINDOW ]] && echo 1)" \
+	"no window over its budget by more than a quarter: $PER_WINDOW"
 
 # --- Redis stops: each host its share, no gap.
 live && kill -9 "$REDIS_PID" && wait "$REDIS_PID" 2>/dev/null && forget_pid "$REDIS_PID"

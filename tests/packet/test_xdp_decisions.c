@@ -454,7 +454,7 @@ static void fleet_share_holds_within_the_lease(void **state)
 	ASSERT_OK(controller_set(4242, fx.skel->bss->fake_now_ns, LEASE_NS), "in charge");
 	expect_sent(send_n(udp_to(SRC4, 53), 600), 333, 267, "in charge: the share's burst of 333");
 	/* The fleet spent the window: everything is the rule's drop. */
-	share.blocked = 1;
+	share.blocked_until_ns = fx.skel->bss->fake_now_ns + 3000 * MS_NS;
 	ASSERT_OK(bpf_map__update_elem(fx.skel->maps.fleet_limits, &id, sizeof(id), &share,
 				       sizeof(share), BPF_ANY),
 		  "block fleet_limits[%u]", id);
