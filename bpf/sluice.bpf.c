@@ -163,6 +163,21 @@ struct {
 	__type(value, struct sluice_fleet_limit);
 } fleet_limits SEC(".maps");
 
+/* Fleet rules per source: see SLUICE_MAX_FLEET_KEYS. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SLUICE_MAX_FLEET_KEYS);
+	__type(key, struct sluice_bucket_key);
+	__type(value, __u64);
+} fleet_passed SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SLUICE_MAX_FLEET_KEYS);
+	__type(key, struct sluice_bucket_key);
+	__type(value, struct sluice_fleet_limit);
+} fleet_key_shares SEC(".maps");
+
 /* The controller's report of the fleet, for status; the data path never reads it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -449,8 +464,8 @@ static __always_inline void count_rule(__u32 id, enum rule_verdict verdict, __u6
  * once, not at each of its sixteen call sites.
  */
 /*
- * A fleet rule's share of the fleet's budget on this host, while the
- * controller is in charge; NULL for any other rule, or without it (the
+ * A per-rule fleet rule's share of the fleet's budget on this host, while
+ * the controller is in charge; NULL for any other rule, or without it (the
  * rule's own limit holds then).
  */
 static __always_inline const struct sluice_fleet_limit *fleet_share(const struct sluice_rule *rule,
@@ -458,12 +473,43 @@ static __always_inline const struct sluice_fleet_limit *fleet_share(const struct
 {
 	struct sluice_fleet_limit *share;
 
-	if (!(rule->flags & SLUICE_RULE_FLEET))
-		return NULL;
+	if ((rule->flags & (SLUICE_RULE_FLEET | SLUICE_RULE_PER_SOURCE)) != SLUICE_RULE_FLEET)
+		return NULL;	/* a per-source fleet rule's shares are its groups' */
 	share = bpf_map_lookup_elem(&fleet_limits, &id);
 	if (!share || !controller_in_charge())
 		return NULL;
 	return share;
+}
+
+/* A source group's share of its fleet-wide budget, while the controller is in charge; or NULL. */
+static __always_inline const struct sluice_fleet_limit *
+fleet_key_share(const struct sluice_rule *rule, const struct sluice_bucket_key *key)
+{
+	struct sluice_fleet_limit *share;
+
+	if (!(rule->flags & SLUICE_RULE_FLEET))
+		return NULL;
+	share = bpf_map_lookup_elem(&fleet_key_shares, key);
+	if (!share || !controller_in_charge())
+		return NULL;
+	return share;
+}
+
+/* Counts what a source passed under a fleet rule, for the controller to sync. */
+static __always_inline void fleet_key_count(const struct sluice_bucket_key *key, __u64 units)
+{
+	__u64 *passed = bpf_map_lookup_elem(&fleet_passed, key);
+
+	if (passed) {
+		__sync_fetch_and_add(passed, units);
+		return;
+	}
+	/* A new key; if another CPU made it first, add to that one. */
+	if (bpf_map_update_elem(&fleet_passed, key, &units, BPF_NOEXIST)) {
+		passed = bpf_map_lookup_elem(&fleet_passed, key);
+		if (passed)
+			__sync_fetch_and_add(passed, units);
+	}
 }
 
 __noinline int apply_rule(__u32 id, const struct sluice_packet *pkt, __u32 bytes, __u64 *clock_ns)
@@ -502,6 +548,17 @@ __noinline int apply_rule(__u32 id, const struct sluice_packet *pkt, __u32 bytes
 		*clock_ns = now / SLUICE_TIME_PER_NS;
 	if (rule->flags & SLUICE_RULE_PER_SOURCE) {
 		group_key(&key, id, rule, &pkt->src);
+		share = fleet_key_share(rule, &key);
+		if (share && monotonic_ns() < share->blocked_until_ns) {
+			/* The fleet has spent this source's window: refused, its bucket untouched. */
+			verdict = rule->flags & SLUICE_RULE_DRY_RUN ? RULE_WOULD_REFUSE : RULE_REFUSED;
+			count_rule(id, verdict, bytes);
+			return rule_result(verdict, rule);
+		}
+		if (share) {
+			limit = &share->limit;
+			now = sluice_now(limit);
+		}
 		bucket = source_bucket(&key, limit, now);
 	} else {
 		bucket = bpf_map_lookup_elem(&rule_state, &id);
@@ -514,6 +571,9 @@ __noinline int apply_rule(__u32 id, const struct sluice_packet *pkt, __u32 bytes
 	if (taken == SLUICE_TAKE_PASSED) {
 		__sync_fetch_and_add(&bucket->passed, 1);
 		verdict = RULE_PASSED;
+		if ((rule->flags & (SLUICE_RULE_FLEET | SLUICE_RULE_PER_SOURCE)) ==
+		    (SLUICE_RULE_FLEET | SLUICE_RULE_PER_SOURCE))
+			fleet_key_count(&key, sluice_packet_units(limit->unit, bytes));
 	} else {
 		__sync_fetch_and_add(&bucket->dropped, 1);
 		verdict = rule->flags & SLUICE_RULE_DRY_RUN ? RULE_WOULD_REFUSE : RULE_REFUSED;
@@ -545,12 +605,13 @@ __noinline int refund_rule(__u32 id, const struct sluice_packet *pkt, __u32 byte
 	if (rule->flags & SLUICE_RULE_PER_SOURCE) {
 		group_key(&key, id, rule, &pkt->src);
 		bucket = bpf_map_lookup_elem(&buckets, &key);
+		share = fleet_key_share(rule, &key);
 	} else {
 		bucket = bpf_map_lookup_elem(&rule_state, &id);
+		share = fleet_share(rule, id);
 	}
 	if (!bucket)
 		return 0;
-	share = fleet_share(rule, id);
 	limit = share ? &share->limit : &rule->limit;
 	sluice_rule_refund(&bucket->state, limit, sluice_now(limit), bytes);
 	__sync_fetch_and_add(&bucket->passed, -1);

@@ -563,6 +563,8 @@ static inline int sluice_outcome_drops(enum sluice_outcome outcome)
 #define SLUICE_MAP_SERVICE_FLOW "service_flow"
 #define SLUICE_MAP_FLEET_LIMITS "fleet_limits"
 #define SLUICE_MAP_FLEET_REPORT "fleet_report"
+#define SLUICE_MAP_FLEET_PASSED "fleet_passed"
+#define SLUICE_MAP_FLEET_KEY_SHARES "fleet_key_shares"
 #define SLUICE_MAP_SERVICE_REPORT "service_report"
 #define SLUICE_MAP_EVENTS "events"
 #define SLUICE_MAP_EVENTS_STATE "events_state"

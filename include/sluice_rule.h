@@ -34,6 +34,15 @@ _Static_assert(sizeof(struct sluice_rule) == 96, "sluice_rule layout");
  * without it the rule's own limit does (each host the whole rate).
  */
 #define SLUICE_MAX_FLEET_RULES 1024
+/*
+ * Fleet rules per source: the data path counts what each source group
+ * passed (fleet_passed, an LRU of this many: a flood of distinct sources
+ * evicts the coldest), the controller syncs the hot ones and gives each its
+ * share of its fleet-wide budget (fleet_key_shares, by bucket key, an LRU
+ * as well), as a fleet rule's share above; a group without one holds the
+ * rule's own limit.
+ */
+#define SLUICE_MAX_FLEET_KEYS 16384
 struct sluice_fleet_limit {
 	struct sluice_rule_limit limit;	/* the share, its burst as long in time as the rule's */
 	/*

@@ -1433,8 +1433,11 @@ int cmd_run(const struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 
-	if (redis_arg)
-		fleet_sync_init(&c.fleet, &redis_url, fallback, c.st.fleet_limits);
+	if (redis_arg && fleet_sync_init(&c.fleet, &redis_url, fallback, c.st.fleet_limits,
+					 c.st.fleet_passed, c.st.fleet_key_shares)) {
+		cli_fail(cli, "failed to start the controller: out of memory");
+		goto out;
+	}
 	c.record = (struct sluice_controller){
 		.pid = (__u32)getpid(),
 		.started_ns = controller_now_ns(),

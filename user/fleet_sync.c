@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* Fleet-wide limits, the controller's side (user/fleet_sync.h). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,24 +19,173 @@
 /* Redis's answer must come within this; later, the link is down and shares fall back. */
 #define FLEET_TIMEOUT_NS (250 * 1000000ull)
 
-void fleet_sync_init(struct fleet_sync *f, const struct redis_url *url, enum fleet_fallback fallback,
-		     int fleet_limits_fd)
+int fleet_sync_init(struct fleet_sync *f, const struct redis_url *url, enum fleet_fallback fallback,
+		    int fleet_limits_fd, int fleet_passed_fd, int fleet_key_shares_fd)
 {
 	char name[64] = "host";
 
 	memset(f, 0, sizeof(*f));
-	f->on = true;
 	f->fallback = fallback;
 	f->fleet_limits_fd = fleet_limits_fd;
+	f->fleet_passed_fd = fleet_passed_fd;
+	f->fleet_key_shares_fd = fleet_key_shares_fd;
+	f->keys = calloc(FLEET_KEY_TABLE, sizeof(*f->keys));
+	f->read_keys = calloc(SLUICE_MAX_FLEET_KEYS, sizeof(*f->read_keys));
+	f->read_values = calloc(SLUICE_MAX_FLEET_KEYS, sizeof(*f->read_values));
+	f->candidates = calloc(SLUICE_MAX_FLEET_KEYS, sizeof(*f->candidates));
+	f->candidate_slot = calloc(SLUICE_MAX_FLEET_KEYS, sizeof(*f->candidate_slot));
+	f->hot = calloc(FLEET_MAX_SYNCED_KEYS, sizeof(*f->hot));
+	if (!f->keys || !f->read_keys || !f->read_values || !f->candidates || !f->candidate_slot ||
+	    !f->hot) {
+		fleet_sync_close(f);
+		errno = ENOMEM;
+		return -1;
+	}
+	f->on = true;
 	redis_link_init(&f->link, url, FLEET_TIMEOUT_NS);
 	gethostname(name, sizeof(name) - 1);
 	snprintf(f->host, sizeof(f->host), "%s:%d", name, (int)getpid());
+	return 0;
 }
 
 void fleet_sync_close(struct fleet_sync *f)
 {
 	if (f->on)
 		redis_link_close(&f->link);
+	free(f->keys);
+	free(f->read_keys);
+	free(f->read_values);
+	free(f->candidates);
+	free(f->candidate_slot);
+	free(f->hot);
+	f->keys = NULL;
+	f->read_keys = NULL;
+	f->read_values = NULL;
+	f->candidates = NULL;
+	f->candidate_slot = NULL;
+	f->hot = NULL;
+	f->on = false;
+}
+
+/* ---- Per-source fleet rules: the source groups followed -------------------- */
+
+static size_t key_hash(const struct sluice_bucket_key *key)
+{
+	const unsigned char *p = (const unsigned char *)key;
+	__u64 h = 1469598103934665603ull;	/* FNV-1a */
+
+	for (size_t i = 0; i < sizeof(*key); i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	return (size_t)h;
+}
+
+/* The slot of a key, made if new; NULL when the table is full. */
+static struct fleet_key_state *key_slot(struct fleet_sync *f, const struct sluice_bucket_key *key)
+{
+	for (size_t i = 0, s = key_hash(key) % FLEET_KEY_TABLE; i < FLEET_KEY_TABLE;
+	     i++, s = (s + 1) % FLEET_KEY_TABLE) {
+		struct fleet_key_state *k = &f->keys[s];
+
+		if (!k->used) {
+			memset(k, 0, sizeof(*k));
+			k->used = true;
+			k->key = *key;
+			f->keys_used++;
+			return k;
+		}
+		if (!memcmp(&k->key, key, sizeof(*key)))
+			return k;
+	}
+	return NULL;
+}
+
+/* Forgets the groups the last reads did not see (the LRU evicted them), keeping the table sparse. */
+static void keys_compact(struct fleet_sync *f)
+{
+	static struct fleet_key_state kept[SLUICE_MAX_FLEET_KEYS];
+	size_t n = 0;
+
+	if (f->keys_used < FLEET_KEY_TABLE / 2)
+		return;
+	for (size_t s = 0; s < FLEET_KEY_TABLE; s++)
+		if (f->keys[s].used && f->keys[s].generation + 1 >= f->keys_generation &&
+		    n < SLUICE_MAX_FLEET_KEYS)
+			kept[n++] = f->keys[s];
+	memset(f->keys, 0, FLEET_KEY_TABLE * sizeof(*f->keys));
+	f->keys_used = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct fleet_key_state *k = key_slot(f, &kept[i].key);
+
+		if (k)
+			*k = kept[i];
+	}
+}
+
+/* The fleet rule of an id, or NULL. */
+static const struct fleet_rule *rule_of(const struct fleet_sync *f, __u32 id)
+{
+	for (size_t i = 0; i < f->count; i++)
+		if (f->rules[i].id == id)
+			return &f->rules[i];
+	return NULL;
+}
+
+/*
+ * Reads what each source group passed (one batch read of fleet_passed) and
+ * picks the hot ones to sync: at least half of 1/hosts of their rule's rate
+ * here (cooler ones, on every host, cannot put the fleet over), the hottest
+ * FLEET_MAX_SYNCED_KEYS. Returns how many, their slots in f->hot.
+ */
+static size_t keys_pick(struct fleet_sync *f, __u64 now_ns, __u64 window)
+{
+	double dt = f->keys_read_ns ? (double)(now_ns - f->keys_read_ns) / NS_PER_SEC : 0;
+	__u32 count = SLUICE_MAX_FLEET_KEYS;
+	size_t n = 0, hot;
+	__u64 batch = 0;
+	int err;
+
+	keys_compact(f);
+	f->keys_generation++;
+	f->keys_read_ns = now_ns;
+	err = bpf_map_lookup_batch(f->fleet_passed_fd, NULL, &batch, f->read_keys, f->read_values,
+				   &count, NULL);
+	if (err && errno != ENOENT)
+		return 0;
+	for (__u32 i = 0; i < count; i++) {
+		struct fleet_key_state *k = key_slot(f, &f->read_keys[i]);
+		const struct fleet_rule *r = rule_of(f, f->read_keys[i].rule);
+		__u64 value = f->read_values[i];
+
+		if (!k || !r)
+			continue;
+		/* Evicted and made again: it counts from zero. */
+		if (value < k->seen)
+			k->seen = k->counted = 0;
+		k->rate = dt > 0 && k->generation + 1 == f->keys_generation ?
+				  (double)(value - k->seen) / dt : 0;
+		k->seen = value;
+		k->generation = f->keys_generation;
+		/* A share from a window gone by, not renewed since (it went cold): its own limit again. */
+		if (k->has_share && k->shared_window + 1 < window) {
+			bpf_map_delete_elem(f->fleet_key_shares_fd, &k->key);
+			k->has_share = false;
+		}
+		if (value <= k->counted)
+			continue;
+		f->candidates[n] = (struct fleet_key){ .id = n, .rate = k->rate,
+						       .limit = (double)r->rule.limit.rate };
+		f->candidate_slot[n++] = (size_t)(k - f->keys);
+	}
+	/*
+	 * Half of 1/hosts, not 1/hosts: a group held to its share passes about
+	 * 1/hosts of its limit here, and must stay synced, or its counts would
+	 * reach Redis late, in a later window's budget.
+	 */
+	hot = fleet_hot_keys(f->candidates, n, 0.5 / (f->hosts ? f->hosts : 1),
+			     FLEET_MAX_SYNCED_KEYS, f->hot);
+	for (size_t i = 0; i < hot; i++)
+		f->hot[i] = f->candidate_slot[f->hot[i]];
+	return hot;
 }
 
 /* The units a rule's limit counts in: packets or bytes. */
@@ -43,6 +193,8 @@ static __u64 passed_units(const struct sluice_rule *rule, const struct sluice_ru
 {
 	return rule->limit.unit == SLUICE_UNIT_BYTES ? c->passed.bytes : c->passed.packets;
 }
+
+static void in_flight_return(struct fleet_sync *f);
 
 void fleet_sync_rules(struct fleet_sync *f, const struct rule_entry *rules, size_t count)
 {
@@ -89,57 +241,55 @@ void fleet_sync_rules(struct fleet_sync *f, const struct rule_entry *rules, size
 		if (!kept)
 			bpf_map_delete_elem(f->fleet_limits_fd, &f->rules[k].id);
 	}
-	/* A pipeline out was built for the old list: its answer is dropped. */
-	if (f->link.state == REDIS_LINK_BUSY)
+	/* A pipeline out was built for the old list: its answer is dropped, its counts go again. */
+	if (f->link.state == REDIS_LINK_BUSY) {
+		in_flight_return(f);
 		redis_link_close(&f->link);
+	}
 	memcpy(f->rules, next, n * sizeof(next[0]));
 	f->count = n;
 }
 
 /*
- * Writes a rule's share: `rate` for this host, its burst as long in time as
- * the rule's own (so a switch between them never strands a deficit); or,
- * when the rate is 0, blocked until blocked_until_ns (the window's end).
- * Written only when it changed.
+ * A share of `own`: `rate` for this host, its burst as long in time as the
+ * rule's own (the bucket's state is a time, and a shorter burst would
+ * strand a deficit at every change of the share; the rate's cap, the
+ * rule's own, caps it at the rule's burst: the bound of user/fleet.h); or,
+ * when the rate is 0, blocked until blocked_until_ns (the window's end),
+ * then the next window's first share (the rate over the hosts, before
+ * anyone spent it) until the next answer. 0, or -1 if no limit can be made.
  */
-static void share_write(struct fleet_sync *f, struct fleet_rule *r, double rate,
-			__u64 blocked_until_ns)
+static int share_build(const struct sluice_rule_limit *own, double rate, unsigned int hosts,
+		       __u64 blocked_until_ns, struct sluice_fleet_limit *out)
 {
-	const struct sluice_rule_limit *own = &r->rule.limit;
-	struct sluice_fleet_limit share = {};
 	__u64 units, burst;
 
-	/* Never more than the rule allows one host. */
+	memset(out, 0, sizeof(*out));
 	if (rate > (double)own->rate)
 		rate = (double)own->rate;
 	if (rate < 1) {
-		if (r->blocked && r->blocked_window == f->batch_window)
-			return;
-		/*
-		 * Blocked to the window's end; then the next window's first share
-		 * (the rate over the hosts, before anyone spent it) until the
-		 * next answer, so no time of the new window is lost waiting.
-		 */
-		rate = (double)own->rate / (f->hosts ? f->hosts : 1);
-		share.blocked_until_ns = blocked_until_ns;
+		rate = (double)own->rate / (hosts ? hosts : 1);
+		out->blocked_until_ns = blocked_until_ns;
 	}
 	units = rate < 1 ? 1 : (__u64)rate;
-	if (!share.blocked_until_ns && r->share >= 0 && !r->blocked && (__u64)r->share == units)
-		return;
-	/*
-	 * The burst scales with the rate, so it lasts as long as the rule's:
-	 * the bucket's state is a time, and a shorter burst would strand a
-	 * deficit at every change of the share. The rate's cap (the rule's
-	 * own) caps it at the rule's burst: the bound of user/fleet.h.
-	 */
 	burst = (__u64)((double)own->burst * (double)units / (double)own->rate);
-	if (!burst)
-		burst = 1;
-	if (sluice_rule_limit_init(&share.limit, own->algo, own->unit, units, burst)) {
-		log_msg(LOG_WARNING, "fleet: cannot make a limit of %llu for %s",
-			(unsigned long long)units, r->key);
+	return sluice_rule_limit_init(&out->limit, own->algo, own->unit, units, burst ? burst : 1) ?
+		       -1 : 0;
+}
+
+/* Writes a per-rule fleet rule's share, when it changed. */
+static void share_write(struct fleet_sync *f, struct fleet_rule *r, double rate,
+			__u64 blocked_until_ns)
+{
+	struct sluice_fleet_limit share;
+
+	if (share_build(&r->rule.limit, rate, f->hosts, blocked_until_ns, &share)) {
+		log_msg(LOG_WARNING, "fleet: cannot make a share of %.0f for %s", rate, r->key);
 		return;
 	}
+	if (share.blocked_until_ns ? r->blocked && r->blocked_window == f->batch_window :
+				     !r->blocked && r->share == (double)share.limit.rate)
+		return;
 	if (bpf_map_update_elem(f->fleet_limits_fd, &r->id, &share, BPF_ANY)) {
 		log_msg(LOG_WARNING, "fleet: cannot write the share of %s: %s", r->key,
 			strerror(errno));
@@ -147,29 +297,47 @@ static void share_write(struct fleet_sync *f, struct fleet_rule *r, double rate,
 	}
 	r->blocked = share.blocked_until_ns != 0;
 	r->blocked_window = f->batch_window;
-	r->share = r->blocked ? 0 : (double)units;
+	r->share = r->blocked ? 0 : (double)share.limit.rate;
+}
+
+/* The pipeline out is lost: what it carried goes in the next one. */
+static void in_flight_return(struct fleet_sync *f)
+{
+	for (size_t i = 0; i < f->count; i++) {
+		f->rules[i].counted -= f->rules[i].in_flight;
+		f->rules[i].in_flight = 0;
+	}
+	for (size_t i = 0; i < f->batch_nkeys; i++) {
+		struct fleet_key_state *k = &f->keys[f->batch_keys[i]];
+
+		k->counted -= k->in_flight;
+		k->in_flight = 0;
+	}
+	f->batch_nkeys = 0;
 }
 
 /* The pipeline's answer is in: the fleet's totals and hosts, into shares. */
 static void answer_take(struct fleet_sync *f, __u64 now_ns, __u64 wall_ns)
 {
-	const struct redisReply *hosts = redis_link_reply(&f->link, (unsigned int)(2 * f->count + 2));
+	unsigned int keys_at = (unsigned int)(2 * f->batch_nrules);
+	const struct redisReply *hosts =
+		redis_link_reply(&f->link, (unsigned int)(2 * (f->batch_nrules + f->batch_nkeys) + 2));
 	double elapsed = (double)(wall_ns % (FLEET_WINDOW_S * NS_PER_SEC)) / NS_PER_SEC;
 	bool same_window = wall_ns / (FLEET_WINDOW_S * NS_PER_SEC) == f->batch_window;
+	__u64 window_end_ns = now_ns + (__u64)((FLEET_WINDOW_S - elapsed) * NS_PER_SEC);
 
 	if (!hosts || hosts->type != REDIS_REPLY_INTEGER) {
 		f->failures++;
 		log_msg(LOG_WARNING, "fleet: Redis answered with an error: %s",
 			hosts && hosts->type == REDIS_REPLY_ERROR ? hosts->str : "not a count");
-		for (size_t i = 0; i < f->count; i++)
-			f->rules[i].counted -= f->rules[i].in_flight;
+		in_flight_return(f);
 		redis_link_release(&f->link);
 		return;
 	}
 	f->hosts = hosts->integer > 0 ? (unsigned int)hosts->integer : 1;
-	for (size_t i = 0; i < f->count; i++) {
+	for (size_t i = 0; i < f->batch_nrules; i++) {
 		const struct redisReply *total = redis_link_reply(&f->link, (unsigned int)(2 * i));
-		struct fleet_rule *r = &f->rules[i];
+		struct fleet_rule *r = &f->rules[f->batch_rules[i]];
 		struct fleet_window w = { .rate = (double)r->rule.limit.rate,
 					  .window_s = FLEET_WINDOW_S, .hosts = f->hosts,
 					  .elapsed_s = same_window ? elapsed : 0 };
@@ -179,9 +347,31 @@ static void answer_take(struct fleet_sync *f, __u64 now_ns, __u64 wall_ns)
 			continue;
 		/* An answer for a window gone by says nothing of the new one: a fresh budget. */
 		w.fleet_used = same_window ? (double)total->integer : 0;
-		share_write(f, r, fleet_local_rate(&w),
-			    now_ns + (__u64)((FLEET_WINDOW_S - w.elapsed_s) * NS_PER_SEC));
+		share_write(f, r, fleet_local_rate(&w), window_end_ns);
 	}
+	/* Each hot source group its share, as a per-rule rule's. */
+	for (size_t i = 0; i < f->batch_nkeys; i++) {
+		const struct redisReply *total =
+			redis_link_reply(&f->link, keys_at + (unsigned int)(2 * i));
+		struct fleet_key_state *k = &f->keys[f->batch_keys[i]];
+		const struct fleet_rule *r = rule_of(f, k->key.rule);
+		struct sluice_fleet_limit share;
+		struct fleet_window w = { .window_s = FLEET_WINDOW_S, .hosts = f->hosts,
+					  .elapsed_s = same_window ? elapsed : 0 };
+
+		k->in_flight = 0;
+		if (!r || !total || total->type != REDIS_REPLY_INTEGER)
+			continue;
+		w.rate = (double)r->rule.limit.rate;
+		w.fleet_used = same_window ? (double)total->integer : 0;
+		if (share_build(&r->rule.limit, fleet_local_rate(&w), f->hosts, window_end_ns,
+				&share) ||
+		    bpf_map_update_elem(f->fleet_key_shares_fd, &k->key, &share, BPF_ANY))
+			continue;
+		k->shared_window = f->batch_window;
+		k->has_share = true;
+	}
+	f->batch_nkeys = 0;
 	redis_link_release(&f->link);
 	f->syncs++;
 	f->last_sync_ns = now_ns;
@@ -196,34 +386,76 @@ static void answer_take(struct fleet_sync *f, __u64 now_ns, __u64 wall_ns)
 	f->fallback_logged = false;
 }
 
-/* One pipeline: each rule's INCRBY and EXPIRE, then this host's heartbeat and the count. */
+/* A source group as its Redis key: "<rule key>:<address>". */
+static void key_name(const struct fleet_rule *r, const struct sluice_bucket_key *key, char *buf,
+		     size_t len)
+{
+	char addr[INET6_ADDRSTRLEN] = "?";
+
+	inet_ntop(key->family == SLUICE_FAMILY_IPV4 ? AF_INET : AF_INET6, key->addr, addr,
+		  sizeof(addr));
+	snprintf(buf, len, "%s:%s", r->key, addr);
+}
+
+/* Appends INCRBY KEY:WINDOW DELTA and EXPIRE KEY:WINDOW TTL. */
+static void append_count(struct fleet_sync *f, const char *key, __u64 window, __u64 delta)
+{
+	char name[FLEET_KEY_LEN + 80], by[24], ttl[16];
+	const char *argv[3] = { "INCRBY", name, by };
+	size_t len[3];
+
+	snprintf(name, sizeof(name), "%s:%llu", key, (unsigned long long)window);
+	snprintf(by, sizeof(by), "%llu", (unsigned long long)delta);
+	snprintf(ttl, sizeof(ttl), "%d", 2 * FLEET_WINDOW_S + 1);
+	len[0] = 6, len[1] = strlen(name), len[2] = strlen(by);
+	redis_link_append(&f->link, 3, argv, len);
+	argv[0] = "EXPIRE", argv[2] = ttl;
+	len[2] = strlen(ttl);
+	redis_link_append(&f->link, 3, argv, len);
+}
+
+/*
+ * One pipeline: each per-rule fleet rule's count, each hot source group's,
+ * then this host's heartbeat in the fleet's set and the set's size.
+ */
 static void batch_send(struct fleet_sync *f, const struct sluice_rule_counters *counters,
 		       size_t counters_len, __u64 now_ns, __u64 wall_ns)
 {
-	char key[FLEET_KEY_LEN + 24], delta[24], score[24], oldest[32], ttl[16];
+	char score[24], oldest[32], name[FLEET_KEY_LEN + 64];
 	const char *argv[4];
-	size_t len[4];
+	size_t len[4], hot;
 	__u64 window = wall_ns / (FLEET_WINDOW_S * NS_PER_SEC);
 
 	if (redis_link_begin(&f->link))
 		return;
-	snprintf(ttl, sizeof(ttl), "%d", 2 * FLEET_WINDOW_S + 1);
+	f->batch_nrules = 0;
 	for (size_t i = 0; i < f->count; i++) {
 		struct fleet_rule *r = &f->rules[i];
-		__u64 now_units = r->id < counters_len ? passed_units(&r->rule, &counters[r->id]) :
-							 r->counted;
+		__u64 now_units;
 
+		if (r->rule.flags & SLUICE_RULE_PER_SOURCE)
+			continue;
+		now_units = r->id < counters_len ? passed_units(&r->rule, &counters[r->id]) :
+						   r->counted;
 		/* Counters only grow; a rule written afresh may restart them. */
 		r->in_flight = now_units > r->counted ? now_units - r->counted : 0;
 		r->counted += r->in_flight;
-		snprintf(key, sizeof(key), "%s:%llu", r->key, (unsigned long long)window);
-		snprintf(delta, sizeof(delta), "%llu", (unsigned long long)r->in_flight);
-		argv[0] = "INCRBY", argv[1] = key, argv[2] = delta;
-		len[0] = 6, len[1] = strlen(key), len[2] = strlen(delta);
-		redis_link_append(&f->link, 3, argv, len);
-		argv[0] = "EXPIRE", argv[2] = ttl;
-		len[0] = 6, len[2] = strlen(ttl);
-		redis_link_append(&f->link, 3, argv, len);
+		append_count(f, r->key, window, r->in_flight);
+		f->batch_rules[f->batch_nrules++] = i;
+	}
+	hot = keys_pick(f, now_ns, window);
+	f->batch_nkeys = 0;
+	for (size_t i = 0; i < hot; i++) {
+		struct fleet_key_state *k = &f->keys[f->hot[i]];
+		const struct fleet_rule *r = rule_of(f, k->key.rule);
+
+		if (!r)
+			continue;
+		k->in_flight = k->seen - k->counted;
+		k->counted = k->seen;
+		key_name(r, &k->key, name, sizeof(name));
+		append_count(f, name, window, k->in_flight);
+		f->batch_keys[f->batch_nkeys++] = f->hot[i];
 	}
 	snprintf(score, sizeof(score), "%llu", (unsigned long long)(wall_ns / 1000000));
 	snprintf(oldest, sizeof(oldest), "(%llu",
@@ -239,8 +471,7 @@ static void batch_send(struct fleet_sync *f, const struct sluice_rule_counters *
 	redis_link_append(&f->link, 2, argv, len);
 	f->batch_window = window;
 	if (redis_link_send(&f->link, now_ns))
-		for (size_t i = 0; i < f->count; i++)
-			f->rules[i].counted -= f->rules[i].in_flight;
+		in_flight_return(f);
 }
 
 /* Redis is away: every rule its fallback share, said once. */
@@ -249,6 +480,9 @@ static void fall_back(struct fleet_sync *f)
 	for (size_t i = 0; i < f->count; i++) {
 		struct fleet_rule *r = &f->rules[i];
 
+		/* A per-source rule has no share: each host holds its own limit per source. */
+		if (r->rule.flags & SLUICE_RULE_PER_SOURCE)
+			continue;
 		if (f->fallback == FLEET_FALLBACK_LOCAL) {
 			/* No share: the rule's own limit holds, the whole rate. */
 			bpf_map_delete_elem(f->fleet_limits_fd, &r->id);
@@ -289,10 +523,7 @@ void fleet_sync_tick(struct fleet_sync *f, const struct sluice_rule_counters *co
 		f->last_sync_ns = now_ns;
 	fleet_sync_poll(f, now_ns, wall_ns);
 	if (f->link.state == REDIS_LINK_DOWN) {
-		for (size_t i = 0; i < f->count; i++) {
-			f->rules[i].counted -= f->rules[i].in_flight;
-			f->rules[i].in_flight = 0;
-		}
+		in_flight_return(f);
 		f->failures += f->member;
 	}
 	if (f->link.state == REDIS_LINK_READY)

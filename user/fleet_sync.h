@@ -44,6 +44,27 @@ struct fleet_rule {
 	__u64 blocked_window;
 };
 
+/* A source group of a per-source fleet rule, as the controller follows it. */
+struct fleet_key_state {
+	struct sluice_bucket_key key;
+	__u64 seen;			/* fleet_passed as last read */
+	__u64 counted;			/* of it, pushed to Redis (or in flight) */
+	__u64 in_flight;
+	double rate;			/* units a second here, between the last two reads */
+	__u64 generation;		/* the read that last saw it */
+	__u64 shared_window;		/* the window its share was written in */
+	bool has_share;
+	bool used;
+};
+
+/*
+ * At most this many source groups go to Redis in one sync: the hottest
+ * (user/fleet.h), whatever a flood of sources does. With 50 ms ticks,
+ * 10,240 keys a second.
+ */
+#define FLEET_MAX_SYNCED_KEYS 512
+#define FLEET_KEY_TABLE (2 * SLUICE_MAX_FLEET_KEYS)
+
 struct fleet_sync {
 	bool on;
 	struct redis_link link;
@@ -52,6 +73,20 @@ struct fleet_sync {
 	struct fleet_rule rules[SLUICE_MAX_FLEET_RULES];
 	size_t count;
 	__u64 batch_window;		/* the window the pipeline out is for */
+	size_t batch_rules[SLUICE_MAX_FLEET_RULES];	/* the per-rule rules in it, in order */
+	size_t batch_nrules;
+	size_t batch_keys[FLEET_MAX_SYNCED_KEYS];	/* the source groups in it (table slots) */
+	size_t batch_nkeys;
+	/* Per-source fleet rules: the groups followed, and scratch for reading them. */
+	struct fleet_key_state *keys;	/* FLEET_KEY_TABLE slots, open addressing */
+	size_t keys_used;
+	__u64 keys_generation, keys_read_ns;
+	struct sluice_bucket_key *read_keys;
+	__u64 *read_values;
+	struct fleet_key *candidates;
+	size_t *hot;
+	size_t *candidate_slot;
+	int fleet_passed_fd, fleet_key_shares_fd;
 	unsigned int hosts;		/* as last counted; 0: never */
 	bool member;			/* the last sync succeeded and the link is up */
 	bool fallback_logged;
@@ -61,8 +96,8 @@ struct fleet_sync {
 };
 
 /* Sets up an unconnected fleet: the link connects on the first poll. */
-void fleet_sync_init(struct fleet_sync *f, const struct redis_url *url, enum fleet_fallback fallback,
-		     int fleet_limits_fd);
+int fleet_sync_init(struct fleet_sync *f, const struct redis_url *url, enum fleet_fallback fallback,
+		    int fleet_limits_fd, int fleet_passed_fd, int fleet_key_shares_fd);
 void fleet_sync_close(struct fleet_sync *f);
 
 /* The fleet rules among the rules read; a rule kept keeps what it pushed. */

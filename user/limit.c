@@ -30,7 +30,7 @@ const struct command limit_commands[] = {
 	  "12.5MB), the burst in packets or bytes (default: one second of RATE); ALGO "
 	  "token-bucket (default), gcra, sliding-window or fixed-window; CLASS critical, high, "
 	  "normal or low: who is shed first under load (a packet no classed rule matches is "
-	  "normal); --scope fleet (with --per rule): one budget for every host whose controller "
+	  "normal); --scope fleet: one budget (per rule, or per source) for every host whose controller "
 	  "shares a Redis server (sluice run --redis)" },
 	{ "del", limit_del, "default|PREFIX [--per source|rule] [--proto P] [--port P[-Q]] [--syn]",
 	  "remove the rule that matches this" },

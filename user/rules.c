@@ -723,12 +723,6 @@ int rule_parse(int argc, char **argv, bool with_limit, struct sluice_rule *out, 
 				 arg[OPT_SCOPE]);
 			return -1;
 		}
-		/* One budget a fleet shares; a budget per source is not synced (yet). */
-		if (per_source) {
-			snprintf(err, err_len, "--scope fleet applies to --per rule limits: one "
-				 "budget the hosts share (fleet limits per source are not built yet)");
-			return -1;
-		}
 		rule.flags |= SLUICE_RULE_FLEET;
 	}
 	if (arg[OPT_CLASS]) {

@@ -50,6 +50,8 @@ static const struct {
 	{ SLUICE_MAP_SERVICE_REPORT, offsetof(struct state, service_report) },
 	{ SLUICE_MAP_FLEET_LIMITS, offsetof(struct state, fleet_limits) },
 	{ SLUICE_MAP_FLEET_REPORT, offsetof(struct state, fleet_report) },
+	{ SLUICE_MAP_FLEET_PASSED, offsetof(struct state, fleet_passed) },
+	{ SLUICE_MAP_FLEET_KEY_SHARES, offsetof(struct state, fleet_key_shares) },
 	{ SLUICE_MAP_EVENTS, offsetof(struct state, events) },
 	{ SLUICE_MAP_EVENTS_STATE, offsetof(struct state, events_state) },
 	{ SLUICE_MAP_EVENTS_SKIPPED, offsetof(struct state, events_skipped) },

@@ -47,6 +47,8 @@ struct state {
 	int service_report;
 	int fleet_limits;
 	int fleet_report;
+	int fleet_passed;
+	int fleet_key_shares;
 	int events;
 	int events_state;
 	int events_skipped;

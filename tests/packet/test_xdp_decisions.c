@@ -149,6 +149,9 @@ static int test_setup(void **state)
 	err = err ? err : array_zero(fx.skel->maps.svc_counters);
 	err = err ? err : array_zero(fx.skel->maps.service_flow);
 	err = err ? err : map_clear(fx.skel->maps.service_ports);
+	err = err ? err : map_clear(fx.skel->maps.fleet_limits);
+	err = err ? err : map_clear(fx.skel->maps.fleet_key_shares);
+	err = err ? err : map_clear(fx.skel->maps.fleet_passed);
 	err = err ? err : events_drain();
 	if (err) {
 		print_message("# could not reset the maps: %s\n", strerror(-err));
@@ -466,6 +469,54 @@ static void fleet_share_holds_within_the_lease(void **state)
 	expect_sent(send_n(udp_to(SRC4, 53), 1100), 1000, 100, "no lease: its own burst of 1000");
 	EXPECT_OUTCOMES({ SLUICE_PASSED, 600 + 333 + 1000 },
 			{ SLUICE_DROPPED_GLOBAL_RATE, 267 + 10 + 100 });
+	CHECKS_DONE();
+}
+
+/*
+ * A per-source fleet rule: the data path counts what each source group
+ * passed, for the controller; a group with a share holds it within the
+ * lease (blocked while the fleet has spent its window), the others and
+ * every group without a controller the rule's own limit.
+ */
+static void fleet_source_shares(void **state)
+{
+	struct sluice_bucket_key key = { .family = SLUICE_FAMILY_IPV4 };
+	struct sluice_fleet_limit share = {};
+	__u64 passed = 0;
+	__u32 id;
+
+	(void)state;
+	SKIP_UNLESS_READY();
+	id = add("default --rate 1000 --burst 1000 --scope fleet");
+	key.rule = id;
+	ASSERT_OK(inet_pton(AF_INET, SRC4, key.addr) == 1 ? 0 : -1, "the source group's key");
+	ASSERT_OK(sluice_token_bucket_init(&share.limit, SLUICE_UNIT_PACKETS, 333, 333) ? -1 : 0,
+		  "a share of 333/s");
+	ASSERT_OK(bpf_map__update_elem(fx.skel->maps.fleet_key_shares, &key, sizeof(key), &share,
+				       sizeof(share), BPF_ANY),
+		  "fleet_key_shares[%s]", SRC4);
+	/* No controller: its own 1000; counted for the controller all the same. */
+	expect_sent(send_n(udp_to(SRC4, 53), 600), 600, 0, "no controller: its own burst");
+	ASSERT_OK(bpf_map__lookup_elem(fx.skel->maps.fleet_passed, &key, sizeof(key), &passed,
+				       sizeof(passed), 0),
+		  "fleet_passed[%s]", SRC4);
+	EXPECT_EQ(passed, 600, "fleet_passed counts what the source passed");
+	fx.skel->bss->fake_now_ns += 2000 * MS_NS;
+	ASSERT_OK(controller_set(4242, fx.skel->bss->fake_now_ns, LEASE_NS), "in charge");
+	expect_sent(send_n(udp_to(SRC4, 53), 600), 333, 267, "in charge: the group's share of 333");
+	/* Another group of the same rule has no share: its own limit. */
+	expect_sent(send_n(udp_to(SRC4_OUT, 53), 600), 600, 0, "a group without a share");
+	share.blocked_until_ns = fx.skel->bss->fake_now_ns + 3000 * MS_NS;
+	ASSERT_OK(bpf_map__update_elem(fx.skel->maps.fleet_key_shares, &key, sizeof(key), &share,
+				       sizeof(share), BPF_ANY),
+		  "block fleet_key_shares[%s]", SRC4);
+	expect_sent(send_n(udp_to(SRC4, 53), 10), 0, 10, "blocked: all dropped");
+	fx.skel->bss->fake_now_ns += 2000 * MS_NS;	/* the lease ran out, the bucket full again */
+	expect_sent(send_n(udp_to(SRC4, 53), 1100), 1000, 100, "no lease: its own burst of 1000");
+	ASSERT_OK(bpf_map__lookup_elem(fx.skel->maps.fleet_passed, &key, sizeof(key), &passed,
+				       sizeof(passed), 0),
+		  "fleet_passed[%s] again", SRC4);
+	EXPECT_EQ(passed, 600 + 333 + 1000, "fleet_passed counts only what passed");
 	CHECKS_DONE();
 }
 
@@ -1322,6 +1373,7 @@ int main(void)
 		TEST(rsts_are_rate_limited),
 		TEST(rules_decide_before_refusal),
 		TEST(fleet_share_holds_within_the_lease),
+		TEST(fleet_source_shares),
 		TEST(icmp_is_never_shed),
 		TEST(unclassed_rules_do_not_count),
 		TEST(shed_packets_give_back_their_tokens),
