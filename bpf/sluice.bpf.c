@@ -460,10 +460,6 @@ static __always_inline void count_rule(__u32 id, enum rule_verdict verdict, __u6
 }
 
 /*
- * Applies one rule to a packet. A global function: the verifier checks it
- * once, not at each of its sixteen call sites.
- */
-/*
  * A per-rule fleet rule's share of the fleet's budget on this host, while
  * the controller is in charge; NULL for any other rule, or without it (the
  * rule's own limit holds then).
@@ -512,6 +508,10 @@ static __always_inline void fleet_key_count(const struct sluice_bucket_key *key,
 	}
 }
 
+/*
+ * Applies one rule to a packet. A global function: the verifier checks it
+ * once, not at each of its sixteen call sites.
+ */
 __noinline int apply_rule(__u32 id, const struct sluice_packet *pkt, __u32 bytes, __u64 *clock_ns)
 {
 	struct sluice_bucket_key key;
@@ -606,6 +606,14 @@ __noinline int refund_rule(__u32 id, const struct sluice_packet *pkt, __u32 byte
 		group_key(&key, id, rule, &pkt->src);
 		bucket = bpf_map_lookup_elem(&buckets, &key);
 		share = fleet_key_share(rule, &key);
+		/* What a later rule dropped was not passed: the fleet's count gives it back too. */
+		if (rule->flags & SLUICE_RULE_FLEET) {
+			__u64 *passed = bpf_map_lookup_elem(&fleet_passed, &key);
+
+			if (passed)
+				__sync_fetch_and_add(passed,
+						     -sluice_packet_units(rule->limit.unit, bytes));
+		}
 	} else {
 		bucket = bpf_map_lookup_elem(&rule_state, &id);
 		share = fleet_share(rule, id);

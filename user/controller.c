@@ -781,6 +781,18 @@ static void tick(struct controller *c, bool reload)
 	c->last_tick_ns = controller_now_ns() - started;
 }
 
+/* Deletes every entry of a hash map whose keys are key_size bytes. */
+static void map_empty(int fd, size_t key_size)
+{
+	unsigned char key[64];
+
+	if (key_size > sizeof(key))
+		return;
+	/* Always the first key: the walk's place is gone with each delete. */
+	while (bpf_map_get_next_key(fd, NULL, key) == 0 && bpf_map_delete_elem(fd, key) == 0)
+		;
+}
+
 /*
  * Everything the controller decided, undone: services admit, nothing is
  * shed. At start (a killed controller may have left decisions behind, which
@@ -798,6 +810,13 @@ static void decisions_clear(struct controller *c)
 		c->services[i].refusing = false;
 	c->shed.level = 0;
 	c->shed_written = 0;
+	/*
+	 * Fleet shares, whoever wrote them (a controller with --redis before
+	 * this one without): every fleet rule holds its own limit again.
+	 */
+	map_empty(c->st.fleet_limits, sizeof(__u32));
+	map_empty(c->st.fleet_key_shares, sizeof(struct sluice_bucket_key));
+	bpf_map_update_elem(c->st.fleet_report, &zero, &(struct sluice_fleet_report){}, BPF_ANY);
 	fleet_sync_clear(&c->fleet);
 }
 

@@ -4,8 +4,8 @@
  * a fleet rule's budget this host may spend, from what the whole fleet has
  * spent, and which keys are worth syncing. Pure: no clock, no I/O, no
  * Redis, so tests replay exact sequences and simulate whole fleets. The
- * controller's Redis client (to come) feeds it and writes the local rates
- * it returns into the rules the data path enforces: Redis is never on the
+ * controller's sync (user/fleet_sync.c) feeds it and writes the local rates
+ * it returns as shares the data path enforces: Redis is never on the
  * packet path.
  *
  * Budgets are per window of `window_s` seconds aligned on the wall clock:

@@ -158,6 +158,9 @@ static size_t keys_pick(struct fleet_sync *f, __u64 now_ns, __u64 window)
 
 		if (!k || !r)
 			continue;
+		/* New to the table: what it passed before is history, not this window's. */
+		if (k->generation == 0)
+			k->seen = k->counted = value;
 		/* Evicted and made again: it counts from zero. */
 		if (value < k->seen)
 			k->seen = k->counted = 0;
@@ -185,6 +188,20 @@ static size_t keys_pick(struct fleet_sync *f, __u64 now_ns, __u64 window)
 			     FLEET_MAX_SYNCED_KEYS, f->hot);
 	for (size_t i = 0; i < hot; i++)
 		f->hot[i] = f->candidate_slot[f->hot[i]];
+	/*
+	 * A group not picked is under half its share here: what it passed is
+	 * not carried to a later sync, where it would land in a later window.
+	 */
+	for (size_t i = 0; i < n; i++)
+		f->keys[f->candidate_slot[i]].picked = false;
+	for (size_t i = 0; i < hot; i++)
+		f->keys[f->hot[i]].picked = true;
+	for (size_t i = 0; i < n; i++) {
+		struct fleet_key_state *k = &f->keys[f->candidate_slot[i]];
+
+		if (!k->picked)
+			k->counted = k->seen;
+	}
 	return hot;
 }
 
@@ -203,6 +220,11 @@ void fleet_sync_rules(struct fleet_sync *f, const struct rule_entry *rules, size
 
 	if (!f->on)
 		return;
+	/* A pipeline out was built for the old list: its answer is dropped, its counts go again. */
+	if (f->link.state == REDIS_LINK_BUSY) {
+		in_flight_return(f);
+		redis_link_close(&f->link);
+	}
 	for (size_t i = 0; i < count && n < SLUICE_MAX_FLEET_RULES; i++) {
 		const struct rule_entry *e = &rules[i];
 		struct fleet_rule *r = &next[n];
@@ -241,11 +263,6 @@ void fleet_sync_rules(struct fleet_sync *f, const struct rule_entry *rules, size
 		if (!kept)
 			bpf_map_delete_elem(f->fleet_limits_fd, &f->rules[k].id);
 	}
-	/* A pipeline out was built for the old list: its answer is dropped, its counts go again. */
-	if (f->link.state == REDIS_LINK_BUSY) {
-		in_flight_return(f);
-		redis_link_close(&f->link);
-	}
 	memcpy(f->rules, next, n * sizeof(next[0]));
 	f->count = n;
 }
@@ -267,14 +284,18 @@ static int share_build(const struct sluice_rule_limit *own, double rate, unsigne
 	memset(out, 0, sizeof(*out));
 	if (rate > (double)own->rate)
 		rate = (double)own->rate;
-	if (rate < 1) {
+	/* Spent (not merely small: a small share is at least 1 unit a second). */
+	if (rate <= 0) {
 		rate = (double)own->rate / (hosts ? hosts : 1);
 		out->blocked_until_ns = blocked_until_ns;
 	}
 	units = rate < 1 ? 1 : (__u64)rate;
 	burst = (__u64)((double)own->burst * (double)units / (double)own->rate);
-	return sluice_rule_limit_init(&out->limit, own->algo, own->unit, units, burst ? burst : 1) ?
-		       -1 : 0;
+	if (!burst)
+		burst = 1;
+	if (own->unit == SLUICE_UNIT_BYTES && burst < SLUICE_MIN_BYTE_BURST)
+		burst = SLUICE_MIN_BYTE_BURST;	/* a full frame, as the CLI asks of any byte rule */
+	return sluice_rule_limit_init(&out->limit, own->algo, own->unit, units, burst) ? -1 : 0;
 }
 
 /* Writes a per-rule fleet rule's share, when it changed. */
@@ -284,11 +305,16 @@ static void share_write(struct fleet_sync *f, struct fleet_rule *r, double rate,
 	struct sluice_fleet_limit share;
 
 	if (share_build(&r->rule.limit, rate, f->hosts, blocked_until_ns, &share)) {
+		/* Its own limit rather than a share gone stale. */
 		log_msg(LOG_WARNING, "fleet: cannot make a share of %.0f for %s", rate, r->key);
+		bpf_map_delete_elem(f->fleet_limits_fd, &r->id);
+		r->share = -1;
+		r->blocked = false;
 		return;
 	}
 	if (share.blocked_until_ns ? r->blocked && r->blocked_window == f->batch_window :
-				     !r->blocked && r->share == (double)share.limit.rate)
+				     !r->blocked && r->share >= 0 &&
+					     (__u64)r->share == share.limit.rate)
 		return;
 	if (bpf_map_update_elem(f->fleet_limits_fd, &r->id, &share, BPF_ANY)) {
 		log_msg(LOG_WARNING, "fleet: cannot write the share of %s: %s", r->key,
@@ -326,14 +352,31 @@ static void answer_take(struct fleet_sync *f, __u64 now_ns, __u64 wall_ns)
 	bool same_window = wall_ns / (FLEET_WINDOW_S * NS_PER_SEC) == f->batch_window;
 	__u64 window_end_ns = now_ns + (__u64)((FLEET_WINDOW_S - elapsed) * NS_PER_SEC);
 
+	/*
+	 * Any error (out of memory, a read-only replica, no AUTH) fails the
+	 * whole sync: nothing of it is believed, its counts go again, and if
+	 * it lasts the fleet falls back as when Redis is away.
+	 */
+	for (unsigned int i = 0; i < f->link.received; i++) {
+		const struct redisReply *r = redis_link_reply(&f->link, i);
+
+		if (r->type == REDIS_REPLY_ERROR) {
+			hosts = r;
+			break;
+		}
+	}
 	if (!hosts || hosts->type != REDIS_REPLY_INTEGER) {
 		f->failures++;
-		log_msg(LOG_WARNING, "fleet: Redis answered with an error: %s",
-			hosts && hosts->type == REDIS_REPLY_ERROR ? hosts->str : "not a count");
+		if (!f->error_logged)
+			log_msg(LOG_WARNING, "fleet: Redis answered with an error: %s",
+				hosts && hosts->type == REDIS_REPLY_ERROR ? hosts->str :
+									   "not a count");
+		f->error_logged = true;
 		in_flight_return(f);
 		redis_link_release(&f->link);
 		return;
 	}
+	f->error_logged = false;
 	f->hosts = hosts->integer > 0 ? (unsigned int)hosts->integer : 1;
 	for (size_t i = 0; i < f->batch_nrules; i++) {
 		const struct redisReply *total = redis_link_reply(&f->link, (unsigned int)(2 * i));
@@ -397,8 +440,8 @@ static void key_name(const struct fleet_rule *r, const struct sluice_bucket_key 
 	snprintf(buf, len, "%s:%s", r->key, addr);
 }
 
-/* Appends INCRBY KEY:WINDOW DELTA and EXPIRE KEY:WINDOW TTL. */
-static void append_count(struct fleet_sync *f, const char *key, __u64 window, __u64 delta)
+/* Appends INCRBY KEY:WINDOW DELTA and EXPIRE KEY:WINDOW TTL; false if it could not. */
+static bool append_count(struct fleet_sync *f, const char *key, __u64 window, __u64 delta)
 {
 	char name[FLEET_KEY_LEN + 80], by[24], ttl[16];
 	const char *argv[3] = { "INCRBY", name, by };
@@ -408,10 +451,11 @@ static void append_count(struct fleet_sync *f, const char *key, __u64 window, __
 	snprintf(by, sizeof(by), "%llu", (unsigned long long)delta);
 	snprintf(ttl, sizeof(ttl), "%d", 2 * FLEET_WINDOW_S + 1);
 	len[0] = 6, len[1] = strlen(name), len[2] = strlen(by);
-	redis_link_append(&f->link, 3, argv, len);
+	if (redis_link_append(&f->link, 3, argv, len))
+		return false;
 	argv[0] = "EXPIRE", argv[2] = ttl;
 	len[2] = strlen(ttl);
-	redis_link_append(&f->link, 3, argv, len);
+	return redis_link_append(&f->link, 3, argv, len) == 0;
 }
 
 /*
@@ -425,6 +469,7 @@ static void batch_send(struct fleet_sync *f, const struct sluice_rule_counters *
 	const char *argv[4];
 	size_t len[4], hot;
 	__u64 window = wall_ns / (FLEET_WINDOW_S * NS_PER_SEC);
+	bool ok = true;
 
 	if (redis_link_begin(&f->link))
 		return;
@@ -440,8 +485,8 @@ static void batch_send(struct fleet_sync *f, const struct sluice_rule_counters *
 		/* Counters only grow; a rule written afresh may restart them. */
 		r->in_flight = now_units > r->counted ? now_units - r->counted : 0;
 		r->counted += r->in_flight;
-		append_count(f, r->key, window, r->in_flight);
 		f->batch_rules[f->batch_nrules++] = i;
+		ok &= append_count(f, r->key, window, r->in_flight);
 	}
 	hot = keys_pick(f, now_ns, window);
 	f->batch_nkeys = 0;
@@ -453,25 +498,41 @@ static void batch_send(struct fleet_sync *f, const struct sluice_rule_counters *
 			continue;
 		k->in_flight = k->seen - k->counted;
 		k->counted = k->seen;
-		key_name(r, &k->key, name, sizeof(name));
-		append_count(f, name, window, k->in_flight);
 		f->batch_keys[f->batch_nkeys++] = f->hot[i];
+		key_name(r, &k->key, name, sizeof(name));
+		ok &= append_count(f, name, window, k->in_flight);
 	}
 	snprintf(score, sizeof(score), "%llu", (unsigned long long)(wall_ns / 1000000));
 	snprintf(oldest, sizeof(oldest), "(%llu",
 		 (unsigned long long)(wall_ns / 1000000 - FLEET_HOST_WINDOWS * FLEET_WINDOW_S * 1000));
 	argv[0] = "ZADD", argv[1] = FLEET_HOSTS_KEY, argv[2] = score, argv[3] = f->host;
 	len[0] = 4, len[1] = strlen(FLEET_HOSTS_KEY), len[2] = strlen(score), len[3] = strlen(f->host);
-	redis_link_append(&f->link, 4, argv, len);
+	ok &= redis_link_append(&f->link, 4, argv, len) == 0;
 	argv[0] = "ZREMRANGEBYSCORE", argv[2] = "-inf", argv[3] = oldest;
 	len[0] = 16, len[2] = 4, len[3] = strlen(oldest);
-	redis_link_append(&f->link, 4, argv, len);
+	ok &= redis_link_append(&f->link, 4, argv, len) == 0;
 	argv[0] = "ZCARD";
 	len[0] = 5;
-	redis_link_append(&f->link, 2, argv, len);
+	ok &= redis_link_append(&f->link, 2, argv, len) == 0;
 	f->batch_window = window;
-	if (redis_link_send(&f->link, now_ns))
+	/* A command short (out of memory) would shift every answer: the pipeline goes whole or not at all. */
+	if (!ok || redis_link_send(&f->link, now_ns)) {
 		in_flight_return(f);
+		redis_link_close(&f->link);
+	}
+}
+
+/* Deletes every source group's share (they hold the rule's own limit then). */
+static void keys_shares_clear(struct fleet_sync *f)
+{
+	struct sluice_bucket_key first;
+
+	/* Always the first key: the walk's place is gone with each delete. */
+	while (bpf_map_get_next_key(f->fleet_key_shares_fd, NULL, &first) == 0 &&
+	       bpf_map_delete_elem(f->fleet_key_shares_fd, &first) == 0)
+		;
+	for (size_t s = 0; s < FLEET_KEY_TABLE; s++)
+		f->keys[s].has_share = false;
 }
 
 /* Redis is away: every rule its fallback share, said once. */
@@ -485,7 +546,8 @@ static void fall_back(struct fleet_sync *f)
 			continue;
 		if (f->fallback == FLEET_FALLBACK_LOCAL) {
 			/* No share: the rule's own limit holds, the whole rate. */
-			bpf_map_delete_elem(f->fleet_limits_fd, &r->id);
+			if (r->share >= 0 || r->blocked)
+				bpf_map_delete_elem(f->fleet_limits_fd, &r->id);
 			r->share = -1;
 			r->blocked = false;
 		} else {
@@ -495,6 +557,9 @@ static void fall_back(struct fleet_sync *f)
 			share_write(f, r, rate, 0);
 		}
 	}
+	/* Source groups: their shares go, each host its own limit per source. */
+	if (!f->fallback_logged)
+		keys_shares_clear(f);
 	if (!f->fallback_logged)
 		log_msg(LOG_WARNING, "fleet: Redis is unreachable (%s): each host holds %s",
 			f->link.error[0] ? f->link.error : "no answer",
@@ -506,11 +571,18 @@ static void fall_back(struct fleet_sync *f)
 
 void fleet_sync_poll(struct fleet_sync *f, __u64 now_ns, __u64 wall_ns)
 {
+	bool was_busy = f->link.state == REDIS_LINK_BUSY;
+
 	if (!f->on)
 		return;
 	redis_link_poll(&f->link, now_ns);
 	if (redis_link_done(&f->link))
 		answer_take(f, now_ns, wall_ns);
+	/* The pipeline out is lost with the connection: its counts go in the next one. */
+	else if (was_busy && f->link.state != REDIS_LINK_BUSY) {
+		in_flight_return(f);
+		f->failures++;
+	}
 }
 
 void fleet_sync_tick(struct fleet_sync *f, const struct sluice_rule_counters *counters,
@@ -522,10 +594,6 @@ void fleet_sync_tick(struct fleet_sync *f, const struct sluice_rule_counters *co
 	if (!f->last_sync_ns)
 		f->last_sync_ns = now_ns;
 	fleet_sync_poll(f, now_ns, wall_ns);
-	if (f->link.state == REDIS_LINK_DOWN) {
-		in_flight_return(f);
-		f->failures += f->member;
-	}
 	if (f->link.state == REDIS_LINK_READY)
 		batch_send(f, counters, counters_len, now_ns, wall_ns);
 	/* Down, or no answer for 3 windows: the fleet is out of reach. */
@@ -554,11 +622,11 @@ void fleet_sync_report(const struct fleet_sync *f, __u64 now_ns, struct sluice_f
 
 void fleet_sync_clear(struct fleet_sync *f)
 {
-	if (!f->on)
-		return;
 	for (size_t i = 0; i < f->count; i++) {
-		bpf_map_delete_elem(f->fleet_limits_fd, &f->rules[i].id);
 		f->rules[i].share = -1;
 		f->rules[i].blocked = false;
 	}
+	if (f->keys)
+		for (size_t s = 0; s < FLEET_KEY_TABLE; s++)
+			f->keys[s].has_share = false;
 }

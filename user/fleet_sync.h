@@ -54,6 +54,7 @@ struct fleet_key_state {
 	__u64 generation;		/* the read that last saw it */
 	__u64 shared_window;		/* the window its share was written in */
 	bool has_share;
+	bool picked;			/* among the hot ones of the last read */
 	bool used;
 };
 
@@ -90,6 +91,7 @@ struct fleet_sync {
 	unsigned int hosts;		/* as last counted; 0: never */
 	bool member;			/* the last sync succeeded and the link is up */
 	bool fallback_logged;
+	bool error_logged;		/* Redis answered with an error; logged until it answers well */
 	__u64 last_sync_ns;		/* CLOCK_MONOTONIC of the last sync's answer; 0: never */
 	__u64 syncs, failures;
 	int fleet_limits_fd;
@@ -118,7 +120,7 @@ void fleet_sync_poll(struct fleet_sync *f, __u64 now_ns, __u64 wall_ns);
 /* What `sluice status` shows of the fleet. */
 void fleet_sync_report(const struct fleet_sync *f, __u64 now_ns, struct sluice_fleet_report *r);
 
-/* Removes every share: at a clean stop, and at start. */
+/* Forgets the shares written (the caller empties the maps): at start and at a clean stop. */
 void fleet_sync_clear(struct fleet_sync *f);
 
 #endif /* SLUICE_FLEET_SYNC_H */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <hiredis/hiredis.h>
+#include <hiredis/sds.h>
 
 #include "redis_link.h"
 
@@ -165,6 +166,7 @@ static void link_connect(struct redis_link *l, __u64 now_ns)
 		l->setup++;
 	}
 	l->state = REDIS_LINK_CONNECTING;
+	l->tcp_up = false;
 	l->started_ns = now_ns;
 }
 
@@ -173,8 +175,13 @@ int redis_link_fd(const struct redis_link *l, short *events)
 	if (!l->ctx || l->state == REDIS_LINK_DOWN)
 		return -1;
 	*events = POLLIN;
-	/* Connecting, or a pipeline not all written: wait until it can write. */
-	if (l->state == REDIS_LINK_CONNECTING || (l->ctx->obuf && l->ctx->obuf[0]))
+	/*
+	 * The connect under way, or commands not all written: wait until it
+	 * can write. Not otherwise: a connected socket is always writable,
+	 * and poll() would spin while AUTH's answer is awaited.
+	 */
+	if ((l->state == REDIS_LINK_CONNECTING && !l->tcp_up) ||
+	    (l->ctx->obuf && sdslen(l->ctx->obuf)))
 		*events |= POLLOUT;
 	return l->ctx->fd;
 }
@@ -253,6 +260,7 @@ bool redis_link_poll(struct redis_link *l, __u64 now_ns)
 			link_down(l, now_ns, strerror(soerr ? soerr : errno));
 			return true;
 		}
+		l->tcp_up = true;
 	}
 	if ((p.revents & POLLOUT) && redisBufferWrite(l->ctx, &done) != REDIS_OK) {
 		link_down(l, now_ns, l->ctx->errstr);
@@ -264,7 +272,7 @@ bool redis_link_poll(struct redis_link *l, __u64 now_ns)
 	}
 	if (take_replies(l, now_ns))
 		return true;
-	if (l->state == REDIS_LINK_CONNECTING && !l->setup && (p.revents & POLLOUT)) {
+	if (l->state == REDIS_LINK_CONNECTING && !l->setup && l->tcp_up) {
 		l->state = REDIS_LINK_READY;
 		l->backoff_ns = BACKOFF_FIRST_NS;
 		l->error[0] = '\0';

@@ -52,6 +52,7 @@ struct redis_link {
 	__u64 next_attempt_ns;		/* DOWN: when to connect again */
 	__u64 backoff_ns;		/* the wait after the next failure */
 	unsigned int setup;		/* AUTH and SELECT replies still due while connecting */
+	bool tcp_up;			/* connecting: the TCP connect has completed */
 	unsigned int sent, received;	/* the pipeline's commands, and replies in */
 	bool appending;			/* between redis_link_begin() and redis_link_send() */
 	struct redisReply *reply[REDIS_LINK_MAX_BATCH];

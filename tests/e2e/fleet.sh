@@ -202,13 +202,32 @@ if live; then
 fi
 ok "$(live && [[ -n $PER_WINDOW ]] && echo 1)" "the source is synced under its own key"
 
-# --- The controllers stop: each rule's own limit.
-live && for pid in "${RUN_PIDS[@]}"; do kill -TERM "$pid"; wait "$pid"; forget_pid "$pid"; done
+# --- The controllers stop (host 0's killed): each rule's own limit.
+if live; then
+	kill -9 "${RUN_PIDS[0]}"
+	for pid in "${RUN_PIDS[@]:1}"; do kill -TERM "$pid"; done
+	for pid in "${RUN_PIDS[@]}"; do wait "$pid"; forget_pid "$pid"; done
+fi
 live && sleep 1
 measure "no controllers" 3
 # Each bucket was full when the controllers stopped: up to its burst more over the 3 s.
 ok "$(live && ((RATE_NOW >= 3 * RATE * 85 / 100 && RATE_NOW <= 3 * RATE * 135 / 100)) && echo 1)" \
 	"with no controller each host holds its own $RATE: $RATE_NOW a second"
+# A controller without --redis on host 0, after one with it was killed: no share it left holds.
+if live; then
+	"$SLUICE" --pin-root "${HOST_ROOT[0]}" run --interval 50ms --metrics none 2>>"$T_DIR/plain.log" &
+	T_PIDS+=($!)
+	wait_until 5 grep -q "controller started" "$T_DIR/plain.log"
+	sleep 1.5
+	before=$(on_host 0 limit list --json | jq '.limits[0].passed.packets')
+	sleep 2
+	after=$(on_host 0 limit list --json | jq '.limits[0].passed.packets')
+	HOST0=$(( (after - before) / 2 ))
+	diag "fleet: host 0 with a controller without --redis: $HOST0 a second"
+fi
+ok "$(live && ((HOST0 >= RATE * 85 / 100 && HOST0 <= RATE * 125 / 100)) && echo 1)" \
+	"a controller without --redis after a killed one with it: host 0 holds its own $RATE (${HOST0:-})"
+ok "$(live && ! on_host 0 status | grep -q "^fleet:" && echo 1)" "and status has no fleet line"
 diag "fleet: accuracy in sync: $SYNCED a second against a limit of $RATE"
 
 
