@@ -477,6 +477,15 @@ static __always_inline const struct sluice_fleet_limit *fleet_share(const struct
 	return share;
 }
 
+/* The limit a share holds now: this window's, the next's first, or NULL while it is spent. */
+static __always_inline const struct sluice_rule_limit *
+share_limit(const struct sluice_fleet_limit *share)
+{
+	if (monotonic_ns() >= share->until_ns)
+		return &share->next;
+	return share->blocked ? NULL : &share->limit;
+}
+
 /* A source group's share of its fleet-wide budget, while the controller is in charge; or NULL. */
 static __always_inline const struct sluice_fleet_limit *
 fleet_key_share(const struct sluice_rule *rule, const struct sluice_bucket_key *key)
@@ -535,13 +544,13 @@ __noinline int apply_rule(__u32 id, const struct sluice_packet *pkt, __u32 bytes
 		return rule_result(RULE_UNLIMITED, rule);
 	}
 	share = fleet_share(rule, id);
-	if (share && monotonic_ns() < share->blocked_until_ns) {
+	limit = share ? share_limit(share) : &rule->limit;
+	if (!limit) {
 		/* The fleet has spent the window: the rule refuses, its bucket untouched. */
 		verdict = rule->flags & SLUICE_RULE_DRY_RUN ? RULE_WOULD_REFUSE : RULE_REFUSED;
 		count_rule(id, verdict, bytes);
 		return rule_result(verdict, rule);
 	}
-	limit = share ? &share->limit : &rule->limit;
 	now = sluice_now(limit);
 	/* The time read here serves the drop's event too: a flood's drop then reads no clock again. */
 	if (clock_ns)
@@ -549,14 +558,15 @@ __noinline int apply_rule(__u32 id, const struct sluice_packet *pkt, __u32 bytes
 	if (rule->flags & SLUICE_RULE_PER_SOURCE) {
 		group_key(&key, id, rule, &pkt->src);
 		share = fleet_key_share(rule, &key);
-		if (share && monotonic_ns() < share->blocked_until_ns) {
-			/* The fleet has spent this source's window: refused, its bucket untouched. */
-			verdict = rule->flags & SLUICE_RULE_DRY_RUN ? RULE_WOULD_REFUSE : RULE_REFUSED;
-			count_rule(id, verdict, bytes);
-			return rule_result(verdict, rule);
-		}
 		if (share) {
-			limit = &share->limit;
+			limit = share_limit(share);
+			if (!limit) {
+				/* The fleet has spent this source's window: refused, its bucket untouched. */
+				verdict = rule->flags & SLUICE_RULE_DRY_RUN ? RULE_WOULD_REFUSE :
+									       RULE_REFUSED;
+				count_rule(id, verdict, bytes);
+				return rule_result(verdict, rule);
+			}
 			now = sluice_now(limit);
 		}
 		bucket = source_bucket(&key, limit, now);
@@ -620,7 +630,9 @@ __noinline int refund_rule(__u32 id, const struct sluice_packet *pkt, __u32 byte
 	}
 	if (!bucket)
 		return 0;
-	limit = share ? &share->limit : &rule->limit;
+	limit = share ? share_limit(share) : &rule->limit;
+	if (!limit)
+		limit = &rule->limit;
 	sluice_rule_refund(&bucket->state, limit, sluice_now(limit), bytes);
 	__sync_fetch_and_add(&bucket->passed, -1);
 	c = bpf_map_lookup_elem(&rule_counters, &id);

@@ -44,15 +44,18 @@ _Static_assert(sizeof(struct sluice_rule) == 96, "sluice_rule layout");
  */
 #define SLUICE_MAX_FLEET_KEYS 16384
 struct sluice_fleet_limit {
-	struct sluice_rule_limit limit;	/* the share, its burst as long in time as the rule's */
+	struct sluice_rule_limit limit;	/* this window's share, until until_ns */
 	/*
-	 * The fleet spent the window's budget: drop until this time
-	 * (CLOCK_MONOTONIC), the window's end; then the limit, already the
-	 * next window's first share, holds until the controller's next sync.
+	 * From until_ns (the window's end, CLOCK_MONOTONIC) until the
+	 * controller's next sync: the next window's first share, the rate over
+	 * the hosts, so no share made late in a window carries into the next.
 	 */
-	__u64 blocked_until_ns;
+	struct sluice_rule_limit next;
+	__u64 until_ns;
+	__u32 blocked;			/* the fleet spent this window: drop until until_ns */
+	__u32 pad;
 };
-_Static_assert(sizeof(struct sluice_fleet_limit) == 64, "sluice_fleet_limit layout");
+_Static_assert(sizeof(struct sluice_fleet_limit) == 128, "sluice_fleet_limit layout");
 
 /*
  * A bucket: a rule's state for one source group, or for the whole rule,

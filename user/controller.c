@@ -883,11 +883,16 @@ static void fleet_metrics(const struct controller *c, struct metrics_text *t)
 	metrics_sample(t, "sluice_fleet_syncs_total", LABELS("result", "failed"),
 		       (double)f->failures);
 	metrics_family(t, "sluice_fleet_rule_share", "gauge",
-		       "A fleet rule's share on this host, in its units a second (0: blocked; "
-		       "-1: its own limit).");
+		       "A per-rule fleet rule's share on this host, in its units a second (0: "
+		       "blocked; -1: its own limit).");
 	for (size_t i = 0; i < f->count; i++) {
-		snprintf(id, sizeof(id), "%u", f->rules[i].id);
-		metrics_sample(t, "sluice_fleet_rule_share", LABELS("rule", id), f->rules[i].share);
+		const struct fleet_rule *r = &f->rules[i];
+
+		if (r->rule.flags & SLUICE_RULE_PER_SOURCE)
+			continue;
+		snprintf(id, sizeof(id), "%u", r->id);
+		metrics_sample(t, "sluice_fleet_rule_share", LABELS("rule", id),
+			       !r->written ? -1 : r->last.blocked ? 0 : (double)r->last.limit.rate);
 	}
 }
 

@@ -25,7 +25,9 @@
  *     rate * window_s  +  hosts * local_burst  +  rate * skew_s  +  late
  *
  * where local_burst is what a host's bucket holds when its rate drops
- * (each host can spend it once more after the fleet's budget is gone),
+ * (each host can spend it once more after the fleet's budget is gone; a
+ * share's burst scales with its rate, so late in a window, when a share is
+ * fast, it can reach the rule's whole burst),
  * skew_s the clocks' disagreement (a host counts into a window early or
  * late by that much), and `late` the shares of hosts that joined during the
  * window before the others counted them (each at most its share of what

@@ -235,7 +235,6 @@ void fleet_sync_rules(struct fleet_sync *f, const struct rule_entry *rules, size
 		memset(r, 0, sizeof(*r));
 		r->id = e->id;
 		r->rule = e->rule;
-		r->share = -1;
 		/* What it passed before it joined the fleet is not the fleet's. */
 		r->counted = passed_units(&e->rule, &e->counters);
 		rule_match_text(&e->rule, match, sizeof(match));
@@ -249,7 +248,7 @@ void fleet_sync_rules(struct fleet_sync *f, const struct rule_entry *rules, size
 			if (old->id == r->id && rule_same_match(&old->rule, &r->rule) &&
 			    old->rule.limit.unit == r->rule.limit.unit) {
 				r->counted = old->counted;
-				r->share = -1;	/* the limit may have changed: written afresh */
+				r->written = false;	/* the limit may have changed: written afresh */
 			}
 		}
 		n++;
@@ -268,62 +267,78 @@ void fleet_sync_rules(struct fleet_sync *f, const struct rule_entry *rules, size
 }
 
 /*
- * A share of `own`: `rate` for this host, its burst as long in time as the
- * rule's own (the bucket's state is a time, and a shorter burst would
- * strand a deficit at every change of the share; the rate's cap, the
- * rule's own, caps it at the rule's burst: the bound of user/fleet.h); or,
- * when the rate is 0, blocked until blocked_until_ns (the window's end),
- * then the next window's first share (the rate over the hosts, before
- * anyone spent it) until the next answer. 0, or -1 if no limit can be made.
+ * A limit of `rate` units a second (at least 1, at most the rule's own), its
+ * burst as long in time as the rule's: the bucket's state is a time, and a
+ * shorter burst would strand a deficit at every change of the share; the
+ * rate's cap caps it at the rule's burst (the bound of user/fleet.h).
  */
-static int share_build(const struct sluice_rule_limit *own, double rate, unsigned int hosts,
-		       __u64 blocked_until_ns, struct sluice_fleet_limit *out)
+static int limit_of(const struct sluice_rule_limit *own, double rate, struct sluice_rule_limit *out)
 {
 	__u64 units, burst;
 
-	memset(out, 0, sizeof(*out));
 	if (rate > (double)own->rate)
 		rate = (double)own->rate;
-	/* Spent (not merely small: a small share is at least 1 unit a second). */
-	if (rate <= 0) {
-		rate = (double)own->rate / (hosts ? hosts : 1);
-		out->blocked_until_ns = blocked_until_ns;
-	}
 	units = rate < 1 ? 1 : (__u64)rate;
 	burst = (__u64)((double)own->burst * (double)units / (double)own->rate);
 	if (!burst)
 		burst = 1;
 	if (own->unit == SLUICE_UNIT_BYTES && burst < SLUICE_MIN_BYTE_BURST)
 		burst = SLUICE_MIN_BYTE_BURST;	/* a full frame, as the CLI asks of any byte rule */
-	return sluice_rule_limit_init(&out->limit, own->algo, own->unit, units, burst) ? -1 : 0;
+	return sluice_rule_limit_init(out, own->algo, own->unit, units, burst) ? -1 : 0;
+}
+
+/*
+ * A share of `own` for the rest of the window (until until_ns): `rate`, or
+ * blocked when the fleet has spent the window (rate 0: a small share is
+ * at least 1 unit a second); after it, the next window's first share (the
+ * rate over the hosts, before anyone spent it) until the next answer.
+ * 0, or -1 if no limit can be made.
+ */
+static int share_build(const struct sluice_rule_limit *own, double rate, unsigned int hosts,
+		       __u64 until_ns, struct sluice_fleet_limit *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->until_ns = until_ns;
+	out->blocked = rate <= 0;
+	if (limit_of(own, (double)own->rate / (hosts ? hosts : 1), &out->next))
+		return -1;
+	if (out->blocked) {
+		out->limit = out->next;
+		return 0;
+	}
+	return limit_of(own, rate, &out->limit);
+}
+
+/* Whether two shares hold the same, their window's end within a millisecond. */
+static bool share_same(const struct sluice_fleet_limit *a, const struct sluice_fleet_limit *b)
+{
+	__u64 d = a->until_ns > b->until_ns ? a->until_ns - b->until_ns : b->until_ns - a->until_ns;
+
+	return a->blocked == b->blocked && a->limit.rate == b->limit.rate &&
+	       a->next.rate == b->next.rate && d < 1000000;
 }
 
 /* Writes a per-rule fleet rule's share, when it changed. */
-static void share_write(struct fleet_sync *f, struct fleet_rule *r, double rate,
-			__u64 blocked_until_ns)
+static void share_write(struct fleet_sync *f, struct fleet_rule *r, double rate, __u64 until_ns)
 {
 	struct sluice_fleet_limit share;
 
-	if (share_build(&r->rule.limit, rate, f->hosts, blocked_until_ns, &share)) {
+	if (share_build(&r->rule.limit, rate, f->hosts, until_ns, &share)) {
 		/* Its own limit rather than a share gone stale. */
 		log_msg(LOG_WARNING, "fleet: cannot make a share of %.0f for %s", rate, r->key);
 		bpf_map_delete_elem(f->fleet_limits_fd, &r->id);
-		r->share = -1;
-		r->blocked = false;
+		r->written = false;
 		return;
 	}
-	if (share.blocked_until_ns ? r->blocked && r->blocked_window == f->batch_window :
-				     !r->blocked && r->share >= 0 &&
-					     (__u64)r->share == share.limit.rate)
+	if (r->written && share_same(&share, &r->last))
 		return;
 	if (bpf_map_update_elem(f->fleet_limits_fd, &r->id, &share, BPF_ANY)) {
 		log_msg(LOG_WARNING, "fleet: cannot write the share of %s: %s", r->key,
 			strerror(errno));
 		return;
 	}
-	r->blocked = share.blocked_until_ns != 0;
-	r->blocked_window = f->batch_window;
-	r->share = r->blocked ? 0 : (double)share.limit.rate;
+	r->last = share;
+	r->written = true;
 }
 
 /* The pipeline out is lost: what it carried goes in the next one. */
@@ -546,15 +561,14 @@ static void fall_back(struct fleet_sync *f)
 			continue;
 		if (f->fallback == FLEET_FALLBACK_LOCAL) {
 			/* No share: the rule's own limit holds, the whole rate. */
-			if (r->share >= 0 || r->blocked)
+			if (r->written)
 				bpf_map_delete_elem(f->fleet_limits_fd, &r->id);
-			r->share = -1;
-			r->blocked = false;
+			r->written = false;
 		} else {
 			double rate = fleet_fallback_rate((double)r->rule.limit.rate, f->hosts,
 							  FLEET_FALLBACK_SHARE);
 
-			share_write(f, r, rate, 0);
+			share_write(f, r, rate, UINT64_MAX);	/* no window: it holds until Redis is back */
 		}
 	}
 	/* Source groups: their shares go, each host its own limit per source. */
@@ -622,10 +636,8 @@ void fleet_sync_report(const struct fleet_sync *f, __u64 now_ns, struct sluice_f
 
 void fleet_sync_clear(struct fleet_sync *f)
 {
-	for (size_t i = 0; i < f->count; i++) {
-		f->rules[i].share = -1;
-		f->rules[i].blocked = false;
-	}
+	for (size_t i = 0; i < f->count; i++)
+		f->rules[i].written = false;
 	if (f->keys)
 		for (size_t s = 0; s < FLEET_KEY_TABLE; s++)
 			f->keys[s].has_share = false;

@@ -39,9 +39,8 @@ struct fleet_rule {
 	char key[FLEET_KEY_LEN];	/* "sluice:fleet:<match>", the window appended */
 	__u64 counted;			/* the rule's passed units pushed so far (or in flight) */
 	__u64 in_flight;		/* of which in the pipeline out now */
-	double share;			/* the rate last written; < 0: none yet */
-	bool blocked;			/* until the end of blocked_window */
-	__u64 blocked_window;
+	struct sluice_fleet_limit last;	/* the share last written */
+	bool written;			/* last holds what fleet_limits has for it */
 };
 
 /* A source group of a per-source fleet rule, as the controller follows it. */

@@ -445,9 +445,12 @@ static void fleet_share_holds_within_the_lease(void **state)
 	(void)state;
 	SKIP_UNLESS_READY();
 	id = add("default --per rule --rate 1000 --burst 1000 --scope fleet");
-	/* A third of it: 333/s, its burst as long in time (333). */
+	/* A third of it: 333/s, its burst as long in time (333), for this window; then 100/s. */
 	ASSERT_OK(sluice_token_bucket_init(&share.limit, SLUICE_UNIT_PACKETS, 333, 333) ? -1 : 0,
 		  "a share of 333/s");
+	ASSERT_OK(sluice_token_bucket_init(&share.next, SLUICE_UNIT_PACKETS, 100, 100) ? -1 : 0,
+		  "the next window's first share, 100/s");
+	share.until_ns = fx.skel->bss->fake_now_ns + 10000 * MS_NS;
 	ASSERT_OK(bpf_map__update_elem(fx.skel->maps.fleet_limits, &id, sizeof(id), &share,
 				       sizeof(share), BPF_ANY),
 		  "fleet_limits[%u]", id);
@@ -457,18 +460,23 @@ static void fleet_share_holds_within_the_lease(void **state)
 	ASSERT_OK(controller_set(4242, fx.skel->bss->fake_now_ns, LEASE_NS), "in charge");
 	expect_sent(send_n(udp_to(SRC4, 53), 600), 333, 267, "in charge: the share's burst of 333");
 	/* The fleet spent the window: everything is the rule's drop. */
-	share.blocked_until_ns = fx.skel->bss->fake_now_ns + 3000 * MS_NS;
+	share.blocked = 1;
+	share.until_ns = fx.skel->bss->fake_now_ns + 3000 * MS_NS;
 	ASSERT_OK(bpf_map__update_elem(fx.skel->maps.fleet_limits, &id, sizeof(id), &share,
 				       sizeof(share), BPF_ANY),
 		  "block fleet_limits[%u]", id);
 	fx.skel->bss->fake_now_ns += 2000 * MS_NS;
 	ASSERT_OK(controller_set(4242, fx.skel->bss->fake_now_ns, LEASE_NS), "a new heartbeat");
 	expect_sent(send_n(udp_to(SRC4, 53), 10), 0, 10, "blocked: all dropped");
-	/* The lease runs out: the rule's own limit again, its bucket full (blocking took nothing). */
-	fx.skel->bss->fake_now_ns += LEASE_NS + 1;
+	/* The window ends: the next window's first share, until the controller's next answer. */
+	fx.skel->bss->fake_now_ns += 3000 * MS_NS;
+	ASSERT_OK(controller_set(4242, fx.skel->bss->fake_now_ns, LEASE_NS), "a new heartbeat");
+	expect_sent(send_n(udp_to(SRC4, 53), 150), 100, 50, "the window over: the next share's 100");
+	/* The lease runs out: the rule's own limit again. */
+	fx.skel->bss->fake_now_ns += LEASE_NS + 2000 * MS_NS;
 	expect_sent(send_n(udp_to(SRC4, 53), 1100), 1000, 100, "no lease: its own burst of 1000");
-	EXPECT_OUTCOMES({ SLUICE_PASSED, 600 + 333 + 1000 },
-			{ SLUICE_DROPPED_GLOBAL_RATE, 267 + 10 + 100 });
+	EXPECT_OUTCOMES({ SLUICE_PASSED, 600 + 333 + 100 + 1000 },
+			{ SLUICE_DROPPED_GLOBAL_RATE, 267 + 10 + 50 + 100 });
 	CHECKS_DONE();
 }
 
@@ -492,6 +500,8 @@ static void fleet_source_shares(void **state)
 	ASSERT_OK(inet_pton(AF_INET, SRC4, key.addr) == 1 ? 0 : -1, "the source group's key");
 	ASSERT_OK(sluice_token_bucket_init(&share.limit, SLUICE_UNIT_PACKETS, 333, 333) ? -1 : 0,
 		  "a share of 333/s");
+	share.next = share.limit;
+	share.until_ns = fx.skel->bss->fake_now_ns + 10000 * MS_NS;
 	ASSERT_OK(bpf_map__update_elem(fx.skel->maps.fleet_key_shares, &key, sizeof(key), &share,
 				       sizeof(share), BPF_ANY),
 		  "fleet_key_shares[%s]", SRC4);
@@ -506,7 +516,8 @@ static void fleet_source_shares(void **state)
 	expect_sent(send_n(udp_to(SRC4, 53), 600), 333, 267, "in charge: the group's share of 333");
 	/* Another group of the same rule has no share: its own limit. */
 	expect_sent(send_n(udp_to(SRC4_OUT, 53), 600), 600, 0, "a group without a share");
-	share.blocked_until_ns = fx.skel->bss->fake_now_ns + 3000 * MS_NS;
+	share.blocked = 1;
+	share.until_ns = fx.skel->bss->fake_now_ns + 3000 * MS_NS;
 	ASSERT_OK(bpf_map__update_elem(fx.skel->maps.fleet_key_shares, &key, sizeof(key), &share,
 				       sizeof(share), BPF_ANY),
 		  "block fleet_key_shares[%s]", SRC4);
