@@ -781,18 +781,6 @@ static void tick(struct controller *c, bool reload)
 	c->last_tick_ns = controller_now_ns() - started;
 }
 
-/* Deletes every entry of a hash map whose keys are key_size bytes. */
-static void map_empty(int fd, size_t key_size)
-{
-	unsigned char key[64];
-
-	if (key_size > sizeof(key))
-		return;
-	/* Always the first key: the walk's place is gone with each delete. */
-	while (bpf_map_get_next_key(fd, NULL, key) == 0 && bpf_map_delete_elem(fd, key) == 0)
-		;
-}
-
 /*
  * Everything the controller decided, undone: services admit, nothing is
  * shed. At start (a killed controller may have left decisions behind, which
@@ -814,8 +802,8 @@ static void decisions_clear(struct controller *c)
 	 * Fleet shares, whoever wrote them (a controller with --redis before
 	 * this one without): every fleet rule holds its own limit again.
 	 */
-	map_empty(c->st.fleet_limits, sizeof(__u32));
-	map_empty(c->st.fleet_key_shares, sizeof(struct sluice_bucket_key));
+	map_delete_all(c->st.fleet_limits);
+	map_delete_all(c->st.fleet_key_shares);
 	bpf_map_update_elem(c->st.fleet_report, &zero, &(struct sluice_fleet_report){}, BPF_ANY);
 	fleet_sync_clear(&c->fleet);
 }
@@ -1227,14 +1215,19 @@ static int timer_open(__u64 interval_ns)
 /* The poll set beyond the controller's own descriptors: each outstanding health probe. */
 #define RUN_FDS 3
 
-/* How long poll() may wait: until the first guard needs the controller, or for ever (-1). */
-static int probes_poll_timeout_ms(const struct controller *c)
+/*
+ * How long poll() may wait: until the first guard or the fleet's Redis link
+ * needs the controller without its socket moving, or for ever (-1).
+ */
+static int poll_timeout_ms(const struct controller *c)
 {
 	__u64 first = UINT64_MAX, now = controller_now_ns();
 
 	for (size_t i = 0; i < c->service_count; i++)
 		if (c->services[i].guarded && guard_wakeup_ns(&c->services[i].guard) < first)
 			first = guard_wakeup_ns(&c->services[i].guard);
+	if (c->fleet.on && redis_link_wakeup_ns(&c->fleet.link) < first)
+		first = redis_link_wakeup_ns(&c->fleet.link);
 	if (first == UINT64_MAX)
 		return -1;
 	return first <= now ? 0 : (int)((first - now + 999999) / 1000000);
@@ -1284,21 +1277,14 @@ static int run_loop(struct controller *c, int signal_fd, int timer_fd)
 		struct signalfd_siginfo sig;
 		__u64 expirations;
 		nfds_t probes = probe_fds_set(c, fds + RUN_FDS, probing), redis = 0;
-		int timeout_ms = probes_poll_timeout_ms(c);
 
-		/* The fleet's Redis link: its socket, and when it needs a call without it. */
+		/* The fleet's Redis link: its socket (none while it is down). */
 		if (c->fleet.on) {
-			__u64 wake = redis_link_wakeup_ns(&c->fleet.link), now = controller_now_ns();
-			int fleet_ms = wake == UINT64_MAX ? -1 : wake <= now ? 0 :
-				       (int)((wake - now + 999999) / 1000000);
-
 			fds[RUN_FDS + probes].fd = redis_link_fd(&c->fleet.link,
 								 &fds[RUN_FDS + probes].events);
 			redis = 1;
-			if (fleet_ms >= 0 && (timeout_ms < 0 || fleet_ms < timeout_ms))
-				timeout_ms = fleet_ms;
 		}
-		if (poll(fds, RUN_FDS + probes + redis, timeout_ms) < 0) {
+		if (poll(fds, RUN_FDS + probes + redis, poll_timeout_ms(c)) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_msg(LOG_ERR, "poll failed: %s", strerror(errno));

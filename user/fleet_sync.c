@@ -11,6 +11,7 @@
 
 #include "fleet_sync.h"
 #include "log.h"
+#include "state.h"
 
 #define NS_PER_SEC 1000000000ull
 #define FLEET_HOSTS_KEY "sluice:fleet:hosts"
@@ -540,12 +541,7 @@ static void batch_send(struct fleet_sync *f, const struct sluice_rule_counters *
 /* Deletes every source group's share (they hold the rule's own limit then). */
 static void keys_shares_clear(struct fleet_sync *f)
 {
-	struct sluice_bucket_key first;
-
-	/* Always the first key: the walk's place is gone with each delete. */
-	while (bpf_map_get_next_key(f->fleet_key_shares_fd, NULL, &first) == 0 &&
-	       bpf_map_delete_elem(f->fleet_key_shares_fd, &first) == 0)
-		;
+	map_delete_all(f->fleet_key_shares_fd);
 	for (size_t s = 0; s < FLEET_KEY_TABLE; s++)
 		f->keys[s].has_share = false;
 }

@@ -382,6 +382,25 @@ static int config_write(const struct state *st, const struct sluice_config *cfg)
 	return bpf_map_update_elem(st->config, &zero, cfg, BPF_ANY);
 }
 
+int map_delete_all(int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 info_len = sizeof(info);
+	unsigned char key[64];
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &info_len))
+		return -1;
+	if (info.key_size > sizeof(key)) {
+		errno = E2BIG;
+		return -1;
+	}
+	/* Always the first key: the walk's place is gone with each delete. */
+	while (bpf_map_get_next_key(fd, NULL, key) == 0)
+		if (bpf_map_delete_elem(fd, key))
+			return -1;
+	return errno == ENOENT ? 0 : -1;
+}
+
 static bool trie_is_empty(int trie_fd)
 {
 	struct sluice_prefix_key key;

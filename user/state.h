@@ -54,6 +54,9 @@ struct state {
 	int events_skipped;
 };
 
+/* Deletes every entry of a hash map (keys of up to 64 bytes). 0, or -1 with errno. */
+int map_delete_all(int fd);
+
 struct rule_maps;
 /* The maps of an open state that rules live in. */
 void state_rule_maps(const struct state *st, struct rule_maps *m);
