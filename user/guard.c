@@ -12,6 +12,8 @@
 
 #define NS_PER_MS 1000000ull
 
+static void mode_apply(struct guard *g, const struct sluice_service *svc, __u64 now_ns);
+
 int guard_init(struct guard *g, const struct sluice_service *svc, const char *name,
 	       __u64 now_ns, __u64 seed, char *err, size_t err_len)
 {
@@ -62,12 +64,9 @@ int guard_init(struct guard *g, const struct sluice_service *svc, const char *na
 		return -1;
 	}
 	/* The operator's mode as it stands, logged by the caller's own line, not as a transition. */
-	g->mode = svc->breaker_mode;
+	g->mode = SLUICE_BREAKER_AUTO;
 	g->reset_seq = svc->reset_seq;
-	if (g->mode == SLUICE_BREAKER_FORCE_OPEN)
-		breaker_trip(&g->breaker, now_ns);
-	else if (g->mode == SLUICE_BREAKER_FORCE_OFF)
-		breaker_disable(&g->breaker, now_ns);
+	mode_apply(g, svc, now_ns);
 	g->transitions_logged = g->breaker.transitions_total;
 	return 0;
 }
@@ -110,7 +109,8 @@ static void log_transitions(struct guard *g)
 	g->transitions_logged = g->breaker.transitions_total;
 }
 
-void guard_follow_mode(struct guard *g, const struct sluice_service *svc, __u64 now_ns)
+/* The config's mode and reset count into the breaker. */
+static void mode_apply(struct guard *g, const struct sluice_service *svc, __u64 now_ns)
 {
 	enum sluice_breaker_mode mode = svc->breaker_mode;
 
@@ -125,6 +125,11 @@ void guard_follow_mode(struct guard *g, const struct sluice_service *svc, __u64 
 		breaker_disable(&g->breaker, now_ns);
 	g->mode = mode;
 	g->reset_seq = svc->reset_seq;
+}
+
+void guard_follow_mode(struct guard *g, const struct sluice_service *svc, __u64 now_ns)
+{
+	mode_apply(g, svc, now_ns);
 	log_transitions(g);
 }
 
